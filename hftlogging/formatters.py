@@ -1,0 +1,320 @@
+"""Formatters: ``ContextFormatter`` (text with ``key=value`` context) and ``JSONFormatter``.
+
+Both render everything a caller passes without raising, and neither lets a message forge
+a log line: the text formatter escapes newlines and control characters in the message and
+the context, and indents traceback lines; JSON escapes them by construction.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime
+import decimal
+import enum
+import logging
+import time
+import uuid
+from collections.abc import Mapping
+from typing import Any
+
+from pythonjsonlogger.json import JsonFormatter as _JsonFormatter
+
+__all__ = ["ContextFormatter", "JSONFormatter", "escape_text", "to_jsonable"]
+
+DEFAULT_TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s %(context)s"
+
+# Control characters, DEL and the Unicode line breaks, as visible escapes.
+_ESCAPE_TABLE: dict[int, str] = {i: f"\\x{i:02x}" for i in range(32)}
+_ESCAPE_TABLE.update({0x7F: "\\x7f", 0x85: "\\x85", 0x2028: "\\u2028", 0x2029: "\\u2029"})
+_ESCAPE_TABLE.update({ord("\n"): "\\n", ord("\r"): "\\r", ord("\t"): "\\t"})
+
+
+def escape_text(text: str) -> str:
+    """Escape newlines and control characters so ``text`` stays on one line."""
+    if text.isprintable():
+        return text
+    return text.translate(_ESCAPE_TABLE)
+
+
+def _safe_str(value: object) -> str:
+    try:
+        return value if type(value) is str else str(value)  # type: ignore[return-value]
+    except Exception as e:
+        return f"<unprintable {type(value).__name__}: {type(e).__name__}>"
+
+
+def _render_value(value: object) -> str:
+    s = _safe_str(value)
+    if s and s.isprintable() and " " not in s and '"' not in s and "=" not in s:
+        return s
+    s = s.replace("\\", "\\\\").replace('"', '\\"')
+    return '"' + s.translate(_ESCAPE_TABLE) + '"'
+
+
+def _render_key(key: object) -> str:
+    s = _safe_str(key)
+    if s.isidentifier():
+        return s
+    return escape_text(s).replace(" ", "_").replace("=", "_") or '""'
+
+
+def render_context(context: Mapping[str, Any] | None) -> str:
+    """Render a context dict as ``key=value`` pairs, quoting values with spaces."""
+    if not context:
+        return ""
+    return " ".join(f"{_render_key(k)}={_render_value(v)}" for k, v in context.items())
+
+
+_CONTEXT_SLOT = "_hft_context_text"
+
+
+class ContextFormatter(logging.Formatter):
+    """stdlib ``%``-style formatting plus ``%(context)s`` rendered as ``key=value`` pairs.
+
+    The message and the context are escaped so that one record is always one line;
+    traceback and stack lines follow, each indented with ``"  | "``. The timestamp string
+    is computed once per second.
+
+    Args:
+        fmt: the format; default ``"%(asctime)s %(levelname)s %(name)s: %(message)s
+            %(context)s"``.
+        datefmt, style, validate: as :class:`logging.Formatter`.
+        utc: render ``asctime`` in UTC instead of local time.
+    """
+
+    def __init__(
+        self,
+        fmt: str | None = None,
+        datefmt: str | None = None,
+        style: str = "%",
+        validate: bool = True,
+        *,
+        utc: bool = False,
+    ) -> None:
+        fmt = DEFAULT_TEXT_FORMAT if fmt is None else fmt
+        super().__init__(fmt, datefmt, style, validate)  # type: ignore[arg-type]
+        self._has_context = "context" in fmt
+        if self._has_context:
+            placeholder = {"%": "%(context)", "{": "{context", "$": "${context}"}[style]
+            replacement = {
+                "%": f"%({_CONTEXT_SLOT})",
+                "{": "{" + _CONTEXT_SLOT,
+                "$": "${" + _CONTEXT_SLOT + "}",
+            }[style]
+            self._style._fmt = self._style._fmt.replace(placeholder, replacement)
+            if style == "$":
+                self._style._tpl = self._style._tpl.__class__(self._style._fmt)  # type: ignore[attr-defined]
+        if utc:
+            self.converter = time.gmtime
+        self._uses_time = self.usesTime()
+        self._time_cache: tuple[int, str] = (-1, "")
+
+    def formatTime(self, record: logging.LogRecord, datefmt: str | None = None) -> str:  # noqa: N802
+        """As stdlib, but the strftime part is computed once per second."""
+        if datefmt is not None:
+            return super().formatTime(record, datefmt)
+        sec = int(record.created)
+        cached_sec, text = self._time_cache
+        if sec != cached_sec:
+            text = time.strftime(self.default_time_format, self.converter(sec))
+            self._time_cache = (sec, text)
+        return self.default_msec_format % (text, record.msecs)
+
+    def format(self, record: logging.LogRecord) -> str:
+        """Render one record as one line, then any traceback or stack, indented."""
+        d = record.__dict__
+        try:
+            message = record.getMessage()
+        except Exception as e:
+            message = f"{_safe_str(record.msg)} [format error: {type(e).__name__}: {e}]"
+        d["message"] = escape_text(message)
+        if self._uses_time:
+            d["asctime"] = self.formatTime(record, self.datefmt)
+        if self._has_context:
+            d[_CONTEXT_SLOT] = render_context(d.get("context"))
+        try:
+            s = self.formatMessage(record)
+        finally:
+            d.pop(_CONTEXT_SLOT, None)
+        s = s.rstrip(" ")
+        if record.exc_info and not record.exc_text:
+            record.exc_text = self.formatException(record.exc_info)
+        if record.exc_text:
+            s = s + "\n" + _indent(record.exc_text)
+        if record.stack_info:
+            s = s + "\n" + _indent(self.formatStack(record.stack_info))
+        return s
+
+
+def _indent(block: str) -> str:
+    return "\n".join("  | " + escape_text(line) for line in block.splitlines())
+
+
+# --- JSON ----------------------------------------------------------------------------------
+
+_MAX_DEPTH = 32
+
+
+def to_jsonable(value: Any, _depth: int = 0, _seen: set[int] | None = None) -> Any:
+    """Convert anything a user may log into plain JSON types, never raising.
+
+    datetimes become RFC 3339 strings, Decimals strings (exact), Enums their value, sets
+    sorted lists, bytes text (UTF-8, invalid bytes escaped), dataclasses dicts, recursive
+    structures ``"<recursion>"``, anything else ``str(value)``.
+    """
+    t = type(value)
+    if t is str or t is int or t is bool or value is None:
+        return value
+    if t is float:
+        if value != value or value in (float("inf"), float("-inf")):
+            return str(value)
+        return value
+    if _depth > _MAX_DEPTH:
+        return "<too deep>"
+    if isinstance(value, (dict, list, tuple, set, frozenset)) or dataclasses.is_dataclass(value):
+        seen = _seen if _seen is not None else set()
+        if id(value) in seen:
+            return "<recursion>"
+        seen.add(id(value))
+        try:
+            if isinstance(value, Mapping):
+                return {
+                    _safe_str(k) if not isinstance(k, str) else k: to_jsonable(v, _depth + 1, seen)
+                    for k, v in value.items()
+                }
+            if isinstance(value, (set, frozenset)):
+                items = [to_jsonable(v, _depth + 1, seen) for v in value]
+                try:
+                    return sorted(items)
+                except TypeError:
+                    return sorted(items, key=repr)
+            if dataclasses.is_dataclass(value) and not isinstance(value, type):
+                return {
+                    f.name: to_jsonable(getattr(value, f.name, None), _depth + 1, seen)
+                    for f in dataclasses.fields(value)
+                }
+            return [to_jsonable(v, _depth + 1, seen) for v in value]  # type: ignore[union-attr]
+        finally:
+            seen.discard(id(value))
+    if isinstance(value, Mapping):
+        return to_jsonable(dict(value), _depth, _seen)
+    if isinstance(value, datetime.datetime):
+        if value.tzinfo is None:
+            return value.isoformat()
+        return value.isoformat().replace("+00:00", "Z")
+    if isinstance(value, (datetime.date, datetime.time)):
+        return value.isoformat()
+    if isinstance(value, datetime.timedelta):
+        return value.total_seconds()
+    if isinstance(value, decimal.Decimal):
+        return str(value)
+    if isinstance(value, enum.Enum):
+        return to_jsonable(value.value, _depth + 1, _seen)
+    if isinstance(value, (bytes, bytearray, memoryview)):
+        return bytes(value).decode("utf-8", "backslashreplace")
+    if isinstance(value, uuid.UUID):
+        return str(value)
+    if isinstance(value, BaseException):
+        return f"{type(value).__name__}: {_safe_str(value)}"
+    if isinstance(value, int):  # int subclasses (IntEnum handled above), numpy ints
+        return int(value)
+    if isinstance(value, float):
+        return to_jsonable(float(value), _depth, _seen)
+    return _safe_str(value)
+
+
+def rfc3339_utc(created_ns: int) -> str:
+    """``2026-11-21T08:15:02.123456Z`` from a nanosecond timestamp."""
+    sec, ns = divmod(created_ns, 1_000_000_000)
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(sec)) + f".{ns // 1000:06d}Z"
+
+
+_JSON_SKIP = frozenset(
+    {
+        "args", "asctime", "created", "exc_info", "exc_text", "filename", "funcName",
+        "levelname", "levelno", "lineno", "module", "msecs", "message", "msg", "name",
+        "pathname", "process", "processName", "relativeCreated", "stack_info", "thread",
+        "threadName", "taskName", "created_ns", "context", "tags", "log_type",
+        "metric_name", "metric_value", "metric_type", "metric_tags", "metric_unit",
+        "audit_event", "hft_fallback_for",
+    }
+)
+
+
+class JSONFormatter(_JsonFormatter):  # type: ignore[misc]
+    """One JSON object per line, through python-json-logger.
+
+    Every object has ``timestamp`` (RFC 3339, UTC, microseconds, from ``created_ns``),
+    ``level``, ``logger``, ``message`` and ``log_type``, then the context fields; metric
+    records add ``metric_name``/``metric_value``/``metric_type``/``metric_tags``, audit
+    records ``event``, factory loggers ``tags``, and exceptions ``exc_info`` (the rendered
+    traceback) and ``exc_type``. Values of any type serialise (see :func:`to_jsonable`).
+
+    Args:
+        fmt: extra stdlib attributes to include, python-json-logger style, e.g.
+            ``"%(funcName)s %(lineno)d"``.
+        static_fields: fields added to every object (e.g. ``{"service": "mm"}``).
+    """
+
+    def __init__(
+        self,
+        fmt: str | None = None,
+        datefmt: str | None = None,
+        style: str = "%",
+        validate: bool = True,
+        *,
+        static_fields: dict[str, Any] | None = None,
+        json_ensure_ascii: bool = False,
+    ) -> None:
+        super().__init__(
+            fmt or "",
+            datefmt,
+            style,
+            validate=False if not fmt else validate,
+            static_fields=static_fields,
+            reserved_attrs=list(_JSON_SKIP),
+            json_default=to_jsonable,
+            json_ensure_ascii=json_ensure_ascii,
+        )
+
+    def add_fields(
+        self, log_data: dict[str, Any], record: logging.LogRecord, message_dict: dict[str, Any]
+    ) -> None:
+        """Lay out the object: fixed keys first, then context, then extras."""
+        d = record.__dict__
+        created_ns = d.get("created_ns") or int(record.created * 1e9)
+        log_data["timestamp"] = rfc3339_utc(created_ns)
+        log_data["level"] = record.levelname
+        log_data["logger"] = record.name
+        log_data["message"] = d.get("message", "")
+        log_type = d.get("log_type", "text")
+        log_data["log_type"] = log_type
+        if log_type == "metric":
+            for k in ("metric_name", "metric_value", "metric_type", "metric_tags"):
+                log_data[k] = d.get(k)
+        elif log_type == "audit":
+            log_data["event"] = d.get("audit_event")
+        tags = d.get("tags")
+        if tags:
+            log_data["tags"] = list(tags)
+        ctx = d.get("context")
+        if ctx:
+            for k, v in ctx.items():
+                log_data.setdefault(str(k), to_jsonable(v))
+        super().add_fields(log_data, record, message_dict)
+        exc_text = record.exc_text
+        if exc_text:
+            log_data["exc_info"] = exc_text
+        if record.exc_info and record.exc_info[0] is not None:
+            log_data["exc_type"] = record.exc_info[0].__name__
+            if not exc_text:
+                log_data["exc_info"] = self.formatException(record.exc_info)
+        elif "exc_info" in log_data and not log_data["exc_info"]:
+            del log_data["exc_info"]
+
+    def jsonify_log_record(self, log_data: dict[str, Any]) -> str:
+        """Serialise; a value that still fails is replaced, never raised."""
+        try:
+            return super().jsonify_log_record(log_data)  # type: ignore[no-any-return]
+        except Exception:
+            return super().jsonify_log_record(to_jsonable(log_data))  # type: ignore[no-any-return]

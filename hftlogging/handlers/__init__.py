@@ -1,0 +1,42 @@
+"""Handlers: the queue, rotating component files, the JSON audit trail, Prometheus.
+
+``PrometheusHandler`` is imported on first use, so ``prometheus_client`` stays out of
+``import hftlogging``.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from hftlogging.handlers.queue import QueueHandler, QueueListener
+
+if TYPE_CHECKING:
+    from hftlogging.handlers.audit import JSONAuditHandler
+    from hftlogging.handlers.prometheus import PrometheusHandler
+    from hftlogging.handlers.rotating import ComponentRotatingFileHandler
+
+__all__ = [
+    "ComponentRotatingFileHandler",
+    "JSONAuditHandler",
+    "PrometheusHandler",
+    "QueueHandler",
+    "QueueListener",
+]
+
+_LAZY = {
+    "ComponentRotatingFileHandler": "hftlogging.handlers.rotating",
+    "JSONAuditHandler": "hftlogging.handlers.audit",
+    "PrometheusHandler": "hftlogging.handlers.prometheus",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        msg = f"module 'hftlogging.handlers' has no attribute {name!r}"
+        raise AttributeError(msg)
+    import importlib
+
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value

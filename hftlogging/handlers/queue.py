@@ -1,0 +1,1163 @@
+"""Non-blocking dispatch: a bounded QueueHandler and a batching QueueListener.
+
+A log call costs the caller the capture and the enqueue. Formatting, I/O, serialisation
+and metric updates happen on the listener thread, which drains the queue in batches and
+hands each batch to its handlers: ``emit_batch(records)`` where a handler has it (one
+write and one flush per batch), ``handle(record)`` otherwise.
+
+Overflow: when the queue holds ``capacity`` records, ``overflow`` decides —
+``"drop_newest"`` (default) drops the new record, ``"drop_oldest"`` drops the oldest
+queued record that is not an audit record, ``"block"`` waits up to ``block_timeout_ms``
+for room and then drops. Every drop is counted by log type and level, and the listener
+logs one warning "N records dropped since ..." per ``drop_report_interval_s`` through the
+handlers.
+
+Audit records are never dropped: when the queue is full, an audit call waits up to
+``audit_wait_ms`` for room; if there is still none, the record is written synchronously,
+on the caller's thread, through the listener's handlers (serialised with the listener).
+"""
+
+from __future__ import annotations
+
+import collections
+import logging
+import logging.handlers
+import sys
+import threading
+import time
+import traceback
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from hftlogging import lifecycle
+from hftlogging.exceptions import ConfigError
+from hftlogging.logger import KIND_AUDIT, KIND_METRIC, invalidate_plans
+from hftlogging.record import AUDIT, METRIC, TEXT, Record, build_record, is_immutable
+
+__all__ = ["QueueHandler", "QueueListener", "RecordRing"]
+
+_KIND_NAMES = (TEXT, METRIC, AUDIT)
+_OVERFLOW_POLICIES = ("drop_newest", "drop_oldest", "block")
+_CALLER_FIELDS = ("funcName", "lineno", "pathname", "filename", "module")
+_monotonic = time.monotonic
+
+
+def _positive(name: str, value: Any, kind: type, *, allow_zero: bool = False) -> Any:
+    ok_types = (int, float) if kind is float else (int,)
+    if isinstance(value, bool) or not isinstance(value, ok_types):
+        msg = f"{name} must be {'a number' if kind is float else 'an integer'}, got {value!r}"
+        raise ConfigError(msg, key=name)
+    if value < 0 or (value == 0 and not allow_zero):
+        msg = f"{name} must be {'>= 0' if allow_zero else '> 0'}, got {value!r}"
+        raise ConfigError(msg, key=name)
+    return value
+
+
+class RecordRing:
+    """The bounded queue shared by a QueueHandler and its QueueListener.
+
+    A :class:`collections.deque` that callers append to without a lock, with the
+    capacity, overflow policy and drop accounting. It also offers the ``queue.Queue``
+    methods stdlib code expects (``put_nowait``, ``get_nowait``, ``qsize``, ``empty``).
+    """
+
+    def __init__(
+        self,
+        capacity: int = 10_000,
+        overflow: str = "drop_newest",
+        block_timeout_ms: float = 100.0,
+        audit_wait_ms: float = 500.0,
+    ) -> None:
+        self.capacity = _positive("capacity", capacity, int)
+        if overflow not in _OVERFLOW_POLICIES:
+            msg = (
+                f"overflow must be one of {', '.join(_OVERFLOW_POLICIES)}, got {overflow!r}"
+            )
+            raise ConfigError(msg, key="overflow")
+        self.overflow_policy = overflow
+        self.block_timeout_s = _positive("block_timeout_ms", block_timeout_ms, float,
+                                         allow_zero=True) / 1000.0
+        self.audit_wait_s = _positive("audit_wait_ms", audit_wait_ms, float,
+                                      allow_zero=True) / 1000.0
+        self.items: collections.deque[Any] = collections.deque()
+        self.listener: QueueListener | None = None
+        self._lock = threading.Lock()
+        self.reset_counters()
+
+    def reset_counters(self) -> None:
+        """Zero the counters (a forked child starts its own accounting)."""
+        self.dropped = 0
+        self.dropped_by_type: dict[str, int] = {TEXT: 0, METRIC: 0, AUDIT: 0}
+        self.dropped_by_level: dict[str, int] = {}
+        self.audit_sync_writes = 0
+        self.high_water = 0
+        self.first_unreported_drop: float | None = None
+
+    def after_fork(self) -> None:
+        """In a forked child: forget the parent's queued records and counters."""
+        self._lock = threading.Lock()
+        self.items.clear()
+        self.reset_counters()
+
+    # -- stdlib queue API ------------------------------------------------------------------
+
+    def put_nowait(self, item: Any) -> None:
+        """Enqueue ``item`` under the overflow policy (never raises ``queue.Full``)."""
+        self.put(item)
+
+    def put(self, item: Any, block: bool = True, timeout: float | None = None) -> None:
+        """Enqueue ``item`` under the overflow policy."""
+        if len(self.items) < self.capacity:
+            self.items.append(item)
+        else:
+            self.overflow(item)
+
+    def get_nowait(self) -> Any:
+        """Dequeue the oldest item; raises ``queue.Empty`` when there is none."""
+        try:
+            return self.items.popleft()
+        except IndexError:
+            import queue
+
+            raise queue.Empty from None
+
+    def qsize(self) -> int:
+        """Number of queued records."""
+        return len(self.items)
+
+    def empty(self) -> bool:
+        """Whether nothing is queued."""
+        return not self.items
+
+    def full(self) -> bool:
+        """Whether the queue holds ``capacity`` records."""
+        return len(self.items) >= self.capacity
+
+    # -- overflow --------------------------------------------------------------------------
+
+    def overflow(self, item: Any) -> None:
+        """Handle an item that found the queue full (called on the caller's thread)."""
+        try:
+            kind, level = _kind_level(item)
+            if kind == AUDIT:
+                self._overflow_audit(item)
+                return
+            policy = self.overflow_policy
+            if policy == "drop_oldest":
+                self._drop_oldest(item, kind, level)
+                return
+            if policy == "block" and self._wait_for_room(self.block_timeout_s):
+                self.items.append(item)
+                return
+            self._count_drop(kind, level)
+        except Exception:  # accounting must never raise into a log call
+            traceback.print_exc(file=sys.stderr)
+
+    def _wait_for_room(self, timeout_s: float) -> bool:
+        listener = self.listener
+        if listener is not None:
+            listener.wake()
+        deadline = _monotonic() + timeout_s
+        pause = 0.00005
+        while len(self.items) >= self.capacity:
+            now = _monotonic()
+            if now >= deadline:
+                return False
+            time.sleep(min(pause, deadline - now))
+            pause = min(pause * 2, 0.002)
+        return True
+
+    def _drop_oldest(self, item: Any, kind: str, level: int) -> None:
+        items = self.items
+        try:
+            oldest = items.popleft()
+        except IndexError:  # the listener emptied it meanwhile
+            items.append(item)
+            return
+        okind, olevel = _kind_level(oldest)
+        if okind == AUDIT:  # never drop an audit record: keep it, drop the new one
+            items.appendleft(oldest)
+            self._count_drop(kind, level)
+            return
+        items.append(item)
+        self._count_drop(okind, olevel)
+
+    def _overflow_audit(self, item: Any) -> None:
+        if self._wait_for_room(self.audit_wait_s):
+            self.items.append(item)
+            return
+        listener = self.listener
+        with self._lock:
+            self.audit_sync_writes += 1
+        if listener is not None:
+            listener.dispatch_now([item])
+        else:  # nothing behind the queue yet: keep it rather than lose it
+            self.items.append(item)
+
+    def _count_drop(self, kind: str, level: int) -> None:
+        lname = logging.getLevelName(level)
+        with self._lock:
+            self.dropped += 1
+            self.dropped_by_type[kind] = self.dropped_by_type.get(kind, 0) + 1
+            self.dropped_by_level[lname] = self.dropped_by_level.get(lname, 0) + 1
+            if self.first_unreported_drop is None:
+                self.first_unreported_drop = time.time()
+
+    def drop_snapshot(self, *, mark_reported: bool) -> tuple[int, dict[str, int], float | None]:
+        """Return (total dropped, by type, time of first unreported drop)."""
+        with self._lock:
+            first = self.first_unreported_drop
+            if mark_reported:
+                self.first_unreported_drop = None
+            return self.dropped, dict(self.dropped_by_type), first
+
+
+def _kind_level(item: Any) -> tuple[str, int]:
+    if type(item) is tuple:
+        return _KIND_NAMES[item[0]], item[2]
+    return getattr(item, "log_type", TEXT), getattr(item, "levelno", logging.INFO)
+
+
+# --- building records from captured calls --------------------------------------------------
+
+_UNKNOWN_CALLER = ("(unknown file)", 0, "(unknown function)")
+
+
+def materialize(item: Any) -> logging.LogRecord:
+    """Turn a captured call (a tuple from the fast path) into a :class:`Record`."""
+    if type(item) is not tuple:
+        return item  # type: ignore[no-any-return]
+    kind, logger, level, msg, args, fields, lctx, cv, t_ns, tid, caller, task = item
+    if cv:
+        ctx = {**lctx, **cv}
+        if fields:
+            ctx.update(fields)
+    elif fields:
+        if lctx:
+            ctx = {**lctx, **fields}
+        else:
+            ctx = fields
+    else:
+        ctx = dict(lctx) if lctx else {}
+    pathname, lineno, func = caller if caller is not None else _UNKNOWN_CALLER
+    if kind == KIND_METRIC:
+        mtype, value, tags, unit = args
+        rec = build_record(
+            logger.name, level, "metric %s=%s", (msg, value), t_ns, tid,
+            pathname=pathname, lineno=lineno, func=func, task_name=task,
+            log_type=METRIC, context=ctx, tags=logger._tags,
+        )
+        d = rec.__dict__
+        d["metric_name"] = msg
+        d["metric_value"] = value
+        d["metric_type"] = mtype
+        d["metric_tags"] = tags
+        d["metric_unit"] = unit
+        return rec
+    if kind == KIND_AUDIT:
+        rec = build_record(
+            logger.name, level, "audit %s", (msg,), t_ns, tid,
+            pathname=pathname, lineno=lineno, func=func, task_name=task,
+            log_type=AUDIT, context=ctx, tags=logger._tags,
+        )
+        rec.__dict__["audit_event"] = msg
+        return rec
+    return build_record(
+        logger.name, level, msg, args, t_ns, tid,
+        pathname=pathname, lineno=lineno, func=func, task_name=task,
+        log_type=TEXT, context=ctx, tags=logger._tags,
+    )
+
+
+# --- listener ---------------------------------------------------------------------------------
+
+
+class _HandlerState:
+    """Per-handler bookkeeping of the listener: errors, fallback, back-off."""
+
+    __slots__ = (
+        "batch", "consecutive", "errors", "failed", "fallbacks", "handler", "hooked",
+        "name", "original_handle_error", "retry_at", "retry_delay", "tripped",
+    )
+
+    def __init__(self, handler: logging.Handler, retry_initial_s: float) -> None:
+        self.handler = handler
+        self.name = handler.get_name() or f"{type(handler).__name__}@{id(handler):x}"
+        self.batch = callable(getattr(handler, "emit_batch", None))
+        self.errors = 0
+        self.fallbacks = 0
+        self.consecutive = 0
+        self.tripped = False
+        self.retry_at = 0.0
+        self.retry_delay = retry_initial_s
+        self.failed = False
+        self.hooked = False
+        self.original_handle_error: Any = None
+
+
+class _DefaultFallbackFormatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        line = super().format(record)
+        failed = getattr(record, "hft_fallback_for", None)
+        return f"{line} [hftlogging fallback for handler {failed}]" if failed else line
+
+
+def _default_fallback() -> logging.Handler:
+    h = logging.StreamHandler(sys.stderr)
+    h.setFormatter(_DefaultFallbackFormatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    return h
+
+
+class QueueListener(logging.handlers.QueueListener):
+    """Drain a :class:`RecordRing` in batches into handlers, on a background thread.
+
+    Args:
+        queue: the :class:`RecordRing` to drain (any object with ``get_nowait`` also works).
+        *handlers: the handlers records go to.
+        respect_handler_level: apply each handler's level before handing it a record.
+        batch_size: most records taken per batch.
+        flush_interval_ms: how long the listener waits for a batch to fill when fewer than
+            ``batch_size`` records are queued; the longest a record waits to be written.
+        fallback: handler for the records of a failing handler (default: stderr).
+        failure_threshold: consecutive failures after which a handler is bypassed (its
+            records go to ``fallback``) and retried with exponential back-off.
+        retry_initial_s, retry_max_s: the back-off range.
+        drop_report_interval_s: at most one "records dropped" warning per interval.
+        stop_timeout_s: default deadline of :meth:`stop`.
+    """
+
+    def __init__(
+        self,
+        queue: Any,
+        *handlers: logging.Handler,
+        respect_handler_level: bool = True,
+        batch_size: int = 512,
+        flush_interval_ms: float = 5.0,
+        fallback: logging.Handler | None = None,
+        failure_threshold: int = 3,
+        retry_initial_s: float = 0.5,
+        retry_max_s: float = 30.0,
+        drop_report_interval_s: float = 10.0,
+        stop_timeout_s: float = 10.0,
+    ) -> None:
+        super().__init__(queue, *handlers, respect_handler_level=respect_handler_level)
+        self.batch_size = _positive("batch_size", batch_size, int)
+        self.flush_interval_s = _positive("flush_interval_ms", flush_interval_ms, float) / 1000
+        self.failure_threshold = _positive("failure_threshold", failure_threshold, int)
+        self.retry_initial_s = _positive("retry_initial_s", retry_initial_s, float)
+        self.retry_max_s = _positive("retry_max_s", retry_max_s, float)
+        self.drop_report_interval_s = _positive(
+            "drop_report_interval_s", drop_report_interval_s, float, allow_zero=True
+        )
+        self.stop_timeout_s = _positive("stop_timeout_s", stop_timeout_s, float)
+        self.fallback = fallback if fallback is not None else _default_fallback()
+        self._states = [_HandlerState(h, self.retry_initial_s) for h in self.handlers]
+        self._tls = threading.local()
+        self._dispatch_lock = threading.Lock()
+        self._wake_event = threading.Event()
+        self._stopping = False
+        self._thread: threading.Thread | None = None
+        self.written = 0
+        self.batches = 0
+        self.listener_errors = 0
+        self.drop_reports = 0
+        self._reported_dropped = 0
+        self._last_report = _monotonic()
+        if isinstance(queue, RecordRing):
+            queue.listener = self
+        self._hook_handlers()
+
+    # -- handler error hooks ---------------------------------------------------------------
+
+    def _hook_handlers(self) -> None:
+        """Route each handler's ``handleError`` through the listener while it dispatches.
+
+        stdlib handlers catch their own emit errors and call ``handleError``; hooking it is
+        how the listener learns that a handler failed, without changing what happens when
+        the handler is used elsewhere.
+        """
+        for st in self._states:
+            if st.batch:
+                continue
+            h = st.handler
+            original = h.handleError
+            tls = self._tls
+
+            def hook(record: logging.LogRecord, _st: Any = st, _orig: Any = original) -> None:
+                if getattr(tls, "current", None) is _st:
+                    _st.failed = True
+                    self._failed_record(_st, record, sys.exc_info()[1])
+                else:
+                    _orig(record)
+
+            st.original_handle_error = original
+            h.handleError = hook  # type: ignore[method-assign]
+            st.hooked = True
+
+    def _unhook_handlers(self) -> None:
+        for st in self._states:
+            if st.hooked:
+                try:
+                    del st.handler.handleError
+                except AttributeError:
+                    pass
+                st.hooked = False
+
+    # -- lifecycle -------------------------------------------------------------------------
+
+    @property
+    def running(self) -> bool:
+        """Whether the listener thread is alive."""
+        t = self._thread
+        return t is not None and t.is_alive()
+
+    def start(self) -> None:
+        """Start the listener thread (a daemon: exit drains it through :mod:`atexit`)."""
+        if self.running:
+            return
+        self._stopping = False
+        self._wake_event.clear()
+        t = threading.Thread(target=self._run, name="hftlogging-listener", daemon=True)
+        self._thread = t
+        t.start()
+
+    def wake(self) -> None:
+        """Make the listener look at the queue now instead of after its flush interval."""
+        self._wake_event.set()
+
+    def stop(self, timeout: float | None = None) -> None:
+        """Drain every queued record, then stop the thread.
+
+        Safe to call twice. Returns when the queue is drained or after ``timeout``
+        seconds (default ``stop_timeout_s``); on a missed deadline the number of records
+        still queued is reported on stderr.
+        """
+        t = self._thread
+        if t is None:
+            self._drain_now()
+            return
+        self._stopping = True
+        self._wake_event.set()
+        if t is not threading.current_thread():
+            t.join(self.stop_timeout_s if timeout is None else timeout)
+        if t.is_alive():
+            left = self.queue.qsize() if hasattr(self.queue, "qsize") else -1
+            sys.stderr.write(
+                f"hftlogging: listener did not drain within its deadline; {left} record(s) "
+                "still queued (a handler is blocking)\n"
+            )
+            return
+        self._thread = None
+        self._drain_now()
+        self._report_drops(force=True)
+
+    def after_fork(self) -> None:
+        """In a forked child: the thread is gone and locks may be held; start afresh."""
+        self._thread = None
+        self._stopping = False
+        self._dispatch_lock = threading.Lock()
+        self._wake_event = threading.Event()
+        self._tls = threading.local()
+        self.written = 0
+        self.batches = 0
+        self._reported_dropped = 0
+        for st in self._states:
+            st.errors = st.fallbacks = st.consecutive = 0
+            st.tripped = False
+        self._hook_handlers_refresh()
+
+    def _hook_handlers_refresh(self) -> None:
+        self._unhook_handlers()
+        self._hook_handlers()
+
+    def before_fork(self) -> None:
+        """Hold the dispatch lock across fork so no batch is half written in the child.
+
+        A handler stuck for over a second does not block the fork: the child then gets a
+        fresh lock and may see that handler's unflushed buffer.
+        """
+        self._held_for_fork = self._dispatch_lock.acquire(timeout=1.0)
+
+    def after_fork_parent(self) -> None:
+        """Release what :meth:`before_fork` took."""
+        if getattr(self, "_held_for_fork", False):
+            self._held_for_fork = False
+            self._dispatch_lock.release()
+
+    # -- the thread ------------------------------------------------------------------------
+
+    def _take(self, limit: int) -> list[Any]:
+        q = self.queue
+        if isinstance(q, RecordRing):
+            items = q.items
+            n = min(len(items), limit)
+            popleft = items.popleft
+            batch = []
+            try:
+                for _ in range(n):
+                    batch.append(popleft())
+            except IndexError:  # a drop_oldest producer took one meanwhile
+                pass
+            return batch
+        batch = []
+        try:
+            while len(batch) < limit:
+                item = q.get_nowait()
+                if item is self._sentinel:
+                    continue
+                batch.append(item)
+        except Exception:  # queue.Empty
+            pass
+        return batch
+
+    def _pending(self) -> int:
+        q = self.queue
+        if isinstance(q, RecordRing):
+            return len(q.items)
+        try:
+            return int(q.qsize())
+        except Exception:
+            return 0
+
+    def _run(self) -> None:
+        wait = self._wake_event.wait
+        clear = self._wake_event.clear
+        batch_size = self.batch_size
+        while True:
+            try:
+                if isinstance(self.queue, RecordRing):
+                    depth = len(self.queue.items)
+                    if depth > self.queue.high_water:
+                        self.queue.high_water = depth
+                batch = self._take(batch_size)
+                if batch:
+                    self._process(batch)
+                    if self._pending() >= batch_size:
+                        continue
+                elif self._stopping:
+                    return
+                if self._stopping:
+                    continue
+                self._report_drops(force=False)
+                wait(self.flush_interval_s)
+                if not self._stopping:
+                    clear()
+            except Exception:  # the listener must survive anything
+                self.listener_errors += 1
+                try:
+                    traceback.print_exc(file=sys.stderr)
+                except Exception:
+                    pass
+
+    def _drain_now(self) -> None:
+        while True:
+            batch = self._take(self.batch_size)
+            if not batch:
+                return
+            self._process(batch)
+
+    # -- dispatch --------------------------------------------------------------------------
+
+    def dispatch_now(self, items: Sequence[Any]) -> None:
+        """Write ``items`` through the handlers on the calling thread (audit overflow path)."""
+        self._process(list(items))
+
+    def _process(self, batch: list[Any]) -> None:
+        records: list[logging.LogRecord] = []
+        for item in batch:
+            try:
+                records.append(materialize(item))
+            except Exception as e:
+                self.listener_errors += 1
+                sys.stderr.write(f"hftlogging: could not build a record: {e!r}\n")
+        with self._dispatch_lock:
+            self.written += len(records)
+            self.batches += 1
+            self._dispatch(records)
+
+    def handle(self, record: logging.LogRecord) -> None:
+        """Dispatch one record (stdlib's per-record entry point)."""
+        with self._dispatch_lock:
+            self._dispatch([record])
+
+    def _dispatch(self, records: list[logging.LogRecord]) -> None:
+        respect = self.respect_handler_level
+        now = _monotonic()
+        for st in self._states:
+            h = st.handler
+            if respect and h.level:
+                lvl = h.level
+                selected = [r for r in records if r.levelno >= lvl]
+            else:
+                selected = records
+            if not selected:
+                continue
+            if st.tripped and now < st.retry_at:
+                self._to_fallback(st, selected, count_only_matching=True)
+                continue
+            if st.batch:
+                self._dispatch_batch(st, selected)
+            else:
+                self._dispatch_each(st, selected)
+
+    def _dispatch_batch(self, st: _HandlerState, records: list[logging.LogRecord]) -> None:
+        h = st.handler
+        try:
+            if h.filters:
+                kept = []
+                for r in records:
+                    rv = h.filter(r)
+                    if rv:
+                        kept.append(rv if isinstance(rv, logging.LogRecord) else r)
+                records = kept
+                if not records:
+                    return
+            h.acquire()
+            try:
+                h.emit_batch(records)  # type: ignore[attr-defined]
+            finally:
+                h.release()
+        except Exception as e:
+            self._failure(st, e)
+            self._to_fallback(st, records)
+        else:
+            self._success(st)
+
+    def _dispatch_each(self, st: _HandlerState, records: list[logging.LogRecord]) -> None:
+        h = st.handler
+        tls = self._tls
+        tls.current = st
+        try:
+            for i, r in enumerate(records):
+                st.failed = False
+                try:
+                    h.handle(r)
+                except Exception as e:  # a handler whose handle() itself raises
+                    st.failed = True
+                    self._failed_record(st, r, e)
+                if not st.failed:
+                    self._success(st)
+                elif st.tripped:
+                    self._to_fallback(st, records[i + 1:], count_only_matching=True)
+                    return
+        finally:
+            tls.current = None
+
+    def _failed_record(self, st: _HandlerState, record: logging.LogRecord, exc: Any) -> None:
+        self._failure(st, exc)
+        self._to_fallback(st, [record])
+
+    def _failure(self, st: _HandlerState, exc: Any) -> None:
+        st.errors += 1
+        st.consecutive += 1
+        now = _monotonic()
+        if st.tripped:
+            st.retry_delay = min(st.retry_delay * 2, self.retry_max_s)
+            st.retry_at = now + st.retry_delay
+        elif st.consecutive >= self.failure_threshold:
+            st.tripped = True
+            st.retry_delay = self.retry_initial_s
+            st.retry_at = now + st.retry_delay
+            self._notice(
+                logging.ERROR,
+                "handler %s failed %d times in a row (%s); its records go to the fallback "
+                "and it is retried with back-off",
+                st.name, st.consecutive, _describe(exc),
+            )
+
+    def _success(self, st: _HandlerState) -> None:
+        if st.tripped:
+            st.tripped = False
+            st.retry_delay = self.retry_initial_s
+            self._notice(logging.WARNING, "handler %s recovered after %d failure(s)",
+                         st.name, st.consecutive)
+        st.consecutive = 0
+
+    def _to_fallback(
+        self, st: _HandlerState, records: Iterable[logging.LogRecord],
+        count_only_matching: bool = False,
+    ) -> None:
+        fb = self.fallback
+        for r in records:
+            if count_only_matching and st.handler.filters and not st.handler.filter(r):
+                continue
+            st.fallbacks += 1
+            try:
+                r.__dict__["hft_fallback_for"] = st.name
+                fb.handle(r)
+            except Exception:
+                pass
+            finally:
+                r.__dict__.pop("hft_fallback_for", None)
+
+    def _notice(self, level: int, msg: str, *args: Any) -> None:
+        """Tell the user about the pipeline itself, through the fallback (never the queue)."""
+        rec = build_record("hftlogging", level, msg, args, time.time_ns(),
+                           threading.get_ident(), func=None)
+        try:
+            self.fallback.handle(rec)
+        except Exception:
+            pass
+
+    def _report_drops(self, *, force: bool) -> None:
+        q = self.queue
+        if not isinstance(q, RecordRing):
+            return
+        if q.dropped == self._reported_dropped:
+            return
+        now = _monotonic()
+        if not force and now - self._last_report < self.drop_report_interval_s:
+            return
+        total, by_type, first = q.drop_snapshot(mark_reported=True)
+        new = total - self._reported_dropped
+        if new <= 0:
+            return
+        self._reported_dropped = total
+        self._last_report = now
+        since = (
+            time.strftime("%Y-%m-%dT%H:%M:%S", time.localtime(first)) if first else "start"
+        )
+        kinds = ", ".join(f"{k}={v}" for k, v in sorted(by_type.items()) if v)
+        rec = build_record(
+            "hftlogging", logging.WARNING,
+            "%d records dropped since %s (queue full; totals: %s)", (new, since, kinds),
+            time.time_ns(), threading.get_ident(), func=None,
+            context={"dropped": new, "dropped_total": total, "dropped_by_type": by_type},
+        )
+        self.drop_reports += 1
+        with self._dispatch_lock:
+            self._dispatch([rec])
+
+    # -- observability ---------------------------------------------------------------------
+
+    def handler_errors(self) -> dict[str, int]:
+        """Errors per handler name."""
+        return {st.name: st.errors for st in self._states}
+
+    def handler_fallbacks(self) -> dict[str, int]:
+        """Records routed to the fallback, per handler name."""
+        return {st.name: st.fallbacks for st in self._states}
+
+    def tripped_handlers(self) -> list[str]:
+        """Names of the handlers currently bypassed."""
+        return [st.name for st in self._states if st.tripped]
+
+
+def _describe(exc: Any) -> str:
+    if exc is None:
+        return "no exception"
+    return f"{type(exc).__name__}: {exc}"
+
+
+# --- the handler ------------------------------------------------------------------------------
+
+
+class QueueHandler(logging.handlers.QueueHandler):
+    """A bounded, non-blocking queue in front of the real handlers.
+
+    Configure it as any handler (the keys are those of stdlib 3.12's dictConfig plus
+    ours)::
+
+        handlers:
+          queue:
+            class: hftlogging.handlers.QueueHandler
+            handlers: [file, audit]
+            capacity: 10000
+            overflow: drop_newest
+            batch_size: 512
+            flush_interval_ms: 5
+
+    Args:
+        queue: accepted for stdlib compatibility and ignored: hftlogging always uses its
+            own bounded :class:`RecordRing`.
+        handlers: the handlers behind the queue, as objects or as configured names.
+        capacity: most records queued at once.
+        overflow: ``"drop_newest"``, ``"drop_oldest"`` or ``"block"``.
+        block_timeout_ms: longest wait of the ``"block"`` policy.
+        audit_wait_ms: longest wait of an audit record for room before it is written
+            synchronously.
+        batch_size, flush_interval_ms, fallback, failure_threshold, retry_initial_s,
+        retry_max_s, drop_report_interval_s, stop_timeout_s: passed to the listener.
+        respect_handler_level: apply handler levels on the listener (default True).
+        caller_info: ``"auto"`` (capture ``funcName``/``lineno``/``pathname`` only when a
+            formatter or filter behind the queue uses them), ``True`` or ``False``.
+        drain_on_sigterm: on SIGTERM, when the application has no handler of its own,
+            drain the queue before the process ends (default True).
+    """
+
+    #: Tells HFTLogger that it may append captured calls to :attr:`ring` directly.
+    hft_fast_sink = True
+
+    def __init__(
+        self,
+        queue: Any = None,
+        *,
+        handlers: Sequence[logging.Handler | str] = (),
+        capacity: int = 10_000,
+        overflow: str = "drop_newest",
+        block_timeout_ms: float = 100.0,
+        audit_wait_ms: float = 500.0,
+        batch_size: int = 512,
+        flush_interval_ms: float = 5.0,
+        respect_handler_level: bool = True,
+        caller_info: bool | str = "auto",
+        fallback: logging.Handler | str | None = None,
+        failure_threshold: int = 3,
+        retry_initial_s: float = 0.5,
+        retry_max_s: float = 30.0,
+        drop_report_interval_s: float = 10.0,
+        stop_timeout_s: float = 10.0,
+        drain_on_sigterm: bool = True,
+        level: int | str = logging.NOTSET,
+    ) -> None:
+        self._ring = RecordRing(capacity, overflow, block_timeout_ms, audit_wait_ms)
+        self._listener: QueueListener | None = None
+        logging.Handler.__init__(self, level)
+        self.queue = self._ring  # type: ignore[assignment]
+        if caller_info not in ("auto", True, False):
+            msg = f"caller_info must be 'auto', true or false, got {caller_info!r}"
+            raise ConfigError(msg, key="caller_info")
+        if isinstance(handlers, (str, bytes)) or not isinstance(handlers, Iterable):
+            msg = f"handlers must be a list of handler names, got {handlers!r}"
+            raise ConfigError(msg, key="handlers")
+        self._targets: list[logging.Handler | str] = list(handlers)
+        self._listener_options: dict[str, Any] = {
+            "respect_handler_level": respect_handler_level,
+            "batch_size": batch_size,
+            "flush_interval_ms": flush_interval_ms,
+            "failure_threshold": failure_threshold,
+            "retry_initial_s": retry_initial_s,
+            "retry_max_s": retry_max_s,
+            "drop_report_interval_s": drop_report_interval_s,
+            "stop_timeout_s": stop_timeout_s,
+        }
+        # Validate the listener options now, at configuration time.
+        QueueListener(RecordRing(1), **self._listener_options)
+        self._fallback = fallback
+        self.caller_info = caller_info
+        self.drain_on_sigterm = bool(drain_on_sigterm)
+        self.needs_caller = caller_info is True
+        self.needs_task = False
+        self._started = False
+        self._closed = False
+        self._start_lock = threading.RLock()
+
+    # The ring is what the fast path appends to.
+    @property
+    def ring(self) -> collections.deque[Any]:
+        """The deque captured calls are appended to."""
+        return self._ring.items
+
+    @property
+    def capacity(self) -> int:
+        """Most records queued at once."""
+        return self._ring.capacity
+
+    def overflow(self, item: Any) -> None:
+        """Apply the overflow policy to an item that found the queue full."""
+        self._ring.overflow(item)
+
+    # -- listener wiring -------------------------------------------------------------------
+
+    @property  # type: ignore[override]
+    def listener(self) -> QueueListener | None:
+        """The :class:`QueueListener` draining this handler's queue."""
+        return self._listener
+
+    @listener.setter
+    def listener(self, value: Any) -> None:
+        # Python 3.12+ dictConfig builds a listener itself (stdlib's class by default, on
+        # a queue of its own) and assigns it here: adopt its handlers onto our ring.
+        if value is None:
+            return
+        if isinstance(value, QueueListener) and value.queue is self._ring:
+            self._listener = value
+            return
+        self._targets = list(getattr(value, "handlers", ()) or self._targets)
+        self._listener = None
+
+    def accepts_fast(self) -> bool:
+        """Whether callers may append to the ring directly (starts the listener if needed)."""
+        if self._closed or self.filters:
+            return False
+        if not self._started:
+            try:
+                self.start()
+            except Exception as e:  # reported again, with a traceback, by emit()
+                sys.stderr.write(f"hftlogging: queue handler could not start: {e}\n")
+                return False
+        return self._started and not self._closed
+
+    def start(self) -> None:
+        """Resolve the target handlers, build the listener and start it. Idempotent."""
+        with self._start_lock:
+            if self._started and self._listener is not None and self._listener.running:
+                return
+            if self._listener is None:
+                targets = self._resolve_targets()
+                fallback = self._resolve_fallback()
+                self._listener = QueueListener(
+                    self._ring, *targets, fallback=fallback, **self._listener_options
+                )
+                self._decide_capture(targets)
+            self._closed = False
+            self._listener.start()
+            self._started = True
+            lifecycle.register(self)
+            _move_to_end_of_shutdown_order(self)
+        invalidate_plans()
+
+    def _resolve_targets(self) -> list[logging.Handler]:
+        out = []
+        for t in self._targets:
+            if isinstance(t, logging.Handler):
+                out.append(t)
+                continue
+            h = logging._handlers.get(t)  # type: ignore[attr-defined]
+            if h is None:
+                msg = (
+                    f"queue handler {self.get_name() or ''!s} names handler {t!r}, "
+                    "which is not configured; add it under 'handlers' or remove it from the list"
+                )
+                raise ConfigError(msg, key="handlers")
+            out.append(h)
+        if any(h is self for h in out):
+            raise ConfigError("a queue handler cannot list itself as a target", key="handlers")
+        return out
+
+    def _resolve_fallback(self) -> logging.Handler | None:
+        fb = self._fallback
+        if fb is None or isinstance(fb, logging.Handler):
+            return fb
+        h = logging._handlers.get(fb)  # type: ignore[attr-defined]
+        if h is None:
+            msg = f"fallback names handler {fb!r}, which is not configured"
+            raise ConfigError(msg, key="fallback")
+        return h  # type: ignore[no-any-return]
+
+    def _decide_capture(self, targets: Sequence[logging.Handler]) -> None:
+        if self.caller_info == "auto":
+            self.needs_caller = any(_uses(h, _CALLER_FIELDS) for h in targets)
+        else:
+            self.needs_caller = bool(self.caller_info)
+        self.needs_task = any(_uses(h, ("taskName",)) for h in targets)
+
+    @property
+    def handlers(self) -> list[logging.Handler]:
+        """The handlers behind the queue."""
+        if self._listener is not None:
+            return list(self._listener.handlers)
+        return [t for t in self._targets if isinstance(t, logging.Handler)]
+
+    # -- stdlib path -----------------------------------------------------------------------
+
+    def prepare(self, record: logging.LogRecord) -> Any:
+        """Keep the record for the listener without formatting it.
+
+        ``msg % args`` is deferred unless an argument is mutable, in which case the
+        message is rendered now so the line shows the values at call time. An exception's
+        traceback is rendered now into ``exc_text`` and the traceback object released;
+        ``exc_info`` keeps the type and a traceback-free copy of the value.
+        """
+        args = record.args
+        if args:
+            values = args.values() if isinstance(args, dict) else args
+            if not all(is_immutable(a) for a in values):
+                record.msg = record.getMessage() if isinstance(record, Record) else \
+                    _render(record)
+                record.args = None
+        ei = record.exc_info
+        if ei:
+            if not record.exc_text:
+                record.exc_text = _format_exception(ei)
+            record.exc_info = (ei[0], _detach(ei[1]), None)
+        return record
+
+    def enqueue(self, record: Any) -> None:
+        """Append to the ring under the overflow policy (never blocks beyond the policy)."""
+        ring = self._ring
+        if len(ring.items) < ring.capacity:
+            ring.items.append(record)
+        else:
+            ring.overflow(record)
+
+    def emit(self, record: logging.LogRecord) -> None:
+        """Queue a record from the stdlib path; after shutdown, write it synchronously."""
+        try:
+            if not self._started and not self._closed:
+                self.start()
+            prepared = self.prepare(record)
+            listener = self._listener
+            if self._closed and listener is not None:
+                listener.dispatch_now([prepared])
+            else:
+                self.enqueue(prepared)
+        except Exception:
+            self.handleError(record)
+
+    # -- configuration changes invalidate the callers' plans ------------------------------
+
+    def setLevel(self, level: int | str) -> None:  # noqa: N802 - stdlib API
+        super().setLevel(level)
+        invalidate_plans()
+
+    def addFilter(self, filter: Any) -> None:  # noqa: N802, A002 - stdlib API
+        super().addFilter(filter)
+        invalidate_plans()
+
+    def removeFilter(self, filter: Any) -> None:  # noqa: N802, A002 - stdlib API
+        super().removeFilter(filter)
+        invalidate_plans()
+
+    # -- shutdown --------------------------------------------------------------------------
+
+    def stop(self, timeout: float | None = None) -> None:
+        """Drain and stop the listener; records logged afterwards are written synchronously."""
+        with self._start_lock:
+            self._closed = True
+            invalidate_plans()
+            listener = self._listener
+            if listener is not None:
+                listener.stop(timeout)
+
+    def flush(self) -> None:
+        """Wait until everything queued so far has been handed to the handlers."""
+        listener = self._listener
+        if listener is None or not listener.running:
+            return
+        listener.wake()
+        deadline = _monotonic() + listener.stop_timeout_s
+        while self._ring.items and _monotonic() < deadline:
+            time.sleep(0.0005)
+        # The last batch taken may still be in dispatch: wait for it.
+        with listener._dispatch_lock:
+            pass
+
+    def close(self) -> None:
+        """Drain and stop the listener, then close as stdlib handlers do."""
+        self.stop()
+        super().close()
+
+    def after_fork(self) -> None:
+        """In a forked child: drop the parent's queued records; restart lazily on use."""
+        self._ring.after_fork()
+        self._start_lock = threading.RLock()
+        if self._listener is not None:
+            self._listener.after_fork()
+        self._started = False
+
+    # -- observability ---------------------------------------------------------------------
+
+    def stats(self) -> dict[str, Any]:
+        """This queue's counters (see :func:`hftlogging.stats`)."""
+        ring = self._ring
+        listener = self._listener
+        written = listener.written if listener else 0
+        batches = listener.batches if listener else 0
+        depth = len(ring.items)
+        return {
+            "name": self.get_name(),
+            "queue_depth": depth,
+            "capacity": ring.capacity,
+            "high_water": max(ring.high_water, depth),
+            "enqueued": written + depth,
+            "written": written,
+            "dropped": ring.dropped,
+            "dropped_by_type": dict(ring.dropped_by_type),
+            "dropped_by_level": dict(ring.dropped_by_level),
+            "handler_errors": listener.handler_errors() if listener else {},
+            "handler_fallbacks": listener.handler_fallbacks() if listener else {},
+            "tripped_handlers": listener.tripped_handlers() if listener else [],
+            "batches": batches,
+            "mean_batch_size": written / batches if batches else 0.0,
+            "audit_sync_writes": ring.audit_sync_writes,
+            "drop_reports": listener.drop_reports if listener else 0,
+            "listener_errors": listener.listener_errors if listener else 0,
+            "listeners": 1 if listener is not None and listener.running else 0,
+            "overflow": ring.overflow_policy,
+            "caller_info": self.needs_caller,
+        }
+
+
+def _uses(handler: logging.Handler, fields: Sequence[str]) -> bool:
+    """Whether a handler (its formatter and filters) may read any of ``fields``.
+
+    A handler, formatter or filter may declare ``uses_caller_info = True/False``. Otherwise
+    a stdlib-style formatter is judged by its format string; a formatter with its own
+    ``format()`` from outside hftlogging and python-json-logger, or a filter that is not a
+    plain name filter, is assumed to read anything.
+    """
+    caller = fields is _CALLER_FIELDS
+    declared = getattr(handler, "uses_caller_info", None)
+    if caller and declared is not None:
+        return bool(declared)
+    fmt = handler.formatter
+    if fmt is not None:
+        declared = getattr(fmt, "uses_caller_info", None)
+        if caller and declared is not None:
+            if declared:
+                return True
+        else:
+            own_format = type(fmt).format is not logging.Formatter.format
+            known = type(fmt).__module__.startswith(("hftlogging", "pythonjsonlogger"))
+            if own_format and not known:
+                return True
+            text = getattr(fmt, "_fmt", None) or ""
+            if any(f in text for f in fields):
+                return True
+    for flt in handler.filters:
+        declared = getattr(flt, "uses_caller_info", None)
+        if declared is not None:
+            if declared and caller:
+                return True
+        elif type(flt) is not logging.Filter:
+            return True
+    return False
+
+
+def _render(record: logging.LogRecord) -> str:
+    try:
+        return record.getMessage()
+    except Exception as e:
+        return f"{record.msg!r} {record.args!r} [format error: {type(e).__name__}: {e}]"
+
+
+def _format_exception(ei: Any) -> str:
+    try:
+        text = "".join(traceback.format_exception(*ei))
+    except Exception as e:
+        return f"<traceback could not be rendered: {e!r}>"
+    return text[:-1] if text.endswith("\n") else text
+
+
+def _detach(exc: Any) -> Any:
+    """A copy of ``exc`` without its traceback (so no frame stays alive in the queue)."""
+    if exc is None:
+        return None
+    try:
+        import copy
+
+        clone = copy.copy(exc)
+        clone.__traceback__ = None
+        clone.__cause__ = None
+        clone.__context__ = None
+        return clone
+    except Exception:
+        return RuntimeError(f"{type(exc).__name__}: {exc}")
+
+
+def _move_to_end_of_shutdown_order(handler: logging.Handler) -> None:
+    """Make stdlib's ``logging.shutdown`` close this handler before its targets.
+
+    ``logging.shutdown`` closes handlers newest first; a queue handler created before its
+    targets (names resolved late) would otherwise drain into closed files.
+    """
+    import weakref
+
+    with logging._lock:  # type: ignore[attr-defined]
+        refs = logging._handlerList  # type: ignore[attr-defined]
+        for i, ref in enumerate(refs):
+            if ref() is handler:
+                del refs[i]
+                refs.append(ref if isinstance(ref, weakref.ref) else weakref.ref(handler))
+                break

@@ -1,0 +1,109 @@
+"""Counters the library keeps about itself, and :func:`stats`.
+
+Bad input at a call site (an invalid metric name, NaN, a non-number value, non-string
+tags, a bad level) never raises into the caller: it is counted here and reported by a
+rate-limited warning record on the ``hftlogging`` logger.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from typing import Any
+
+__all__ = ["bad_input", "reset_after_fork", "stats"]
+
+REPORT_INTERVAL_S = 10.0
+
+_lock = threading.Lock()
+_bad_input: dict[str, int] = {}
+_unreported = 0
+_last_report = 0.0
+_reporting = threading.local()
+
+
+def bad_input(reason: str, detail: str) -> None:
+    """Count one dropped call-site input and report it at most every few seconds.
+
+    Args:
+        reason: short machine-readable reason, e.g. ``"metric_name"``, ``"metric_value"``.
+        detail: what was received, for the warning line.
+    """
+    global _unreported, _last_report
+    now = time.monotonic()
+    with _lock:
+        _bad_input[reason] = _bad_input.get(reason, 0) + 1
+        _unreported += 1
+        if now - _last_report < REPORT_INTERVAL_S or getattr(_reporting, "active", False):
+            return
+        count, _unreported = _unreported, 0
+        _last_report = now
+    _reporting.active = True
+    try:
+        logging.getLogger("hftlogging").warning(
+            "hftlogging dropped %d bad call-site input(s) in the last %.0fs; latest: %s: %s",
+            count, REPORT_INTERVAL_S, reason, detail,
+        )
+    except Exception:  # reporting must never raise into the caller
+        pass
+    finally:
+        _reporting.active = False
+
+
+def bad_input_counts() -> dict[str, int]:
+    """Return a copy of the per-reason counts of dropped call-site inputs."""
+    with _lock:
+        return dict(_bad_input)
+
+
+def reset_after_fork() -> None:
+    """Give a forked child fresh locks (the parent's may have been held at fork)."""
+    global _lock
+    _lock = threading.Lock()
+
+
+def stats() -> dict[str, Any]:
+    """Return the pipeline's counters: queue depth, drops, handler errors, bad input.
+
+    Keys: ``queue_depth``, ``capacity``, ``high_water``, ``enqueued``, ``written``,
+    ``dropped`` (total), ``dropped_by_type`` (``{"text": n, "metric": n, "audit": 0}``),
+    ``dropped_by_level``, ``handler_errors`` (per handler name), ``handler_fallbacks``,
+    ``batches``, ``mean_batch_size``, ``audit_sync_writes``, ``bad_input`` (per reason),
+    ``bad_input_total``, ``listeners`` (running listener threads) and ``queues`` (the same
+    figures for each active queue handler).
+    """
+    from hftlogging import lifecycle
+
+    queues = [h.stats() for h in lifecycle.active_queue_handlers()]
+    total: dict[str, Any] = {
+        "queue_depth": 0,
+        "capacity": 0,
+        "high_water": 0,
+        "enqueued": 0,
+        "written": 0,
+        "dropped": 0,
+        "dropped_by_type": {"text": 0, "metric": 0, "audit": 0},
+        "dropped_by_level": {},
+        "handler_errors": {},
+        "handler_fallbacks": {},
+        "batches": 0,
+        "mean_batch_size": 0.0,
+        "audit_sync_writes": 0,
+        "listeners": 0,
+    }
+    for q in queues:
+        for key in ("queue_depth", "capacity", "enqueued", "written", "dropped", "batches",
+                    "audit_sync_writes", "listeners"):
+            total[key] += q[key]
+        total["high_water"] = max(total["high_water"], q["high_water"])
+        for key in ("dropped_by_type", "dropped_by_level", "handler_errors", "handler_fallbacks"):
+            for k, v in q[key].items():
+                total[key][k] = total[key].get(k, 0) + v
+    if total["batches"]:
+        total["mean_batch_size"] = total["written"] / total["batches"]
+    counts = bad_input_counts()
+    total["bad_input"] = counts
+    total["bad_input_total"] = sum(counts.values())
+    total["queues"] = queues
+    return total

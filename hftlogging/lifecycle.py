@@ -1,0 +1,195 @@
+"""Lifecycle of the queue handlers: exit, SIGTERM, fork and shutdown.
+
+Nothing here runs at import. The hooks are installed the first time a queue handler
+starts:
+
+- ``atexit``: drain every queue before the interpreter exits (runs before stdlib
+  logging's own ``logging.shutdown``, which was registered earlier).
+- SIGTERM: when the application has not installed a handler of its own, drain the queues,
+  then end the process by SIGTERM as the default action would (``drain_on_sigterm=False``
+  on the queue handler turns this off).
+- ``fork()``: the parent holds each listener's dispatch lock across the fork, so no batch
+  is half-written; the child forgets the parent's queued records (the parent writes them)
+  and restarts its listeners on first use. A child made by :mod:`multiprocessing` leaves
+  through ``os._exit``, so its queues are drained by a multiprocessing finalizer.
+"""
+
+from __future__ import annotations
+
+import atexit
+import os
+import signal
+import sys
+import threading
+import weakref
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from hftlogging.handlers.queue import QueueHandler
+
+__all__ = ["active_queue_handlers", "register", "shutdown"]
+
+_handlers: weakref.WeakSet[QueueHandler] = weakref.WeakSet()
+_lock = threading.RLock()
+_hooks_installed = False
+_sigterm_installed = False
+_shutting_down = False
+
+
+def register(handler: QueueHandler) -> None:
+    """Track a started queue handler (weakly) and install the process hooks once."""
+    with _lock:
+        _handlers.add(handler)
+        _install_hooks()
+        if handler.drain_on_sigterm:
+            _install_sigterm()
+
+
+def active_queue_handlers() -> list[QueueHandler]:
+    """Every queue handler started in this process that is still alive."""
+    with _lock:
+        return list(_handlers)
+
+
+def shutdown(timeout: float | None = None) -> None:
+    """Drain every queue and stop every listener thread.
+
+    Records logged after this are written synchronously on the caller's thread. Safe to
+    call more than once; also called at exit.
+    """
+    global _shutting_down
+    with _lock:
+        handlers = list(_handlers)
+        _shutting_down = True
+    try:
+        for h in handlers:
+            try:
+                h.stop(timeout)
+            except Exception as e:  # one broken handler must not stop the others draining
+                sys.stderr.write(f"hftlogging: error while draining {h!r}: {e!r}\n")
+    finally:
+        _shutting_down = False
+
+
+def stop_handlers(handlers: list[QueueHandler]) -> None:
+    """Drain and stop the given queue handlers (used when reconfiguring)."""
+    for h in handlers:
+        try:
+            h.stop()
+        except Exception as e:
+            sys.stderr.write(f"hftlogging: error while draining {h!r}: {e!r}\n")
+
+
+# --- hooks ------------------------------------------------------------------------------------
+
+
+def _install_hooks() -> None:
+    global _hooks_installed
+    if _hooks_installed:
+        return
+    atexit.register(_at_exit)
+    if hasattr(os, "register_at_fork"):
+        os.register_at_fork(
+            before=_before_fork,
+            after_in_parent=_after_fork_parent,
+            after_in_child=_after_fork_child,
+        )
+    _hooks_installed = True
+
+
+def _at_exit() -> None:
+    shutdown()
+
+
+_held_for_fork: list[Any] = []
+
+
+def _before_fork() -> None:
+    _register_multiprocessing_hook()
+    _lock.acquire()
+    for h in list(_handlers):
+        listener = h.listener
+        if listener is not None and listener.running:
+            listener.before_fork()
+            _held_for_fork.append(listener)
+
+
+def _after_fork_parent() -> None:
+    while _held_for_fork:
+        _held_for_fork.pop().after_fork_parent()
+    _lock.release()
+
+
+def _after_fork_child() -> None:
+    global _lock
+    _held_for_fork.clear()
+    _lock = threading.RLock()
+    from hftlogging import health, record
+    from hftlogging.logger import invalidate_plans
+
+    health.reset_after_fork()
+    record.reset_after_fork()
+    for h in list(_handlers):
+        try:
+            h.after_fork()
+        except Exception as e:
+            sys.stderr.write(f"hftlogging: could not reset {h!r} after fork: {e!r}\n")
+    invalidate_plans()
+
+
+class _MultiprocessingHook:
+    """Registered with multiprocessing's after-fork hooks (they hold it weakly)."""
+
+
+_mp_hook = _MultiprocessingHook()
+_mp_hook_registered = False
+
+
+def _register_multiprocessing_hook() -> None:
+    """A multiprocessing child exits with ``os._exit``, skipping ``atexit``.
+
+    multiprocessing clears its finalizers at the start of a child and then runs its
+    after-fork hooks: from there, register a finalizer that drains the child's queues.
+    """
+    global _mp_hook_registered
+    if _mp_hook_registered:
+        return
+    mp_util = sys.modules.get("multiprocessing.util")
+    if mp_util is None:
+        return
+    mp_util.register_after_fork(_mp_hook, _in_multiprocessing_child)
+    _mp_hook_registered = True
+
+
+def _in_multiprocessing_child(_hook: object) -> None:
+    mp_util = sys.modules.get("multiprocessing.util")
+    if mp_util is not None:
+        mp_util.Finalize(_mp_hook, shutdown, exitpriority=100)
+
+
+# --- SIGTERM ----------------------------------------------------------------------------------
+
+
+def _install_sigterm() -> None:
+    global _sigterm_installed
+    if _sigterm_installed or not hasattr(signal, "SIGTERM"):
+        return
+    if threading.current_thread() is not threading.main_thread():
+        return
+    try:
+        if signal.getsignal(signal.SIGTERM) is not signal.SIG_DFL:
+            return  # the application handles SIGTERM itself
+        signal.signal(signal.SIGTERM, _on_sigterm)
+    except (ValueError, OSError):  # not the main interpreter, or signals unavailable
+        return
+    _sigterm_installed = True
+
+
+def _on_sigterm(signum: int, frame: Any) -> None:
+    global _sigterm_installed
+    try:
+        shutdown()
+    finally:
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        _sigterm_installed = False
+        os.kill(os.getpid(), signal.SIGTERM)

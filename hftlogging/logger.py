@@ -1,0 +1,1007 @@
+"""HFTLogger: a :class:`logging.Logger` with structured fields, metrics, audit and context.
+
+The hot path
+------------
+When the only handler a record would reach is an hftlogging
+:class:`~hftlogging.handlers.QueueHandler` (no logger filters, no other handler on the way
+up, the default LogRecord factory), a log call captures a small tuple — level, message,
+arguments, fields, timestamp, thread id, caller only if a formatter needs it — and appends
+it to the queue; the listener thread builds the LogRecord. Whether that fast path applies
+is decided once per logger and level and cached in the logger's level cache, which stdlib
+already clears on ``setLevel``/``logging.disable``; hftlogging also clears it on any change
+of handlers, filters, ``propagate`` or ``disabled``. Anything else takes the stdlib path:
+``makeRecord`` then ``handle``.
+
+Field names
+-----------
+``log.info("msg", exchange="mexc")`` puts ``exchange`` in ``record.context`` and sets
+``record.exchange``. A field named like a built-in LogRecord attribute (``name``,
+``module``, ``process``, ``msg``...) or a contract attribute (``context``, ``tags``...)
+does not raise: it is kept in ``record.context`` only and the attribute keeps its
+stdlib meaning. ``exc_info``, ``stack_info``, ``stacklevel`` and ``extra`` keep their
+stdlib meaning and are not fields.
+
+Context precedence (later wins): ``set_context`` on the logger, ``hftlogging.context()``,
+``extra=``, ``with_context()`` on a bound view, call keywords.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import logging
+import math
+import os
+import re
+import sys
+import threading
+import time
+from collections.abc import Iterable, Mapping
+from typing import TYPE_CHECKING, Any, Callable, Optional, TypeVar, Union
+
+from hftlogging import health
+from hftlogging.record import (
+    AUDIT,
+    METRIC,
+    RESERVED_ATTRS,
+    TEXT,
+    Record,
+    attach_contract,
+    is_immutable,
+    render_message,
+    snapshot_fields,
+    snapshot_value,
+)
+
+if TYPE_CHECKING:
+    from hftlogging.timer import LoggingTimer
+
+__all__ = [
+    "BoundLogger",
+    "HFTLogger",
+    "HFTRootLogger",
+    "context",
+    "current_context",
+    "install",
+    "installed",
+    "uninstall",
+]
+
+_F = TypeVar("_F", bound=Callable[..., Any])
+
+# Kinds of captured calls (first element of the tuple a fast call enqueues).
+KIND_TEXT = 0
+KIND_METRIC = 1
+KIND_AUDIT = 2
+
+# Keys of the per-logger plan, stored in Logger._cache beside stdlib's level entries so
+# that stdlib's own cache clearing (setLevel, logging.disable) invalidates them too.
+# Text plans use -level - 1 (never a level); metric and audit plans use strings.
+_KEY_METRIC = "hftlogging:metric"
+_KEY_AUDIT = "hftlogging:audit"
+
+METRIC_LEVEL = logging.INFO
+AUDIT_LEVEL = logging.INFO
+
+
+class _Slow:
+    """Plan marker: take the stdlib path (makeRecord + handle)."""
+
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return "<slow path>"
+
+
+SLOW: Any = _Slow()
+_NOMSG: Any = object()
+_RESERVED_KW = frozenset({"exc_info", "stack_info", "stacklevel", "extra"})
+
+_time_ns = time.time_ns
+_get_ident = threading.get_ident
+_LogRecord = logging.LogRecord
+_logging = logging
+
+# --- contextvars context -----------------------------------------------------------------
+
+_ctxvar: contextvars.ContextVar[Optional[dict[str, Any]]] = contextvars.ContextVar(
+    "hftlogging_context", default=None
+)
+_cv_get = _ctxvar.get
+
+
+class context:  # noqa: N801 - used like a function: ``with hftlogging.context(...)``
+    """Add fields to every record logged in this thread or asyncio task while active.
+
+    Uses :mod:`contextvars`: each thread and each asyncio task sees its own fields, and
+    nested blocks add to (and may override) the outer ones.
+
+    Example::
+
+        with hftlogging.context(correlation_id="c-1"):
+            log.info("step")          # record.context["correlation_id"] == "c-1"
+    """
+
+    __slots__ = ("_fields", "_tokens")
+
+    def __init__(self, **fields: Any) -> None:
+        self._fields = fields
+        self._tokens: list[contextvars.Token[Optional[dict[str, Any]]]] = []
+
+    def __enter__(self) -> dict[str, Any]:
+        cur = _ctxvar.get()
+        new = {**cur, **self._fields} if cur else dict(self._fields)
+        self._tokens.append(_ctxvar.set(new))
+        return new
+
+    def __exit__(self, *exc: object) -> None:
+        token = self._tokens.pop()
+        try:
+            _ctxvar.reset(token)
+        except ValueError:  # exited in another context (a generator moved across tasks)
+            _ctxvar.set(token.old_value if token.old_value is not token.MISSING else None)
+
+    async def __aenter__(self) -> dict[str, Any]:
+        return self.__enter__()
+
+    async def __aexit__(self, *exc: object) -> None:
+        self.__exit__(*exc)
+
+
+def current_context() -> dict[str, Any]:
+    """Return a copy of the fields set by :class:`context` in this thread or task."""
+    cur = _ctxvar.get()
+    return dict(cur) if cur else {}
+
+
+# --- caller information --------------------------------------------------------------------
+
+_PKG_DIR = os.path.normcase(os.path.dirname(os.path.abspath(__file__))) + os.sep
+_LOGGING_SRC = os.path.normcase(logging.__file__) if logging.__file__ else ""
+_internal_files: dict[str, bool] = {}
+
+
+def _is_internal(filename: str) -> bool:
+    try:
+        return _internal_files[filename]
+    except KeyError:
+        norm = os.path.normcase(filename)
+        internal = (
+            norm.startswith(_PKG_DIR)
+            or norm == _LOGGING_SRC
+            or ("importlib" in norm and "_bootstrap" in norm)
+        )
+        _internal_files[filename] = internal
+        return internal
+
+
+def find_user_frame(start: int = 1, stacklevel: int = 1) -> Any:
+    """Return the first frame outside hftlogging and stdlib logging, then ``stacklevel - 1`` up."""
+    f: Any = sys._getframe(start)
+    while f is not None and _is_internal(f.f_code.co_filename):
+        f = f.f_back
+    while stacklevel > 1 and f is not None:
+        nxt = f.f_back
+        while nxt is not None and _is_internal(nxt.f_code.co_filename):
+            nxt = nxt.f_back
+        if nxt is None:
+            break
+        f = nxt
+        stacklevel -= 1
+    return f
+
+
+def _caller(start: int = 2) -> tuple[str, int, str]:
+    f = sys._getframe(start)
+    while f is not None:
+        code = f.f_code
+        if not _is_internal(code.co_filename):
+            return code.co_filename, f.f_lineno, code.co_name
+        f = f.f_back  # type: ignore[assignment]
+    return "(unknown file)", 0, "(unknown function)"
+
+
+def _task_name() -> str | None:
+    asyncio = sys.modules.get("asyncio")
+    if asyncio is None:
+        return None
+    try:
+        task = asyncio.current_task()
+    except Exception:
+        return None
+    return task.get_name() if task is not None else None
+
+
+# --- metric validation ---------------------------------------------------------------------
+
+_METRIC_NAME = re.compile(r"[a-zA-Z_:][a-zA-Z0-9_:]*\Z")
+_good_metric_names: set[str] = set()
+_INF = (math.inf, -math.inf)
+
+
+def _check_metric(name: object, value: object, tags: dict[str, Any]) -> str | None:
+    """Return why a metric call is invalid, or None."""
+    if name not in _good_metric_names:
+        if type(name) is not str or not _METRIC_NAME.match(name):
+            return "metric_name"
+        if len(_good_metric_names) < 100_000:
+            _good_metric_names.add(name)
+    t = type(value)
+    if t is float:
+        if value != value or value in _INF:
+            return "metric_value"
+    elif t is not int:
+        if t is bool or not isinstance(value, (int, float)):
+            try:
+                import numbers
+
+                if not isinstance(value, numbers.Real) or isinstance(value, bool):
+                    return "metric_value"
+                f = float(value)  # Decimal, Fraction, numpy scalars
+            except Exception:
+                return "metric_value"
+            if f != f or f in _INF:
+                return "metric_value"
+    for v in tags.values():
+        if type(v) is not str:
+            return "metric_tags"
+    return None
+
+
+def _metric_value(value: Any) -> float | int:
+    t = type(value)
+    if t is int or t is float:
+        return value  # type: ignore[no-any-return]
+    return float(value)
+
+
+# --- handler list that invalidates plans --------------------------------------------------
+
+
+def invalidate_plans() -> None:
+    """Forget every logger's cached plan (and stdlib's level cache with it)."""
+    logging.Logger.manager._clear_cache()
+
+
+class HandlerList(list):  # type: ignore[type-arg]
+    """A logger's handler list: any mutation invalidates the cached fast-path plans."""
+
+    __slots__ = ()
+
+    def _changed(self) -> None:
+        invalidate_plans()
+
+    def append(self, item: Any) -> None:
+        super().append(item)
+        self._changed()
+
+    def extend(self, items: Iterable[Any]) -> None:
+        super().extend(items)
+        self._changed()
+
+    def insert(self, index: Any, item: Any) -> None:
+        super().insert(index, item)
+        self._changed()
+
+    def remove(self, item: Any) -> None:
+        super().remove(item)
+        self._changed()
+
+    def pop(self, index: Any = -1) -> Any:
+        item = super().pop(index)
+        self._changed()
+        return item
+
+    def clear(self) -> None:
+        super().clear()
+        self._changed()
+
+    def __setitem__(self, index: Any, item: Any) -> None:
+        super().__setitem__(index, item)
+        self._changed()
+
+    def __delitem__(self, index: Any) -> None:
+        super().__delitem__(index)
+        self._changed()
+
+    def __iadd__(self, items: Iterable[Any]) -> HandlerList:  # type: ignore[override,misc]
+        super().__iadd__(items)
+        self._changed()
+        return self
+
+
+# --- the logger -----------------------------------------------------------------------------
+
+
+def _text_method(level: int, name: str) -> Callable[..., None]:
+    key = -level - 1
+
+    def method(self: HFTLogger, msg: Any = _NOMSG, /, *args: Any, **kw: Any) -> None:
+        try:
+            sink = self._cache[key]
+        except KeyError:
+            sink = self._plan(key, level, TEXT)
+        if sink is None:
+            return
+        if (
+            sink is SLOW
+            or (kw and not _RESERVED_KW.isdisjoint(kw))
+            or msg is _NOMSG
+            or _logging._logRecordFactory is not _LogRecord
+        ):
+            self._log_slow(level, msg, args, kw, None)
+            return
+        if args:
+            for a in args:
+                if not is_immutable(a):
+                    msg = render_message(msg, args)
+                    args = ()
+                    break
+        if kw:
+            snapshot_fields(kw)
+        else:
+            kw = None  # type: ignore[assignment]
+        item = (
+            KIND_TEXT, self, level, msg, args, kw, self._context, _cv_get(), _time_ns(),
+            _get_ident(), _caller() if sink.needs_caller else None,
+            _task_name() if sink.needs_task else None,
+        )
+        ring = sink.ring
+        if len(ring) < sink.capacity:
+            ring.append(item)
+        else:
+            sink.overflow(item)
+
+    method.__name__ = method.__qualname__ = name
+    method.__doc__ = (
+        f"Log ``msg % args`` at {logging.getLevelName(level)}; keywords are structured fields."
+    )
+    return method
+
+
+class HFTLogger(logging.Logger):
+    """A :class:`logging.Logger` with structured fields, metrics, timers, audit and context.
+
+    Existing stdlib calls keep their meaning; keyword arguments other than ``exc_info``,
+    ``stack_info``, ``stacklevel`` and ``extra`` become structured fields.
+    """
+
+    _context: dict[str, Any]
+    _tags: list[str]
+
+    def __init__(self, name: str, level: int = logging.NOTSET) -> None:
+        self._hft_disabled = False
+        self._hft_propagate = True
+        self._hft_handlers: HandlerList = HandlerList()
+        super().__init__(name, level)
+        self._context = {}
+        self._tags = []
+
+    # Attributes stdlib (and dictConfig) assign directly: changing them invalidates plans.
+    @property  # type: ignore[override]
+    def handlers(self) -> HandlerList:
+        return self._hft_handlers
+
+    @handlers.setter
+    def handlers(self, value: Iterable[logging.Handler]) -> None:
+        self._hft_handlers = HandlerList(value)
+        self._changed()
+
+    @property  # type: ignore[override]
+    def propagate(self) -> bool:
+        return self._hft_propagate
+
+    @propagate.setter
+    def propagate(self, value: bool) -> None:
+        self._hft_propagate = value
+        self._changed()
+
+    @property  # type: ignore[override]
+    def disabled(self) -> bool:
+        return self._hft_disabled
+
+    @disabled.setter
+    def disabled(self, value: bool) -> None:
+        self._hft_disabled = value
+        self._changed()
+
+    def _changed(self) -> None:
+        # Logger.__init__ assigns these before it creates _cache: a logger being built has
+        # no plan, and no other logger's plan depends on it yet.
+        if "_cache" in self.__dict__:
+            invalidate_plans()
+
+    def addFilter(self, filter: Any) -> None:  # noqa: N802, A002 - stdlib API
+        super().addFilter(filter)
+        invalidate_plans()
+
+    def removeFilter(self, filter: Any) -> None:  # noqa: N802, A002 - stdlib API
+        super().removeFilter(filter)
+        invalidate_plans()
+
+    # -- plan ------------------------------------------------------------------------------
+
+    def _plan(self, key: int | str, level: int, log_type: str) -> Any:
+        """Decide, once, what a call at ``level`` does: nothing, fast path or stdlib path."""
+        with logging._lock:  # type: ignore[attr-defined]
+            if self.disabled:
+                plan = None
+            elif log_type == TEXT and not self.isEnabledFor(level):
+                plan = None
+            else:
+                try:
+                    plan = self._route(level)
+                except Exception:  # deciding must never raise into a log call
+                    plan = SLOW
+            self._cache[key] = plan
+        return plan
+
+    def _route(self, level: int) -> Any:
+        if self.filters:
+            return SLOW
+        found: list[logging.Handler] = []
+        c: logging.Logger | None = self
+        while c is not None:
+            found.extend(c.handlers)
+            if not c.propagate:
+                break
+            c = c.parent
+        if len(found) != 1:
+            return SLOW  # several handlers, or none (stdlib's lastResort)
+        h = found[0]
+        if not getattr(h, "hft_fast_sink", False) or not h.accepts_fast():  # type: ignore[attr-defined]
+            return SLOW
+        if level < h.level:
+            return None
+        return h
+
+    # -- stdlib-path record creation -------------------------------------------------------
+
+    def findCaller(  # noqa: N802 - stdlib hook
+        self, stack_info: bool = False, stacklevel: int = 1
+    ) -> tuple[str, int, str, str | None]:
+        """Find the user's frame, skipping stdlib logging and every hftlogging module."""
+        f = find_user_frame(2, stacklevel)
+        if f is None:
+            return "(unknown file)", 0, "(unknown function)", None
+        sinfo = None
+        if stack_info:
+            import io
+            import traceback
+
+            with io.StringIO() as sio:
+                sio.write("Stack (most recent call last):\n")
+                traceback.print_stack(f, file=sio)
+                sinfo = sio.getvalue()
+                if sinfo[-1] == "\n":
+                    sinfo = sinfo[:-1]
+        return f.f_code.co_filename, f.f_lineno, f.f_code.co_name, sinfo
+
+    def makeRecord(  # noqa: N802 - stdlib hook
+        self,
+        name: str,
+        level: int,
+        fn: str,
+        lno: int,
+        msg: object,
+        args: Any,
+        exc_info: Any,
+        func: str | None = None,
+        extra: Mapping[str, object] | None = None,
+        sinfo: str | None = None,
+    ) -> logging.LogRecord:
+        """Build a record like stdlib, but let ``extra`` never raise on a name collision.
+
+        A colliding ``extra`` key is kept in ``record.context`` instead of overwriting a
+        built-in attribute.
+        """
+        factory = logging.getLogRecordFactory()
+        if factory is _LogRecord:
+            factory = Record
+        created_ns = _time_ns()
+        rv = factory(name, level, fn, lno, msg, args, exc_info, func, sinfo)
+        if factory is Record:
+            rv.created_ns = created_ns  # type: ignore[attr-defined]
+            rv.created = created_ns / 1e9
+            rv.msecs = (created_ns % 1_000_000_000) // 1_000_000 + 0.0
+        if extra is not None:
+            d = rv.__dict__
+            ctx = d.setdefault("context", {})
+            for key, value in extra.items():
+                ctx[key] = value
+                if key not in RESERVED_ATTRS and key not in d:
+                    d[key] = value
+        return rv
+
+    def _log_slow(
+        self,
+        level: int,
+        msg: Any,
+        args: tuple[Any, ...],
+        kw: dict[str, Any],
+        bound: dict[str, Any] | None,
+        log_type: str = TEXT,
+        attrs: dict[str, Any] | None = None,
+    ) -> None:
+        """The stdlib path: findCaller, makeRecord, attach the contract, handle."""
+        try:
+            exc_info = kw.pop("exc_info", None)
+            extra = kw.pop("extra", None)
+            stack_info = kw.pop("stack_info", False)
+            stacklevel = kw.pop("stacklevel", 1)
+            if msg is _NOMSG:
+                msg = kw.pop("msg", "")
+            if type(stacklevel) is not int:
+                stacklevel = 1
+            if logging._srcfile:  # type: ignore[attr-defined]
+                try:
+                    fn, lno, func, sinfo = self.findCaller(bool(stack_info), stacklevel)
+                except ValueError:  # pragma: no cover - as stdlib
+                    fn, lno, func, sinfo = "(unknown file)", 0, "(unknown function)", None
+            else:
+                fn, lno, func, sinfo = "(unknown file)", 0, "(unknown function)", None
+            if exc_info:
+                if isinstance(exc_info, BaseException):
+                    exc_info = (type(exc_info), exc_info, exc_info.__traceback__)
+                elif not isinstance(exc_info, tuple):
+                    exc_info = sys.exc_info()
+                if exc_info[0] is None:
+                    exc_info = None
+            if extra is not None and not isinstance(extra, Mapping):
+                health.bad_input("extra", f"extra must be a mapping, got {type(extra).__name__}")
+                extra = None
+            record = self.makeRecord(
+                self.name, level, fn, lno, msg, args, exc_info, func, extra, sinfo
+            )
+            ctx = dict(self._context)
+            cv = _ctxvar.get()
+            if cv:
+                ctx.update(cv)
+            extra_ctx = record.__dict__.get("context")
+            if extra_ctx:
+                ctx.update(extra_ctx)
+            if bound:
+                ctx.update(bound)
+            if kw:
+                ctx.update(kw)
+            attach_contract(record, log_type, ctx, self._tags)
+            if attrs:
+                record.__dict__.update(attrs)
+        except Exception as e:  # building the record must never raise into the caller
+            health.bad_input("call", f"{type(e).__name__}: {e}")
+            return
+        self.handle(record)
+
+    def handle(self, record: logging.LogRecord) -> None:
+        """As stdlib, but a raising logger filter never propagates into the caller."""
+        try:
+            super().handle(record)
+        except Exception as e:
+            health.bad_input("filter", f"{type(e).__name__}: {e}")
+
+    # -- text ------------------------------------------------------------------------------
+
+    debug = _text_method(logging.DEBUG, "debug")
+    info = _text_method(logging.INFO, "info")
+    warning = _text_method(logging.WARNING, "warning")
+    error = _text_method(logging.ERROR, "error")
+    critical = _text_method(logging.CRITICAL, "critical")
+    fatal = critical
+
+    def warn(self, msg: Any = _NOMSG, /, *args: Any, **kw: Any) -> None:
+        """Deprecated alias of :meth:`warning`, kept as stdlib has it."""
+        self._emit_text(logging.WARNING, msg, args, kw, None)
+
+    def exception(self, msg: Any = _NOMSG, /, *args: Any, exc_info: Any = True, **kw: Any) -> None:
+        """Log at ERROR with the current exception's traceback."""
+        kw["exc_info"] = exc_info
+        self._emit_text(logging.ERROR, msg, args, kw, None)
+
+    def log(self, level: Any, msg: Any = _NOMSG, /, *args: Any, **kw: Any) -> None:
+        """Log at an explicit level; a bad level is counted, never raised."""
+        if type(level) is not int:
+            try:
+                level = logging._checkLevel(level)  # type: ignore[attr-defined]
+            except (TypeError, ValueError) as e:
+                health.bad_input("level", str(e))
+                return
+        self._emit_text(level, msg, args, kw, None)
+
+    def _emit_text(
+        self,
+        level: int,
+        msg: Any,
+        args: tuple[Any, ...],
+        kw: dict[str, Any],
+        bound: dict[str, Any] | None,
+    ) -> None:
+        """Shared text path for the less common entry points and bound views."""
+        key = -level - 1
+        try:
+            sink = self._cache[key]
+        except KeyError:
+            sink = self._plan(key, level, TEXT)
+        if sink is None:
+            return
+        if (
+            sink is SLOW
+            or (kw and not _RESERVED_KW.isdisjoint(kw))
+            or msg is _NOMSG
+            or _logging._logRecordFactory is not _LogRecord
+        ):
+            self._log_slow(level, msg, args, kw, bound)
+            return
+        if args:
+            for a in args:
+                if not is_immutable(a):
+                    msg = render_message(msg, args)
+                    args = ()
+                    break
+        fields = {**bound, **kw} if bound else kw
+        self._enqueue(sink, KIND_TEXT, level, msg, args, snapshot_fields(fields) or None)
+
+    def _enqueue(
+        self, sink: Any, kind: int, level: int, msg: Any, args: Any, fields: Any
+    ) -> None:
+        item = (
+            kind, self, level, msg, args, fields, self._context, _cv_get(), _time_ns(),
+            _get_ident(), _caller(3) if sink.needs_caller else None,
+            _task_name() if sink.needs_task else None,
+        )
+        ring = sink.ring
+        if len(ring) < sink.capacity:
+            ring.append(item)
+        else:
+            sink.overflow(item)
+
+    # -- metrics ---------------------------------------------------------------------------
+
+    def metric(
+        self, name: Any = _NOMSG, value: Any = _NOMSG, /,
+        tags: Mapping[str, str] | None = None, **more_tags: Any,
+    ) -> None:
+        """Set a gauge: ``log.metric("active_symbols", 42, tags={"exchange": "mexc"})``."""
+        self._metric("gauge", name, value, tags, more_tags, None, None)
+
+    def counter(
+        self, name: Any = _NOMSG, value: Any = _NOMSG, /,
+        tags: Mapping[str, str] | None = None, **more_tags: Any,
+    ) -> None:
+        """Increment a counter by ``value`` (default 1): ``log.counter("orders_placed")``."""
+        if value is _NOMSG and "value" not in more_tags:
+            value = 1
+        self._metric("counter", name, value, tags, more_tags, None, None)
+
+    def histogram(
+        self, name: Any = _NOMSG, value: Any = _NOMSG, /,
+        tags: Mapping[str, str] | None = None, **more_tags: Any,
+    ) -> None:
+        """Observe a value in a histogram: ``log.histogram("spread_bps", 3.2)``."""
+        self._metric("histogram", name, value, tags, more_tags, None, None)
+
+    def latency(
+        self, operation: Any = _NOMSG, duration_ms: Any = _NOMSG, /,
+        tags: Mapping[str, str] | None = None, **more_tags: Any,
+    ) -> None:
+        """Observe a duration in milliseconds (a histogram of the operation's duration)."""
+        if operation is _NOMSG:
+            operation = more_tags.pop("operation", _NOMSG)
+        if duration_ms is _NOMSG:
+            duration_ms = more_tags.pop("duration_ms", _NOMSG)
+        self._metric("histogram", operation, duration_ms, tags, more_tags, "ms", None)
+
+    def _metric(
+        self,
+        mtype: str,
+        name: Any,
+        value: Any,
+        tags: Mapping[str, str] | None,
+        more_tags: dict[str, Any],
+        unit: str | None,
+        bound: dict[str, Any] | None,
+    ) -> None:
+        try:
+            sink = self._cache[_KEY_METRIC]
+        except KeyError:
+            sink = self._plan(_KEY_METRIC, METRIC_LEVEL, METRIC)
+        if sink is None:
+            return
+        if name is _NOMSG:
+            name = more_tags.pop("name", None)
+        if value is _NOMSG:
+            value = more_tags.pop("value", None)
+        if tags:
+            if not isinstance(tags, Mapping):
+                health.bad_input("metric_tags", f"tags must be a mapping, got {type(tags).__name__}")
+                return
+            all_tags = {**tags, **more_tags} if more_tags else dict(tags)
+        else:
+            all_tags = more_tags
+        reason = _check_metric(name, value, all_tags)
+        if reason is not None:
+            health.bad_input(reason, _describe_metric(name, value, all_tags))
+            return
+        value = _metric_value(value)
+        if sink is SLOW or _logging._logRecordFactory is not _LogRecord:
+            attrs = {
+                "metric_name": name, "metric_value": value, "metric_type": mtype,
+                "metric_tags": all_tags, "metric_unit": unit,
+            }
+            self._log_slow(
+                METRIC_LEVEL, "metric %s=%s", (name, value), {}, bound, METRIC, attrs
+            )
+            return
+        self._enqueue(sink, KIND_METRIC, METRIC_LEVEL, name, (mtype, value, all_tags, unit),
+                      dict(bound) if bound else None)
+
+    def timer(self, name: str, /, **tags: Any) -> LoggingTimer:
+        """Time a block or a function; see :class:`hftlogging.LoggingTimer`."""
+        from hftlogging.timer import LoggingTimer
+
+        return LoggingTimer(self, name, **tags)
+
+    # -- audit -----------------------------------------------------------------------------
+
+    def audit(
+        self, event: Any = _NOMSG, data: Mapping[str, Any] | None = None, /, **fields: Any
+    ) -> None:
+        """Record an audit event: ``log.audit("order_placed", order_id=oid)``.
+
+        Audit records are not verbosity: a logger's level does not stop them, and the
+        queue never drops them. Their fields are copied at call time.
+        """
+        self._audit(event, data, fields, None)
+
+    def _audit(
+        self,
+        event: Any,
+        data: Mapping[str, Any] | None,
+        fields: dict[str, Any],
+        bound: dict[str, Any] | None,
+    ) -> None:
+        try:
+            sink = self._cache[_KEY_AUDIT]
+        except KeyError:
+            sink = self._plan(_KEY_AUDIT, AUDIT_LEVEL, AUDIT)
+        if sink is None:
+            return
+        if event is _NOMSG:
+            event = fields.pop("event", "audit")
+        if data is not None:
+            if isinstance(data, Mapping):
+                fields = {**data, **fields}
+            else:
+                fields = {"data": snapshot_value(data), **fields}
+        if bound:
+            fields = {**bound, **fields}
+        snapshot_fields(fields)
+        event = event if type(event) is str else str(event)
+        if sink is SLOW or _logging._logRecordFactory is not _LogRecord:
+            self._log_slow(
+                AUDIT_LEVEL, "audit %s", (event,), {}, fields, AUDIT, {"audit_event": event}
+            )
+            return
+        self._enqueue(sink, KIND_AUDIT, AUDIT_LEVEL, event, (), fields)
+
+    # -- context ---------------------------------------------------------------------------
+
+    def with_context(self, **fields: Any) -> BoundLogger:
+        """Return a view of this logger that adds ``fields`` to every record it logs."""
+        return BoundLogger(self, fields)
+
+    def set_context(self, **fields: Any) -> None:
+        """Add ``fields`` to every record this logger logs (shared by all its users)."""
+        self._context = {**self._context, **fields}
+
+    def clear_context(self) -> None:
+        """Remove the fields set by :meth:`set_context`."""
+        self._context = {}
+
+    @property
+    def context(self) -> dict[str, Any]:
+        """A copy of the fields set by :meth:`set_context`."""
+        return dict(self._context)
+
+    @property
+    def tags(self) -> list[str]:
+        """The logger's hierarchical tags (factory loggers); a copy."""
+        return list(self._tags)
+
+
+class HFTRootLogger(HFTLogger, logging.RootLogger):
+    """The root logger, with HFTLogger's methods."""
+
+    def __init__(self, level: int = logging.WARNING) -> None:
+        HFTLogger.__init__(self, "root", level)
+
+    def __reduce__(self) -> Any:
+        return logging.getLogger, ()
+
+
+def _describe_metric(name: object, value: object, tags: object) -> str:
+    try:
+        return f"name={name!r} value={value!r} tags={tags!r}"[:300]
+    except Exception:
+        return f"name of type {type(name).__name__}, value of type {type(value).__name__}"
+
+
+# --- bound view -----------------------------------------------------------------------------
+
+
+class BoundLogger(logging.LoggerAdapter):  # type: ignore[type-arg]
+    """A view of an :class:`HFTLogger` that adds fields to every record.
+
+    Made by :meth:`HFTLogger.with_context`; the shared logger is not changed. A bound view
+    is a :class:`logging.LoggerAdapter`, so code typed for adapters accepts it.
+    """
+
+    logger: HFTLogger
+
+    def __init__(self, logger: HFTLogger, fields: dict[str, Any]) -> None:
+        super().__init__(logger, fields)
+        self._fields = fields
+
+    def process(self, msg: Any, kwargs: Any) -> tuple[Any, Any]:
+        """Add the bound fields as keywords (used only by LoggerAdapter's own paths)."""
+        return msg, {**self._fields, **kwargs}
+
+    def _text(self, level: int, msg: Any, args: tuple[Any, ...], kw: dict[str, Any]) -> None:
+        self.logger._emit_text(level, msg, args, kw, self._fields)
+
+    def debug(self, msg: Any = _NOMSG, /, *args: Any, **kw: Any) -> None:
+        """As :meth:`HFTLogger.debug`, with the bound fields."""
+        self._text(logging.DEBUG, msg, args, kw)
+
+    def info(self, msg: Any = _NOMSG, /, *args: Any, **kw: Any) -> None:
+        """As :meth:`HFTLogger.info`, with the bound fields."""
+        self._text(logging.INFO, msg, args, kw)
+
+    def warning(self, msg: Any = _NOMSG, /, *args: Any, **kw: Any) -> None:
+        """As :meth:`HFTLogger.warning`, with the bound fields."""
+        self._text(logging.WARNING, msg, args, kw)
+
+    warn = warning
+
+    def error(self, msg: Any = _NOMSG, /, *args: Any, **kw: Any) -> None:
+        """As :meth:`HFTLogger.error`, with the bound fields."""
+        self._text(logging.ERROR, msg, args, kw)
+
+    def exception(self, msg: Any = _NOMSG, /, *args: Any, exc_info: Any = True, **kw: Any) -> None:
+        """As :meth:`HFTLogger.exception`, with the bound fields."""
+        kw["exc_info"] = exc_info
+        self._text(logging.ERROR, msg, args, kw)
+
+    def critical(self, msg: Any = _NOMSG, /, *args: Any, **kw: Any) -> None:
+        """As :meth:`HFTLogger.critical`, with the bound fields."""
+        self._text(logging.CRITICAL, msg, args, kw)
+
+    fatal = critical
+
+    def log(self, level: Any, msg: Any = _NOMSG, /, *args: Any, **kw: Any) -> None:
+        """As :meth:`HFTLogger.log`, with the bound fields."""
+        if type(level) is not int:
+            try:
+                level = logging._checkLevel(level)  # type: ignore[attr-defined]
+            except (TypeError, ValueError) as e:
+                health.bad_input("level", str(e))
+                return
+        self._text(level, msg, args, kw)
+
+    def metric(
+        self, name: Any = _NOMSG, value: Any = _NOMSG, /,
+        tags: Mapping[str, str] | None = None, **more_tags: Any,
+    ) -> None:
+        """As :meth:`HFTLogger.metric`; the bound fields go to the record's context."""
+        self.logger._metric("gauge", name, value, tags, more_tags, None, self._fields)
+
+    def counter(
+        self, name: Any = _NOMSG, value: Any = _NOMSG, /,
+        tags: Mapping[str, str] | None = None, **more_tags: Any,
+    ) -> None:
+        """As :meth:`HFTLogger.counter`; the bound fields go to the record's context."""
+        if value is _NOMSG and "value" not in more_tags:
+            value = 1
+        self.logger._metric("counter", name, value, tags, more_tags, None, self._fields)
+
+    def histogram(
+        self, name: Any = _NOMSG, value: Any = _NOMSG, /,
+        tags: Mapping[str, str] | None = None, **more_tags: Any,
+    ) -> None:
+        """As :meth:`HFTLogger.histogram`; the bound fields go to the record's context."""
+        self.logger._metric("histogram", name, value, tags, more_tags, None, self._fields)
+
+    def latency(
+        self, operation: Any = _NOMSG, duration_ms: Any = _NOMSG, /,
+        tags: Mapping[str, str] | None = None, **more_tags: Any,
+    ) -> None:
+        """As :meth:`HFTLogger.latency`; the bound fields go to the record's context."""
+        if operation is _NOMSG:
+            operation = more_tags.pop("operation", _NOMSG)
+        if duration_ms is _NOMSG:
+            duration_ms = more_tags.pop("duration_ms", _NOMSG)
+        self.logger._metric("histogram", operation, duration_ms, tags, more_tags, "ms",
+                            self._fields)
+
+    def timer(self, name: str, /, **tags: Any) -> LoggingTimer:
+        """As :meth:`HFTLogger.timer`, logging through this view."""
+        from hftlogging.timer import LoggingTimer
+
+        return LoggingTimer(self, name, **tags)
+
+    def audit(
+        self, event: Any = _NOMSG, data: Mapping[str, Any] | None = None, /, **fields: Any
+    ) -> None:
+        """As :meth:`HFTLogger.audit`, with the bound fields."""
+        self.logger._audit(event, data, fields, self._fields)
+
+    def with_context(self, **fields: Any) -> BoundLogger:
+        """Return a further view with more fields bound."""
+        return BoundLogger(self.logger, {**self._fields, **fields})
+
+    @property
+    def context(self) -> dict[str, Any]:
+        """The logger's own context with this view's fields over it."""
+        return {**self.logger._context, **self._fields}
+
+
+# --- install ----------------------------------------------------------------------------------
+
+_install_lock = threading.RLock()
+_installed = False
+_previous_class: type[logging.Logger] | None = None
+
+
+def _convert(logger: logging.Logger, cls: type[HFTLogger]) -> None:
+    d = logger.__dict__
+    handlers = d.pop("handlers", [])
+    propagate = d.pop("propagate", True)
+    disabled = d.pop("disabled", False)
+    logger.__class__ = cls
+    d["_hft_handlers"] = HandlerList(handlers)
+    d["_hft_propagate"] = propagate
+    d["_hft_disabled"] = disabled
+    d.setdefault("_context", {})
+    d.setdefault("_tags", [])
+
+
+def install() -> None:
+    """Make every logger an :class:`HFTLogger`: the root, existing ones and future ones.
+
+    Idempotent. Loggers of a user-defined Logger subclass are left as they are.
+    """
+    global _installed, _previous_class
+    with _install_lock, logging._lock:  # type: ignore[attr-defined]
+        if not _installed:
+            current = logging.getLoggerClass()
+            _previous_class = current if not issubclass(current, HFTLogger) else logging.Logger
+        logging.setLoggerClass(HFTLogger)
+        manager = logging.Logger.manager
+        if manager.loggerClass is not None and not issubclass(manager.loggerClass, HFTLogger):
+            manager.loggerClass = None
+        root = logging.root
+        if type(root) is logging.RootLogger:
+            _convert(root, HFTRootLogger)
+        for lg in list(manager.loggerDict.values()):
+            if type(lg) is logging.Logger:
+                _convert(lg, HFTLogger)
+        _installed = True
+    invalidate_plans()
+
+
+def uninstall() -> None:
+    """Restore the stdlib logger class for loggers created from now on.
+
+    Existing loggers stay HFTLoggers (they remain ordinary ``logging.Logger`` objects).
+    """
+    global _installed
+    with _install_lock:
+        if _installed:
+            logging.setLoggerClass(_previous_class or logging.Logger)
+            _installed = False
+
+
+def installed() -> bool:
+    """Tell whether :func:`install` is in effect."""
+    return _installed
+
+
+LoggerLike = Union[HFTLogger, BoundLogger]

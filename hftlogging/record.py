@@ -1,0 +1,297 @@
+"""The hftlogging LogRecord: contract attributes, safe message rendering, cheap construction.
+
+Records built by hftlogging are instances of :class:`Record`, a :class:`logging.LogRecord`
+subclass. Besides the stdlib attributes every record carries the contract attributes:
+
+``log_type``
+    ``"text"``, ``"metric"`` or ``"audit"``.
+``context``
+    dict of structured fields: bound context and call keywords.
+``tags``
+    the logger's hierarchical tags (a list, empty for non-factory loggers).
+``created_ns``
+    integer wall-clock timestamp in nanoseconds; ``created`` is derived from it.
+``metric_name``, ``metric_value``, ``metric_type``, ``metric_tags``, ``metric_unit``
+    on metric records.
+``audit_event``
+    on audit records.
+
+Keyword fields also become record attributes (as ``extra=`` would), except those that
+collide with a built-in attribute: those stay in ``context`` only.
+"""
+
+from __future__ import annotations
+
+import copy
+import datetime
+import decimal
+import enum
+import fractions
+import logging
+import os
+import sys
+import threading
+import uuid
+from collections.abc import Mapping
+from typing import Any
+
+__all__ = [
+    "RESERVED_ATTRS",
+    "Record",
+    "build_record",
+    "is_immutable",
+    "snapshot_fields",
+]
+
+TEXT = "text"
+METRIC = "metric"
+AUDIT = "audit"
+
+#: Attribute names a keyword field may never overwrite on a record.
+RESERVED_ATTRS: frozenset[str] = frozenset(
+    {
+        # stdlib LogRecord
+        "name", "msg", "args", "levelname", "levelno", "pathname", "filename", "module",
+        "exc_info", "exc_text", "stack_info", "lineno", "funcName", "created", "msecs",
+        "relativeCreated", "thread", "threadName", "processName", "process", "taskName",
+        "message", "asctime",
+        # hftlogging contract
+        "log_type", "context", "tags", "created_ns", "metric_name", "metric_value",
+        "metric_type", "metric_tags", "metric_unit", "audit_event",
+        # methods a field must not shadow
+        "getMessage", "__dict__", "__class__",
+    }
+)
+
+_IMMUTABLE_TYPES: set[type] = {
+    str, int, float, bool, type(None), bytes, complex, decimal.Decimal, fractions.Fraction,
+    datetime.datetime, datetime.date, datetime.time, datetime.timedelta, datetime.timezone,
+    uuid.UUID, range, frozenset,
+}
+
+
+def is_immutable(value: object) -> bool:
+    """Tell whether ``value`` can be rendered later and still show its value at call time.
+
+    Scalars, Decimals, dates, UUIDs, Enum members and tuples of those are immutable; lists,
+    dicts, sets and arbitrary objects are not.
+    """
+    t = type(value)
+    if t in _IMMUTABLE_TYPES:
+        return True
+    if t is tuple:
+        return all(is_immutable(v) for v in value)  # type: ignore[attr-defined]
+    if isinstance(value, enum.Enum):
+        _IMMUTABLE_TYPES.add(t)  # an Enum class: every later member is known safe
+        return True
+    return False
+
+
+def snapshot_value(value: Any) -> Any:
+    """Copy a mutable value so a later mutation cannot change what the record shows."""
+    if is_immutable(value):
+        return value
+    try:
+        return copy.deepcopy(value)
+    except Exception:
+        try:
+            return repr(value)
+        except Exception:
+            return f"<unrepresentable {type(value).__name__}>"
+
+
+def snapshot_fields(fields: dict[str, Any]) -> dict[str, Any]:
+    """Return ``fields`` with every mutable value copied (the dict itself is reused)."""
+    for k, v in fields.items():
+        if type(v) not in _IMMUTABLE_TYPES and not is_immutable(v):
+            fields[k] = snapshot_value(v)
+    return fields
+
+
+def _safe_str(obj: object) -> str:
+    try:
+        return str(obj)
+    except Exception as e:
+        try:
+            return f"<unprintable {type(obj).__name__}: {type(e).__name__}>"
+        except Exception:
+            return "<unprintable object>"
+
+
+class Record(logging.LogRecord):
+    """A LogRecord whose message rendering never raises.
+
+    ``getMessage`` behaves as stdlib's (``str(msg) % args``); when the format and the
+    arguments do not match, or ``__str__`` raises, the message says so instead of raising
+    into a handler.
+    """
+
+    def getMessage(self) -> str:  # noqa: N802 - stdlib hook
+        msg = self.msg if type(self.msg) is str else _safe_str(self.msg)
+        args = self.args
+        if args:
+            try:
+                msg = msg % args
+            except Exception as e:
+                msg = f"{msg} {_safe_args(args)} [format error: {type(e).__name__}: {e}]"
+        return msg
+
+
+def _safe_args(args: object) -> str:
+    try:
+        return repr(args)
+    except Exception:
+        return "<unrepresentable args>"
+
+
+def render_message(msg: object, args: tuple[Any, ...] | Mapping[str, Any]) -> str:
+    """Format ``msg % args`` now, as :meth:`Record.getMessage` would later."""
+    rec = Record.__new__(Record)
+    rec.msg = msg
+    rec.args = args  # type: ignore[assignment]
+    return rec.getMessage()
+
+
+# --- cheap construction -----------------------------------------------------------------
+
+if isinstance(logging._startTime, int):  # 3.13+: nanoseconds
+    _START_NS: int = logging._startTime
+else:
+    _START_NS = int(logging._startTime * 1e9)
+
+_HAS_TASKNAME = sys.version_info >= (3, 12)
+_level_names = logging._levelToName
+_path_parts: dict[str, tuple[str, str]] = {}
+_process_info: list[Any] = [None, None]  # (pid, processName), refreshed after fork
+
+
+def _path_info(pathname: str) -> tuple[str, str]:
+    try:
+        return _path_parts[pathname]
+    except KeyError:
+        filename = os.path.basename(pathname)
+        module = os.path.splitext(filename)[0]
+        if len(_path_parts) < 10_000:
+            _path_parts[pathname] = (filename, module)
+        return filename, module
+
+
+def _process() -> tuple[int, str]:
+    pid = os.getpid()
+    if _process_info[0] != pid:
+        name = "MainProcess"
+        mp = sys.modules.get("multiprocessing")
+        if mp is not None:
+            try:
+                name = mp.current_process().name
+            except Exception:  # pragma: no cover - as stdlib does
+                pass
+        _process_info[0] = pid
+        _process_info[1] = name
+    return _process_info[0], _process_info[1]
+
+
+def _thread_name(ident: int) -> str:
+    t = threading._active.get(ident)  # type: ignore[attr-defined]
+    if t is None:
+        return f"Thread-{ident}"
+    return t.name
+
+
+def build_record(
+    name: str,
+    level: int,
+    msg: object,
+    args: Any,
+    created_ns: int,
+    thread_ident: int | None,
+    *,
+    pathname: str = "(unknown file)",
+    lineno: int = 0,
+    func: str | None = "(unknown function)",
+    exc_info: Any = None,
+    exc_text: str | None = None,
+    sinfo: str | None = None,
+    thread_name: str | None = None,
+    task_name: str | None = None,
+    log_type: str = TEXT,
+    context: dict[str, Any] | None = None,
+    tags: list[str] | None = None,
+) -> Record:
+    """Build a :class:`Record` without the cost of ``LogRecord.__init__``.
+
+    Every stdlib attribute is filled as ``LogRecord.__init__`` would fill it, with the
+    time, thread and caller captured on the caller's thread and passed in.
+    """
+    if args and len(args) == 1 and isinstance(args[0], Mapping) and args[0]:
+        args = args[0]
+    filename, module = _path_info(pathname)
+    pid, pname = _process()
+    rec = Record.__new__(Record)
+    d = rec.__dict__
+    d["name"] = name
+    d["msg"] = msg
+    d["args"] = args
+    d["levelname"] = _level_names.get(level) or f"Level {level}"
+    d["levelno"] = level
+    d["pathname"] = pathname
+    d["filename"] = filename
+    d["module"] = module
+    d["exc_info"] = exc_info
+    d["exc_text"] = exc_text
+    d["stack_info"] = sinfo
+    d["lineno"] = lineno
+    d["funcName"] = func
+    d["created"] = created_ns / 1e9
+    d["msecs"] = (created_ns % 1_000_000_000) // 1_000_000 + 0.0
+    d["relativeCreated"] = (created_ns - _START_NS) / 1e6
+    if thread_ident is not None and logging.logThreads:
+        d["thread"] = thread_ident
+        d["threadName"] = thread_name if thread_name is not None else _thread_name(thread_ident)
+    else:
+        d["thread"] = None
+        d["threadName"] = None
+    if logging.logProcesses:
+        d["process"] = pid
+        d["processName"] = pname if logging.logMultiprocessing else None
+    else:
+        d["process"] = None
+        d["processName"] = None
+    if _HAS_TASKNAME:
+        d["taskName"] = task_name
+    d["created_ns"] = created_ns
+    d["log_type"] = log_type
+    d["tags"] = tags if tags is not None else []
+    if context:
+        d["context"] = context
+        for k, v in context.items():
+            if k not in RESERVED_ATTRS:
+                d[k] = v
+    else:
+        d["context"] = {}
+    return rec
+
+
+def attach_contract(
+    record: logging.LogRecord,
+    log_type: str,
+    context: dict[str, Any],
+    tags: list[str],
+    created_ns: int | None = None,
+) -> None:
+    """Set the contract attributes on a record built by a LogRecord factory."""
+    d = record.__dict__
+    if created_ns is None:
+        created_ns = d.get("created_ns") or int(record.created * 1e9)
+    d["created_ns"] = created_ns
+    d["log_type"] = log_type
+    d["tags"] = tags
+    d["context"] = context
+    for k, v in context.items():
+        if k not in RESERVED_ATTRS and k not in d:
+            d[k] = v
+
+
+def reset_after_fork() -> None:
+    """Forget the cached process id and name (called in a forked child)."""
+    _process_info[0] = None

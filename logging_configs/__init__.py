@@ -1,0 +1,1 @@
+"""The shipped dictConfig YAML files (installed as ``hftlogging.logging_configs``)."""
