@@ -40,6 +40,7 @@ from typing import TYPE_CHECKING, Any, Callable, Optional, TypeVar, Union
 
 from hftlogging import health
 from hftlogging.record import (
+    _IMMUTABLE_TYPES,
     AUDIT,
     METRIC,
     RESERVED_ATTRS,
@@ -95,6 +96,7 @@ class _Slow:
 SLOW: Any = _Slow()
 _NOMSG: Any = object()
 _RESERVED_KW = frozenset({"exc_info", "stack_info", "stacklevel", "extra"})
+_IMMUTABLE = _IMMUTABLE_TYPES
 
 _time_ns = time.time_ns
 _get_ident = threading.get_ident
@@ -313,6 +315,12 @@ class HandlerList(list):  # type: ignore[type-arg]
 
 
 def _text_method(level: int, name: str) -> Callable[..., None]:
+    """Build a level method (``info``...) with the fast path inlined.
+
+    Per call, on the fast path: one cache lookup for the plan, a type check per argument
+    and per field, two clock/thread reads, a tuple, and an append. Everything else —
+    building the LogRecord, formatting, I/O — happens on the listener thread.
+    """
     key = -level - 1
 
     def method(self: HFTLogger, msg: Any = _NOMSG, /, *args: Any, **kw: Any) -> None:
@@ -322,34 +330,37 @@ def _text_method(level: int, name: str) -> Callable[..., None]:
             sink = self._plan(key, level, TEXT)
         if sink is None:
             return
-        if (
-            sink is SLOW
-            or (kw and not _RESERVED_KW.isdisjoint(kw))
-            or msg is _NOMSG
-            or _logging._logRecordFactory is not _LogRecord
-        ):
-            self._log_slow(level, msg, args, kw, None)
+        if sink is SLOW or msg is _NOMSG or _logging._logRecordFactory is not _LogRecord:
+            self._emit_text(level, msg, args, kw, None)
             return
-        if args:
-            for a in args:
-                if not is_immutable(a):
-                    msg = render_message(msg, args)
-                    args = ()
-                    break
+        for a in args:
+            if type(a) not in _IMMUTABLE and not is_immutable(a):
+                msg = render_message(msg, args)
+                args = ()
+                break
         if kw:
-            snapshot_fields(kw)
+            # One pass finds both stdlib keywords (exc_info, extra, ...) and mutable values.
+            for k, v in kw.items():
+                if type(v) not in _IMMUTABLE or k in _RESERVED_KW:
+                    if not _RESERVED_KW.isdisjoint(kw):
+                        self._emit_text(level, msg, args, kw, None)
+                        return
+                    snapshot_fields(kw)
+                    break
         else:
             kw = None  # type: ignore[assignment]
-        item = (
-            KIND_TEXT, self, level, msg, args, kw, self._context, _cv_get(), _time_ns(),
-            _get_ident(), _caller() if sink.needs_caller else None,
-            _task_name() if sink.needs_task else None,
-        )
+        if sink.capture:
+            caller = _caller() if sink.needs_caller else None
+            task = _task_name() if sink.needs_task else None
+        else:
+            caller = task = None
         ring = sink.ring
         if len(ring) < sink.capacity:
-            ring.append(item)
+            ring.append((KIND_TEXT, self, level, msg, args, kw, self._context, _cv_get(),
+                         _time_ns(), _get_ident(), caller, task))
         else:
-            sink.overflow(item)
+            sink.overflow((KIND_TEXT, self, level, msg, args, kw, self._context, _cv_get(),
+                           _time_ns(), _get_ident(), caller, task))
 
     method.__name__ = method.__qualname__ = name
     method.__doc__ = (
@@ -521,13 +532,13 @@ class HFTLogger(logging.Logger):
         bound: dict[str, Any] | None,
         log_type: str = TEXT,
         attrs: dict[str, Any] | None = None,
+        exc_info: Any = None,
+        extra: Any = None,
+        stack_info: Any = False,
+        stacklevel: Any = 1,
     ) -> None:
         """The stdlib path: findCaller, makeRecord, attach the contract, handle."""
         try:
-            exc_info = kw.pop("exc_info", None)
-            extra = kw.pop("extra", None)
-            stack_info = kw.pop("stack_info", False)
-            stacklevel = kw.pop("stacklevel", 1)
             if msg is _NOMSG:
                 msg = kw.pop("msg", "")
             if type(stacklevel) is not int:
@@ -628,7 +639,11 @@ class HFTLogger(logging.Logger):
             or msg is _NOMSG
             or _logging._logRecordFactory is not _LogRecord
         ):
-            self._log_slow(level, msg, args, kw, bound)
+            self._log_slow(
+                level, msg, args, kw, bound, TEXT, None,
+                kw.pop("exc_info", None), kw.pop("extra", None),
+                kw.pop("stack_info", False), kw.pop("stacklevel", 1),
+            )
             return
         if args:
             for a in args:
@@ -653,6 +668,7 @@ class HFTLogger(logging.Logger):
         else:
             sink.overflow(item)
 
+
     # -- metrics ---------------------------------------------------------------------------
 
     def metric(
@@ -663,13 +679,43 @@ class HFTLogger(logging.Logger):
         self._metric("gauge", name, value, tags, more_tags, None, None)
 
     def counter(
-        self, name: Any = _NOMSG, value: Any = _NOMSG, /,
+        self, name: Any = _NOMSG, value: Any = 1, /,
         tags: Mapping[str, str] | None = None, **more_tags: Any,
     ) -> None:
         """Increment a counter by ``value`` (default 1): ``log.counter("orders_placed")``."""
-        if value is _NOMSG and "value" not in more_tags:
-            value = 1
-        self._metric("counter", name, value, tags, more_tags, None, None)
+        try:
+            sink = self._cache[_KEY_METRIC]
+        except KeyError:
+            sink = self._plan(_KEY_METRIC, METRIC_LEVEL, METRIC)
+        if sink is None:
+            return
+        # The common call — a known name, an int, string tags as keywords — is inlined;
+        # anything else takes the general path, which validates and reports.
+        if (
+            sink is SLOW
+            or tags is not None
+            or name not in _good_metric_names
+            or type(value) is not int
+            or "value" in more_tags
+            or "name" in more_tags
+            or _logging._logRecordFactory is not _LogRecord
+        ):
+            if value == 1 and "value" in more_tags:
+                value = _NOMSG
+            self._metric("counter", name, value, tags, more_tags, None, None)
+            return
+        for v in more_tags.values():
+            if type(v) is not str:
+                self._metric("counter", name, value, tags, more_tags, None, None)
+                return
+        caller = _caller() if sink.needs_caller else None
+        ring = sink.ring
+        item = (KIND_METRIC, self, METRIC_LEVEL, name, ("counter", value, more_tags, None),
+                None, self._context, _cv_get(), _time_ns(), _get_ident(), caller, None)
+        if len(ring) < sink.capacity:
+            ring.append(item)
+        else:
+            sink.overflow(item)
 
     def histogram(
         self, name: Any = _NOMSG, value: Any = _NOMSG, /,
@@ -735,9 +781,14 @@ class HFTLogger(logging.Logger):
 
     def timer(self, name: str, /, **tags: Any) -> LoggingTimer:
         """Time a block or a function; see :class:`hftlogging.LoggingTimer`."""
-        from hftlogging.timer import LoggingTimer
+        return _timer_class()(self, name, **tags)
 
-        return LoggingTimer(self, name, **tags)
+    def _observe_ms(
+        self, name: str, elapsed_ms: float, tags: dict[str, Any],
+        bound: dict[str, Any] | None = None,
+    ) -> None:
+        """Record a duration histogram (a timer's exit): the general path, minus parsing."""
+        self._metric("histogram", name, elapsed_ms, None, tags, "ms", bound)
 
     # -- audit -----------------------------------------------------------------------------
 
@@ -815,6 +866,18 @@ class HFTRootLogger(HFTLogger, logging.RootLogger):
 
     def __reduce__(self) -> Any:
         return logging.getLogger, ()
+
+
+_timer_cls: Any = None
+
+
+def _timer_class() -> Any:
+    global _timer_cls
+    if _timer_cls is None:
+        from hftlogging.timer import LoggingTimer
+
+        _timer_cls = LoggingTimer
+    return _timer_cls
 
 
 def _describe_metric(name: object, value: object, tags: object) -> str:
@@ -923,9 +986,10 @@ class BoundLogger(logging.LoggerAdapter):  # type: ignore[type-arg]
 
     def timer(self, name: str, /, **tags: Any) -> LoggingTimer:
         """As :meth:`HFTLogger.timer`, logging through this view."""
-        from hftlogging.timer import LoggingTimer
+        return _timer_class()(self, name, **tags)
 
-        return LoggingTimer(self, name, **tags)
+    def _observe_ms(self, name: str, elapsed_ms: float, tags: dict[str, Any]) -> None:
+        self.logger._metric("histogram", name, elapsed_ms, None, tags, "ms", self._fields)
 
     def audit(
         self, event: Any = _NOMSG, data: Mapping[str, Any] | None = None, /, **fields: Any

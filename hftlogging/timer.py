@@ -59,15 +59,15 @@ class LoggingTimer:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        self._end = perf_counter_ns()
-        elapsed_ms = self.elapsed_ms
+        end = self._end = perf_counter_ns()
+        elapsed_ms = (end - self._start) / 1e6  # type: ignore[operator]
         log = self._logger
         if exc_type is not None and issubclass(exc_type, Exception):
             log.error(
                 "%s failed after %.3f ms", self.name, elapsed_ms,
                 exc_info=(exc_type, exc, tb), operation=self.name, duration_ms=elapsed_ms,
             )
-        log.latency(self.name, elapsed_ms, tags=self.tags)
+        log._observe_ms(self.name, elapsed_ms, self.tags)
 
     async def __aenter__(self) -> LoggingTimer:
         return self.__enter__()

@@ -811,6 +811,10 @@ class QueueHandler(logging.handlers.QueueHandler):
         level: int | str = logging.NOTSET,
     ) -> None:
         self._ring = RecordRing(capacity, overflow, block_timeout_ms, audit_wait_ms)
+        # Plain attributes, read by HFTLogger's fast path on every call.
+        self.ring = self._ring.items
+        self.capacity = self._ring.capacity
+        self.capture = caller_info is True
         self._listener: QueueListener | None = None
         logging.Handler.__init__(self, level)
         self.queue = self._ring  # type: ignore[assignment]
@@ -841,17 +845,6 @@ class QueueHandler(logging.handlers.QueueHandler):
         self._started = False
         self._closed = False
         self._start_lock = threading.RLock()
-
-    # The ring is what the fast path appends to.
-    @property
-    def ring(self) -> collections.deque[Any]:
-        """The deque captured calls are appended to."""
-        return self._ring.items
-
-    @property
-    def capacity(self) -> int:
-        """Most records queued at once."""
-        return self._ring.capacity
 
     def overflow(self, item: Any) -> None:
         """Apply the overflow policy to an item that found the queue full."""
@@ -941,6 +934,7 @@ class QueueHandler(logging.handlers.QueueHandler):
         else:
             self.needs_caller = bool(self.caller_info)
         self.needs_task = any(_uses(h, ("taskName",)) for h in targets)
+        self.capture = self.needs_caller or self.needs_task
 
     @property
     def handlers(self) -> list[logging.Handler]:
