@@ -149,10 +149,10 @@ def render_message(msg: object, args: tuple[Any, ...] | Mapping[str, Any]) -> st
     # LogRecord.__init__ takes a lone non-empty mapping as the arguments themselves
     # (``log.info("%(a)s", {"a": 1})``); render it the same way.
     if args and len(args) == 1 and isinstance(args[0], Mapping) and args[0]:  # type: ignore[index]
-        args = args[0]
+        args = args[0]  # type: ignore[index]
     rec = Record.__new__(Record)
     rec.msg = msg
-    rec.args = args  # type: ignore[assignment]
+    rec.args = args
     return rec.getMessage()
 
 
