@@ -333,6 +333,11 @@ def _text_method(level: int, name: str) -> Callable[..., None]:
         if sink is SLOW or msg is _NOMSG or _logging._logRecordFactory is not _LogRecord:
             self._emit_text(level, msg, args, kw, None)
             return
+        if type(msg) is not str and not is_immutable(msg):
+            # A list or an object with __str__ as the message: render it now, or the
+            # listener would show it as it is when it writes, not as it was at the call.
+            msg = render_message(msg, args)
+            args = ()
         for a in args:
             if type(a) not in _IMMUTABLE and not is_immutable(a):
                 msg = render_message(msg, args)
@@ -570,10 +575,11 @@ class HFTLogger(logging.Logger):
             extra_ctx = record.__dict__.get("context")
             if extra_ctx:
                 ctx.update(extra_ctx)
+            # Copied as on the fast path: a queue handler may write the record later.
             if bound:
-                ctx.update(bound)
+                ctx.update(snapshot_fields(dict(bound)))
             if kw:
-                ctx.update(kw)
+                ctx.update(snapshot_fields(kw))
             attach_contract(record, log_type, ctx, self._tags)
             if attrs:
                 record.__dict__.update(attrs)
@@ -645,6 +651,9 @@ class HFTLogger(logging.Logger):
                 kw.pop("stack_info", False), kw.pop("stacklevel", 1),
             )
             return
+        if type(msg) is not str and not is_immutable(msg):
+            msg = render_message(msg, args)  # rendered now, as in the level methods
+            args = ()
         if args:
             for a in args:
                 if not is_immutable(a):
