@@ -176,11 +176,35 @@ def _is_internal(filename: str) -> bool:
         return internal
 
 
+_CO_COROUTINE = 0x80  # inspect.CO_COROUTINE, without importing inspect
+_ASYNCIO_DIR = os.path.join(os.path.dirname(os.path.dirname(_LOGGING_SRC)), "asyncio") + os.sep
+_loop_files: dict[str, bool] = {}
+
+
+def _outer(f: Any) -> Any:
+    """Return the frame that called ``f``, an hftlogging coroutine's frame.
+
+    A timed ``async def`` run as a task is resumed by the event loop: the line that called
+    it is gone from the stack. Skip the loop's frames to the code that runs the loop
+    instead of pointing into asyncio.
+    """
+    back = f.f_back
+    while back is not None:
+        name = back.f_code.co_filename
+        loop = _loop_files.get(name)
+        if loop is None:
+            loop = _loop_files[name] = os.path.normcase(name).startswith(_ASYNCIO_DIR)
+        if not loop:
+            break
+        back = back.f_back
+    return back
+
+
 def find_user_frame(start: int = 1, stacklevel: int = 1) -> Any:
     """Return the first frame outside hftlogging and stdlib logging, then ``stacklevel - 1`` up."""
     f: Any = sys._getframe(start)
     while f is not None and _is_internal(f.f_code.co_filename):
-        f = f.f_back
+        f = _outer(f) if f.f_code.co_flags & _CO_COROUTINE else f.f_back
     while stacklevel > 1 and f is not None:
         nxt = f.f_back
         while nxt is not None and _is_internal(nxt.f_code.co_filename):
@@ -193,12 +217,12 @@ def find_user_frame(start: int = 1, stacklevel: int = 1) -> Any:
 
 
 def _caller(start: int = 2) -> tuple[str, int, str]:
-    f = sys._getframe(start)
+    f: Any = sys._getframe(start)
     while f is not None:
         code = f.f_code
         if not _is_internal(code.co_filename):
             return code.co_filename, f.f_lineno, code.co_name
-        f = f.f_back  # type: ignore[assignment]
+        f = _outer(f) if code.co_flags & _CO_COROUTINE else f.f_back
     return "(unknown file)", 0, "(unknown function)"
 
 
