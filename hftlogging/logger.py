@@ -258,9 +258,12 @@ def _check_metric(name: object, value: object, tags: dict[str, Any]) -> str | No
     elif t is not int:
         if t is bool or not isinstance(value, (int, float)):
             try:
+                import decimal
                 import numbers
 
-                if not isinstance(value, numbers.Real) or isinstance(value, bool):
+                # Decimal is registered as numbers.Number only, not numbers.Real.
+                real = isinstance(value, (numbers.Real, decimal.Decimal))
+                if not real or isinstance(value, bool):
                     return "metric_value"
                 f = float(value)  # Decimal, Fraction, numpy scalars
             except Exception:
