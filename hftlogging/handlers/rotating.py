@@ -1,0 +1,936 @@
+"""Per-component rotating files: one handler, one file per component, worker or process.
+
+:class:`ComponentRotatingFileHandler` writes each record to the file of its component
+(``dispatcher.log``, ``worker_open.log``, ...) in one directory, each file with its own
+size limit and backup count. Behind a :class:`~hftlogging.handlers.QueueHandler` the
+listener hands it whole batches: records are grouped per file and each file gets one
+``write`` per batch.
+
+Guarantees:
+
+- One record is one unit on disk: the record's first line, then its traceback lines, each
+  starting with ``"  | "``. A unit is never split across two files, lost or duplicated at
+  rotation; a unit larger than ``max_bytes`` goes alone into a file.
+- Sizes are counted, not measured: one ``fstat`` when a file opens, none per record.
+- Files are opened lazily with ``O_NOFOLLOW`` (a symlink planted in the directory is
+  refused, not followed), ``O_APPEND`` and mode ``file_mode``; idle files are closed.
+- Two processes never rotate one file: ``{pid}`` or ``{worker}`` in ``filename`` gives
+  each process its own files, and otherwise an exclusive lock taken at configuration
+  time makes a second process fail with :class:`~hftlogging.ConfigError`. A process
+  forked after configuration finds the lock held by its parent and switches to per-pid
+  names (``dispatcher.<pid>.log``), saying so on stderr.
+
+The file helpers at the end of this module (exclusive lock, numbered backups, appending
+opens) are shared with :mod:`hftlogging.handlers.audit`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import gzip
+import logging
+import os
+import re
+import shutil
+import socket
+import string
+import sys
+import threading
+import time
+import weakref
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any
+
+from hftlogging.exceptions import ConfigError
+from hftlogging.formatters import (
+    DEFAULT_TEXT_FORMAT,
+    ContextFormatter,
+    escape_text,
+    render_context,
+)
+from hftlogging.worker import get_worker
+
+__all__ = ["ComponentRotatingFileHandler"]
+
+_flock: Callable[[int, int], Any] | None
+try:
+    import fcntl
+
+    _flock = fcntl.flock
+    _LOCK_EX_NB = fcntl.LOCK_EX | fcntl.LOCK_NB
+except ImportError:  # pragma: no cover - Windows: no advisory locks, no exclusivity
+    _flock = None
+    _LOCK_EX_NB = 0
+
+_O_NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
+_O_CLOEXEC = getattr(os, "O_CLOEXEC", 0)
+_APPEND_FLAGS = os.O_WRONLY | os.O_APPEND | os.O_CREAT | _O_NOFOLLOW | _O_CLOEXEC
+_FIELDS = frozenset({"component", "worker", "pid", "host"})
+_SELECTORS = ("logger", "field", "tag", "map")
+_WHEN = {"daily": 86_400, "hourly": 3_600}
+_OVERRIDE_KEYS = frozenset({"max_bytes", "backup_count", "when", "compress"})
+_UNSAFE = re.compile(r"[^A-Za-z0-9_.@+-]")
+CONTINUATION = "  | "
+
+
+# --- small validated options -------------------------------------------------------------
+
+
+def _int_option(name: str, value: Any, *, minimum: int = 0) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        msg = f"{name} must be an integer >= {minimum}, got {value!r}"
+        raise ConfigError(msg, key=name)
+    if value < minimum:
+        msg = f"{name} must be >= {minimum}, got {value!r}"
+        raise ConfigError(msg, key=name)
+    return value
+
+
+def _float_option(name: str, value: Any) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
+        msg = f"{name} must be a number of seconds >= 0, got {value!r}"
+        raise ConfigError(msg, key=name)
+    return float(value)
+
+
+def _when_option(name: str, value: Any) -> str | None:
+    if value is None or value in _WHEN:
+        return value  # type: ignore[no-any-return]
+    msg = f"{name} must be 'daily', 'hourly' or null, got {value!r}"
+    raise ConfigError(msg, key=name)
+
+
+def _mode_option(name: str, value: Any) -> int:
+    if isinstance(value, str):  # YAML users write "0640"
+        with contextlib.suppress(ValueError):
+            value = int(value, 8)
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= 0o777:
+        msg = f"{name} must be a permission mode such as 0o640 or '0640', got {value!r}"
+        raise ConfigError(msg, key=name)
+    return value
+
+
+def safe_name(text: object) -> str:
+    """Make ``text`` usable as part of a file name: no separators, no leading dot."""
+    s = _UNSAFE.sub("_", str(text))[:120]
+    if not s or s.startswith("."):
+        s = "_" + s
+    return s
+
+
+def check_template(template: Any, key: str = "filename") -> tuple[str, frozenset[str]]:
+    """Validate a file name template; returns it and the placeholders it uses.
+
+    Raises:
+        ConfigError: a non-string template, a path separator, or an unknown placeholder.
+    """
+    if not isinstance(template, str) or not template.strip():
+        msg = f"{key} must be a non-empty file name template, got {template!r}"
+        raise ConfigError(msg, key=key)
+    if "/" in template or os.sep in template or template in (".", ".."):
+        msg = (
+            f"{key} must be a file name, not a path, got {template!r}; "
+            "put the directory in 'directory'"
+        )
+        raise ConfigError(msg, key=key)
+    try:
+        fields = {f for _, f, _, _ in string.Formatter().parse(template) if f is not None}
+    except ValueError as e:
+        msg = f"{key} {template!r} is not a valid template: {e}"
+        raise ConfigError(msg, key=key) from e
+    unknown = fields - _FIELDS
+    if unknown:
+        msg = (
+            f"{key} {template!r} uses unknown placeholder(s) {sorted(unknown)}; "
+            "expected {component}, {worker}, {pid} or {host}"
+        )
+        raise ConfigError(msg, key=key)
+    return template, frozenset(fields)
+
+
+def per_pid_template(template: str) -> str:
+    """``"{component}.log"`` -> ``"{component}.{pid}.log"`` (the fallback after a fork)."""
+    stem, dot, ext = template.rpartition(".")
+    if not dot or not stem or "{" in ext:
+        return template + ".{pid}"
+    return f"{stem}.{{pid}}.{ext}"
+
+
+_host_cache: list[str] = []
+
+
+def host_name() -> str:
+    """This machine's host name, made safe for file names (computed once)."""
+    if not _host_cache:
+        _host_cache.append(safe_name(socket.gethostname() or "localhost"))
+    return _host_cache[0]
+
+
+# --- fork handling -------------------------------------------------------------------------
+
+_fork_handlers: weakref.WeakSet[Any] = weakref.WeakSet()
+_fork_hook_installed = False
+_fork_lock = threading.Lock()
+
+
+def register_for_fork(handler: Any) -> None:
+    """Call ``handler.after_fork_child()`` in every forked child (hook installed once)."""
+    global _fork_hook_installed  # noqa: PLW0603 - one process-wide hook
+    with _fork_lock:
+        _fork_handlers.add(handler)
+        if not _fork_hook_installed and hasattr(os, "register_at_fork"):
+            os.register_at_fork(after_in_child=_after_fork_child)
+            _fork_hook_installed = True
+
+
+def unregister_for_fork(handler: Any) -> None:
+    """Forget ``handler`` (it was closed)."""
+    with _fork_lock:
+        _fork_handlers.discard(handler)
+
+
+def _after_fork_child() -> None:
+    global _fork_lock  # noqa: PLW0603 - the parent's lock may be held in the child
+    _fork_lock = threading.Lock()
+    for h in list(_fork_handlers):
+        try:
+            h.after_fork_child()
+        except Exception as e:  # a child must start even if one handler cannot reset
+            with contextlib.suppress(Exception):
+                sys.stderr.write(f"hftlogging: could not reset {h!r} after fork: {e!r}\n")
+
+
+# --- file helpers ----------------------------------------------------------------------------
+
+
+class ExclusiveLock:
+    """An advisory ``flock`` on ``<directory>/.<name>.lock``, held while a handler lives.
+
+    Locks are per open file, so a second handler in the same process conflicts too.
+    The lock file stays on disk (removing it would race with another process taking it).
+    """
+
+    def __init__(self, directory: str, name: str, file_mode: int) -> None:
+        self.path = os.path.join(directory, f".{name}.lock")
+        self.file_mode = file_mode
+        self.fd: int | None = None
+
+    def acquire(self) -> bool:
+        """Take the lock; False when another process (or handler) holds it."""
+        if self.fd is not None:
+            return True
+        if _flock is None:  # pragma: no cover - no advisory locks on this platform
+            return True
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT | _O_NOFOLLOW | _O_CLOEXEC, self.file_mode)
+        try:
+            _flock(fd, _LOCK_EX_NB)
+        except OSError:
+            os.close(fd)
+            return False
+        self.fd = fd
+        return True
+
+    def release(self) -> None:
+        """Drop the lock (in a forked child: drop the inherited descriptor only)."""
+        fd, self.fd = self.fd, None
+        if fd is not None:
+            with contextlib.suppress(OSError):
+                os.close(fd)
+
+
+def open_append(path: str, file_mode: int) -> int:
+    """Open ``path`` for appending, refusing a symlink; returns the descriptor.
+
+    Raises:
+        OSError: ``ELOOP`` when ``path`` is a symlink, or any other open error.
+    """
+    return os.open(path, _APPEND_FLAGS, file_mode)
+
+
+def write_all(fd: int, data: bytes) -> None:
+    """``os.write`` until every byte is written (a regular file may take a partial write)."""
+    view = memoryview(data)
+    while view:
+        n = os.write(fd, view)
+        view = view[n:]
+
+
+def shift_backups(path: str, backup_count: int) -> str | None:
+    """Rotate ``path`` to ``path.1``, shifting ``path.N`` (and ``path.N.gz``) up by one.
+
+    The oldest backup beyond ``backup_count`` is removed. With ``backup_count == 0``
+    the file is removed. Returns the new ``path.1`` (or None when nothing was kept).
+    """
+    if backup_count <= 0:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(path)
+        return None
+    for suffix in ("", ".gz"):
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(f"{path}.{backup_count}{suffix}")
+    for i in range(backup_count - 1, 0, -1):
+        for suffix in ("", ".gz"):
+            with contextlib.suppress(FileNotFoundError):
+                os.replace(f"{path}.{i}{suffix}", f"{path}.{i + 1}{suffix}")
+    os.replace(path, f"{path}.1")
+    return f"{path}.1"
+
+
+def sync_directory(directory: str) -> None:
+    """fsync a directory so a rename in it survives a crash (best effort)."""
+    try:
+        fd = os.open(directory, os.O_RDONLY | _O_CLOEXEC)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def compress_file(src: str, file_mode: int) -> None:
+    """gzip ``src`` into ``src.gz`` (written to a temporary name, then renamed), remove ``src``."""
+    dst = src + ".gz"
+    tmp = dst + ".tmp"
+    with contextlib.suppress(FileNotFoundError):
+        os.unlink(tmp)
+    fd_in = os.open(src, os.O_RDONLY | _O_NOFOLLOW | _O_CLOEXEC)
+    with open(fd_in, "rb") as fin:
+        fd_out = os.open(
+            tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | _O_NOFOLLOW | _O_CLOEXEC, file_mode
+        )
+        with open(fd_out, "wb") as fout, gzip.GzipFile(
+            filename=os.path.basename(src), mode="wb", fileobj=fout, compresslevel=6
+        ) as gz:
+            shutil.copyfileobj(fin, gz, 1 << 20)
+    os.replace(tmp, dst)
+    os.unlink(src)
+
+
+# --- time periods ----------------------------------------------------------------------------
+
+
+def period_bounds(sec: float, when: str, utc: bool) -> tuple[float, float]:
+    """Start and end (epoch seconds) of the hour or day holding ``sec``."""
+    if utc:
+        length = _WHEN[when]
+        start = float(int(sec // length) * length)
+        return start, start + length
+    t = time.localtime(sec)
+    if when == "hourly":
+        start = float(int(sec) - t.tm_min * 60 - t.tm_sec)
+        return start, start + 3600.0
+    start = time.mktime((t.tm_year, t.tm_mon, t.tm_mday, 0, 0, 0, 0, 0, -1))
+    end = time.mktime((t.tm_year, t.tm_mon, t.tm_mday + 1, 0, 0, 0, 0, 0, -1))
+    return start, end
+
+
+# --- the handler -----------------------------------------------------------------------------
+
+
+class _File:
+    """One component file: its descriptor, counted size, limits and time period."""
+
+    __slots__ = (
+        "backup_count", "compress", "compress_job", "fd", "key", "last_used", "max_bytes",
+        "path", "period_end", "size", "when",
+    )
+
+    def __init__(  # noqa: PLR0917 - private, built in one place
+        self, key: str, path: str, max_bytes: int, backup_count: int, when: str | None,
+        compress: bool,
+    ) -> None:
+        self.key = key
+        self.path = path
+        self.max_bytes = max_bytes
+        self.backup_count = backup_count
+        self.when = when
+        self.compress = compress
+        self.fd: int | None = None
+        self.size = 0
+        self.period_end: float | None = None
+        self.last_used = 0.0
+        self.compress_job: threading.Thread | None = None
+
+
+def _contain(text: str) -> str:
+    """Keep a formatted record one unit: every line after the first becomes a continuation."""
+    text = text.replace("\r", "\\r")
+    first, _, rest = text.partition("\n")
+    lines = [first]
+    for line in rest.split("\n"):
+        lines.append(line if line.startswith(CONTINUATION) else CONTINUATION + line)
+    return "\n".join(lines)
+
+
+class ComponentRotatingFileHandler(logging.Handler):
+    """Write each record to its component's file, rotating by size and optionally by time.
+
+    Example (dictConfig / YAML)::
+
+        handlers:
+          files:
+            class: hftlogging.handlers.ComponentRotatingFileHandler
+            directory: logs/provider
+            filename: "{component}.log"
+            max_bytes: 52428800
+            backup_count: 10
+            components:
+              dispatcher: {max_bytes: 104857600, backup_count: 15}
+
+    Args:
+        directory: where the files go; created (mode ``dir_mode``) at configuration time.
+        filename: file name template with ``{component}``, ``{worker}``, ``{pid}`` and
+            ``{host}``; default ``"{component}.log"``.
+        max_bytes: rotate a file before a record would take it past this size; 0 never.
+        backup_count: rotated files kept (``name.1`` newest ... ``name.N``); with 0 a
+            rotated file is deleted.
+        components: per-component overrides, ``{name: {max_bytes, backup_count, when,
+            compress}}``.
+        component_from: how a record's component is chosen: ``"logger"`` (the logger
+            name, default), ``"field"`` (the context field ``component_field``),
+            ``"tag"`` (the factory tag at position ``component_tag``) or ``"map"``
+            (the longest matching logger-name prefix in ``component_map``). Default:
+            ``"map"`` when ``component_map`` is given, else ``"logger"``.
+        component_field: the context field for ``component_from="field"``.
+        component_tag: the tag position for ``component_from="tag"``.
+        component_map: ``{logger-name prefix: component}``; ``""`` matches every name.
+        default_component: the component of a record the selector has no answer for.
+        max_components: most distinct components; records of further ones go to
+            ``default_component`` (a context field cannot make a file per value).
+        when: ``"daily"``, ``"hourly"`` or None: also rotate when a record belongs to a
+            later hour or day than the file (decided by the records' own timestamps).
+        utc: periods in UTC rather than local time.
+        compress: gzip each rotated file to ``name.1.gz`` on a background thread
+            (``hftlogging-compress``), never on the listener's or the caller's path.
+        idle_close_s: close a file not written for this many seconds (0: never).
+        max_open_files: most files open at once; the least recently used is closed.
+        file_mode, dir_mode: permissions of new files and directories.
+        exclusive: lock the set of files against a second process when ``filename``
+            has no ``{pid}``; False turns the check off (two processes then corrupt
+            each other's rotation).
+        encoding: the files' encoding (unencodable characters are backslash-escaped).
+        clock: monotonic clock for idle accounting (tests pass a fake one).
+        level: the handler level.
+        formatter: the formatter (default :class:`~hftlogging.formatters.ContextFormatter`).
+
+    Raises:
+        ConfigError: an invalid option, a directory that cannot be created, or files
+            already locked by another process.
+    """
+
+    def __init__(
+        self,
+        directory: str | os.PathLike[str] = "logs",
+        filename: str = "{component}.log",
+        max_bytes: int = 0,
+        backup_count: int = 5,
+        components: Mapping[str, Mapping[str, Any]] | None = None,
+        *,
+        component_from: str | None = None,
+        component_field: str = "component",
+        component_tag: int = 0,
+        component_map: Mapping[str, str] | None = None,
+        default_component: str = "main",
+        max_components: int = 1024,
+        when: str | None = None,
+        utc: bool = False,
+        compress: bool = False,
+        idle_close_s: float = 300.0,
+        max_open_files: int = 128,
+        file_mode: int | str = 0o640,
+        dir_mode: int | str = 0o750,
+        exclusive: bool = True,
+        encoding: str = "utf-8",
+        clock: Callable[[], float] | None = None,
+        level: int | str = logging.NOTSET,
+        formatter: logging.Formatter | None = None,
+    ) -> None:
+        super().__init__(level)
+        self.directory = os.path.abspath(os.fspath(directory))
+        self.template, self._fields = check_template(filename)
+        self.max_bytes = _int_option("max_bytes", max_bytes)
+        self.backup_count = _int_option("backup_count", backup_count)
+        self.when = _when_option("when", when)
+        self.utc = bool(utc)
+        self.compress = bool(compress)
+        self.idle_close_s = _float_option("idle_close_s", idle_close_s)
+        self.max_open_files = _int_option("max_open_files", max_open_files, minimum=1)
+        self.max_components = _int_option("max_components", max_components, minimum=1)
+        self.file_mode = _mode_option("file_mode", file_mode)
+        self.dir_mode = _mode_option("dir_mode", dir_mode)
+        self.exclusive = bool(exclusive)
+        try:
+            "".encode(encoding)
+        except LookupError as e:
+            raise ConfigError(f"unknown encoding {encoding!r}", key="encoding") from e
+        self.encoding = encoding
+        self._ascii_compatible = encoding.lower().replace("_", "-") in ("utf-8", "utf8")
+        self._overrides = self._check_components(components)
+        self._timed = self.when is not None or any(o.get("when") for o in self._overrides.values())
+        self._select = self._make_selector(
+            component_from, component_field, component_tag, component_map, default_component
+        )
+        self.default_component = safe_name(default_component)
+        self._clock = clock if clock is not None else time.monotonic
+        self.setFormatter(formatter if formatter is not None else ContextFormatter())
+        # state
+        self._files: dict[str, _File] = {}
+        self._by_key: dict[Any, _File] = {}
+        self._open: dict[str, _File] = {}
+        self._component_names: dict[Any, str] = {}
+        self._pid = os.getpid()
+        self._worker = get_worker()
+        self._active_template = self.template
+        self._lock_file: ExclusiveLock | None = None
+        self._next_sweep = 0.0
+        self._reported: set[str] = set()
+        self.rotations = 0
+        self.write_errors = 0
+        try:
+            os.makedirs(self.directory, mode=self.dir_mode, exist_ok=True)
+        except OSError as e:
+            msg = f"cannot create the log directory {self.directory!r}: {e.strerror}"
+            raise ConfigError(msg, key="directory") from e
+        if not self._claim():
+            msg = (
+                f"the files {self.template!r} in {self.directory!r} are already written by "
+                "another process (or another handler of this one): two writers would corrupt "
+                "each other's rotation. Put {pid} or {worker} in 'filename' (and give each "
+                "worker its own name with hftlogging.set_worker or HFTLOGGING_WORKER), or "
+                "use another directory"
+            )
+            raise ConfigError(msg, key="filename")
+        register_for_fork(self)
+
+    # -- configuration helpers -------------------------------------------------------------
+
+    def _check_components(self, components: Any) -> dict[str, dict[str, Any]]:
+        if components is None:
+            return {}
+        if not isinstance(components, Mapping):
+            msg = f"components must be a mapping of component name to options, got {components!r}"
+            raise ConfigError(msg, key="components")
+        out: dict[str, dict[str, Any]] = {}
+        for name, opts in components.items():
+            key = f"components.{name}"
+            if not isinstance(opts, Mapping):
+                msg = f"expected a mapping of max_bytes/backup_count/when/compress, got {opts!r}"
+                raise ConfigError(msg, key=key)
+            unknown = set(opts) - _OVERRIDE_KEYS
+            if unknown:
+                msg = (
+                    f"unknown option(s) {sorted(unknown)}; a component may override "
+                    f"{', '.join(sorted(_OVERRIDE_KEYS))}"
+                )
+                raise ConfigError(msg, key=key)
+            o: dict[str, Any] = {}
+            if "max_bytes" in opts:
+                o["max_bytes"] = _int_option(f"{key}.max_bytes", opts["max_bytes"])
+            if "backup_count" in opts:
+                o["backup_count"] = _int_option(f"{key}.backup_count", opts["backup_count"])
+            if "when" in opts:
+                o["when"] = _when_option(f"{key}.when", opts["when"])
+            if "compress" in opts:
+                o["compress"] = bool(opts["compress"])
+            out[safe_name(name)] = o
+        return out
+
+    def _make_selector(
+        self,
+        component_from: Any,
+        field: Any,
+        tag: Any,
+        mapping: Any,
+        default: Any,
+    ) -> Callable[[logging.LogRecord], Any]:
+        if component_from is None:
+            component_from = "map" if mapping is not None else "logger"
+        if component_from not in _SELECTORS:
+            msg = f"component_from must be one of {', '.join(_SELECTORS)}, got {component_from!r}"
+            raise ConfigError(msg, key="component_from")
+        if not isinstance(default, str) or not default:
+            msg = f"default_component must be a non-empty string, got {default!r}"
+            raise ConfigError(msg, key="default_component")
+        if component_from == "logger":
+            return _select_logger
+        if component_from == "field":
+            if not isinstance(field, str) or not field:
+                msg = f"component_field must be a field name, got {field!r}"
+                raise ConfigError(msg, key="component_field")
+
+            def select_field(record: logging.LogRecord) -> Any:
+                ctx = record.__dict__.get("context")
+                value = ctx.get(field) if ctx else record.__dict__.get(field)
+                return default if value is None else value
+
+            return select_field
+        if component_from == "tag":
+            _int_option("component_tag", tag)
+
+            def select_tag(record: logging.LogRecord) -> Any:
+                tags = record.__dict__.get("tags")
+                return tags[tag] if tags and len(tags) > tag else default
+
+            return select_tag
+        if not isinstance(mapping, Mapping) or not mapping:
+            msg = f"component_map must map logger-name prefixes to components, got {mapping!r}"
+            raise ConfigError(msg, key="component_map")
+        prefixes = sorted(((str(p), str(c)) for p, c in mapping.items()),
+                          key=lambda pc: len(pc[0]), reverse=True)
+        cache: dict[str, str] = {}
+
+        def select_map(record: logging.LogRecord) -> Any:
+            name = record.name
+            try:
+                return cache[name]
+            except KeyError:
+                pass
+            found = default
+            for prefix, comp in prefixes:
+                if not prefix or name == prefix or name.startswith(prefix + "."):
+                    found = comp
+                    break
+            if len(cache) < 10_000:
+                cache[name] = found
+            return found
+
+        return select_map
+
+    # -- process ownership -----------------------------------------------------------------
+
+    def _claim(self) -> bool:
+        """Lock the file set of this process's template; False on a conflict."""
+        if not self.exclusive or "pid" in self._fields:
+            return True
+        name = safe_name(
+            self._active_template.format(
+                component="@", worker=safe_name(self._worker), pid=self._pid, host=host_name()
+            )
+        )
+        lock = ExclusiveLock(self.directory, name, self.file_mode)
+        if not lock.acquire():
+            return False
+        old, self._lock_file = self._lock_file, lock
+        if old is not None:
+            old.release()
+        return True
+
+    def _identity_changed(self) -> None:
+        """The worker name or the process changed: new file names, new lock."""
+        self._close_all()
+        self._files.clear()
+        self._by_key.clear()
+        self._worker = get_worker()
+        self._pid = os.getpid()
+        if self._claim():
+            return
+        # Another process holds these names (our parent, after a fork): use per-pid names.
+        self._active_template = per_pid_template(self._active_template)
+        self._fields = self._fields | {"pid"}
+        sys.stderr.write(
+            f"hftlogging: {self.template!r} in {self.directory!r} is written by another "
+            f"process; process {self._pid} writes {self._active_template!r} instead\n"
+        )
+
+    def after_fork_child(self) -> None:
+        """In a forked child: drop the parent's descriptors, lock and rotation state.
+
+        The files are reopened (under per-pid names if the parent still holds the
+        lock) when the child first writes.
+        """
+        self.createLock()
+        for f in self._files.values():
+            f.compress_job = None
+            fd, f.fd = f.fd, None
+            if fd is not None:
+                with contextlib.suppress(OSError):
+                    os.close(fd)
+        self._open.clear()
+        self._files.clear()
+        self._by_key.clear()
+        if self._lock_file is not None:
+            self._lock_file.release()
+            self._lock_file = None
+        self._pid = -1  # makes the next write re-claim
+
+    # -- files -----------------------------------------------------------------------------
+
+    def _file_for(self, key: Any) -> _File:
+        comp = self._component_names.get(key)
+        if comp is None:
+            if len(self._component_names) >= self.max_components:
+                comp = self.default_component
+                self._report_once(
+                    "max_components",
+                    f"more than {self.max_components} components; further ones are written "
+                    f"to {comp!r}",
+                )
+            else:
+                comp = safe_name(key)
+                self._component_names[key] = comp
+        f = self._files.get(comp)
+        if f is None:
+            name = self._active_template.format(
+                component=comp, worker=safe_name(self._worker), pid=self._pid, host=host_name()
+            )
+            o = self._overrides.get(comp, {})
+            f = _File(
+                comp, os.path.join(self.directory, name),
+                o.get("max_bytes", self.max_bytes), o.get("backup_count", self.backup_count),
+                o.get("when", self.when), o.get("compress", self.compress),
+            )
+            self._files[comp] = f
+        self._by_key[key] = f
+        return f
+
+    def _open_file(self, f: _File) -> int:
+        if len(self._open) >= self.max_open_files:
+            lru = min(self._open.values(), key=lambda x: x.last_used)
+            self._close_file(lru)
+        fd = open_append(f.path, self.file_mode)
+        try:
+            st = os.fstat(fd)
+        except OSError:
+            os.close(fd)
+            raise
+        f.fd = fd
+        f.size = st.st_size
+        if f.when is not None and st.st_size > 0 and f.period_end is None:
+            f.period_end = period_bounds(st.st_mtime, f.when, self.utc)[1]
+        self._open[f.path] = f
+        return fd
+
+    def _close_file(self, f: _File) -> None:
+        fd, f.fd = f.fd, None
+        self._open.pop(f.path, None)
+        if fd is not None:
+            try:
+                os.close(fd)
+            except OSError as e:
+                self._report_once(f"close:{f.path}", f"closing {f.path}: {e}")
+
+    def _close_all(self) -> None:
+        for f in list(self._open.values()):
+            self._close_file(f)
+        for f in self._files.values():
+            self._join_compress(f)
+
+    def _sweep_idle(self, now: float) -> None:
+        limit = now - self.idle_close_s
+        for f in list(self._open.values()):
+            if f.last_used <= limit:
+                self._close_file(f)
+
+    def _write(self, f: _File, data: bytes) -> None:
+        fd = f.fd
+        if fd is None:
+            fd = self._open_file(f)
+        write_all(fd, data)
+        f.size += len(data)
+
+    def _rotate(self, f: _File) -> None:
+        """Close, shift the backups, reopen lazily; a failure keeps appending."""
+        self._join_compress(f)
+        self._close_file(f)
+        try:
+            rotated = shift_backups(f.path, f.backup_count)
+        except OSError as e:
+            self.write_errors += 1
+            self._report_once(f"rotate:{f.path}", f"cannot rotate {f.path} ({e}); appending")
+            f.size = 0  # retry after another max_bytes rather than on every record
+            return
+        self.rotations += 1
+        f.size = 0
+        if rotated is not None and f.compress:
+            job = threading.Thread(
+                target=self._compress, args=(rotated,), name="hftlogging-compress", daemon=True
+            )
+            f.compress_job = job
+            job.start()
+
+    def _compress(self, path: str) -> None:
+        try:
+            compress_file(path, self.file_mode)
+        except Exception as e:  # the rotated file stays, uncompressed
+            with contextlib.suppress(Exception):
+                sys.stderr.write(f"hftlogging: could not compress {path}: {e!r}\n")
+
+    @staticmethod
+    def _join_compress(f: _File) -> None:
+        job, f.compress_job = f.compress_job, None
+        if job is not None:
+            job.join()
+
+    def _report_once(self, key: str, text: str) -> None:
+        if key in self._reported or len(self._reported) > 1000:
+            return
+        self._reported.add(key)
+        with contextlib.suppress(Exception):
+            sys.stderr.write(f"hftlogging: {text}\n")
+
+    # -- writing ---------------------------------------------------------------------------
+
+    def setFormatter(self, fmt: logging.Formatter | None) -> None:
+        """Set the formatter; the default ContextFormatter layout gets an inlined fast path."""
+        super().setFormatter(fmt)
+        self._fast = (
+            type(fmt) is ContextFormatter
+            and fmt._fmt == DEFAULT_TEXT_FORMAT
+            and fmt.datefmt is None
+            and isinstance(fmt._style, logging.PercentStyle)
+        )
+
+    def _line(self, record: logging.LogRecord) -> str:
+        try:
+            d = record.__dict__
+            if self._fast and not (d.get("exc_info") or d.get("exc_text") or d.get("stack_info")):
+                # ContextFormatter's output for its default format, without the generic
+                # %-style machinery: the listener formats every record, so this is the
+                # handler's main cost (a test pins the two outputs equal).
+                ctx = d.get("context")
+                s = (
+                    f"{self.formatter.formatTime(record)} {d['levelname']} {d['name']}: "  # type: ignore[union-attr]
+                    f"{escape_text(record.getMessage())}"
+                )
+                if ctx:
+                    s = f"{s} {render_context(ctx)}"
+                return s.rstrip(" ")
+            s = self.format(record)
+        except Exception as e:
+            s = (
+                f"{getattr(record, 'levelname', '?')} {getattr(record, 'name', '?')}: "
+                f"<record could not be formatted: {type(e).__name__}: {e}> "
+                f"msg={record.__dict__.get('msg')!r}"
+            )
+        if "\n" in s or "\r" in s:
+            s = _contain(s)
+        return s
+
+    def emit_batch(self, records: Iterable[logging.LogRecord]) -> None:
+        """Write ``records``: grouped per file, one write per file (more only at rotation).
+
+        Raises:
+            OSError: a file could not be opened or written (the listener then routes the
+                batch to its fallback and counts the error).
+        """
+        if os.getpid() != self._pid or get_worker() != self._worker:
+            self._identity_changed()
+        select = self._select
+        by_key = self._by_key
+        line = self._line
+        timed = self._timed
+        groups: dict[_File, list[str]] = {}
+        times: dict[_File, list[float]] = {}
+        for r in records:
+            key = select(r)
+            f = by_key.get(key)
+            if f is None:
+                f = self._file_for(key)
+            lines = groups.get(f)
+            if lines is None:
+                groups[f] = lines = []
+                if timed:
+                    times[f] = []
+            lines.append(line(r))
+            if timed:
+                times[f].append(r.created)
+        now = self._clock()
+        for f, lines in groups.items():
+            f.last_used = now
+            self._write_lines(f, lines, times.get(f))
+        if self.idle_close_s and now >= self._next_sweep:
+            self._next_sweep = now + self.idle_close_s / 4
+            self._sweep_idle(now)
+
+    def _encode(self, text: str) -> bytes:
+        return text.encode(self.encoding, "backslashreplace")
+
+    def _write_lines(self, f: _File, lines: list[str], created: list[float] | None) -> None:
+        if f.when is not None and f.fd is None:
+            self._open_file(f)  # an existing file's period comes from its mtime
+        data = self._encode("\n".join(lines) + "\n")
+        max_bytes = f.max_bytes
+        crosses = (
+            f.when is not None and created is not None
+            and (f.period_end is None or max(created) >= f.period_end)
+        )
+        if not crosses and (max_bytes <= 0 or f.size + len(data) <= max_bytes):
+            self._write(f, data)
+            return
+        # Rotation inside this batch: decide record by record.
+        chunk: list[bytes] = []
+        pending = 0
+        encode = self._encode
+        for i, text in enumerate(lines):
+            b = encode(text + "\n")
+            n = len(b)
+            rotate = False
+            if f.when is not None and created is not None:
+                t = created[i]
+                if f.period_end is None:
+                    f.period_end = period_bounds(t, f.when, self.utc)[1]
+                elif t >= f.period_end:
+                    f.period_end = period_bounds(t, f.when, self.utc)[1]
+                    rotate = True
+            used = f.size + pending
+            if max_bytes > 0 and used > 0 and used + n > max_bytes:
+                rotate = True
+            if rotate:
+                if chunk:
+                    self._write(f, b"".join(chunk))
+                    chunk = []
+                    pending = 0
+                if f.size > 0:
+                    self._rotate(f)
+            chunk.append(b)
+            pending += n
+        if chunk:
+            self._write(f, b"".join(chunk))
+
+    def emit(self, record: logging.LogRecord) -> None:
+        """Write one record (the path without a queue)."""
+        try:
+            self.emit_batch((record,))
+        except Exception:
+            self.handleError(record)
+
+    # -- stdlib hooks ----------------------------------------------------------------------
+
+    def flush(self) -> None:
+        """Nothing is buffered: every batch is written with ``os.write`` before it returns."""
+
+    def close(self) -> None:
+        """Close every file, wait for compression jobs, release the lock."""
+        self.acquire()
+        try:
+            self._close_all()
+            if self._lock_file is not None:
+                self._lock_file.release()
+                self._lock_file = None
+            unregister_for_fork(self)
+        finally:
+            self.release()
+            super().close()
+
+    @property
+    def open_files(self) -> list[str]:
+        """Paths of the files currently open."""
+        return list(self._open)
+
+    def path_for(self, component: str) -> str:
+        """The path the records of ``component`` currently go to."""
+        name = self._active_template.format(
+            component=safe_name(component), worker=safe_name(get_worker()),
+            pid=os.getpid(), host=host_name(),
+        )
+        return os.path.join(self.directory, name)
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} {self.directory}/{self.template}>"
+
+
+def _select_logger(record: logging.LogRecord) -> Any:
+    return record.name
