@@ -265,7 +265,7 @@ def _check_metric(name: object, value: object, tags: dict[str, Any]) -> str | No
                 real = isinstance(value, (numbers.Real, decimal.Decimal))
                 if not real or isinstance(value, bool):
                     return "metric_value"
-                f = float(value)  # Decimal, Fraction, numpy scalars
+                f = float(value)  # type: ignore[arg-type]  # Decimal, Fraction, numpy
             except Exception:
                 return "metric_value"
             if f != f or f in _INF:
