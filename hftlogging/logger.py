@@ -28,8 +28,10 @@ Context precedence (later wins): ``set_context`` on the logger, ``hftlogging.con
 from __future__ import annotations
 
 import contextvars
+import decimal
 import logging
 import math
+import numbers
 import os
 import re
 import sys
@@ -258,9 +260,6 @@ def _check_metric(name: object, value: object, tags: dict[str, Any]) -> str | No
     elif t is not int:
         if t is bool or not isinstance(value, (int, float)):
             try:
-                import decimal
-                import numbers
-
                 # Decimal is registered as numbers.Number only, not numbers.Real.
                 real = isinstance(value, (numbers.Real, decimal.Decimal))
                 if not real or isinstance(value, bool):
