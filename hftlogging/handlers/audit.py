@@ -1,0 +1,1000 @@
+"""The audit trail: append-only JSON Lines with a SHA-256 hash chain, and its verification.
+
+:class:`JSONAuditHandler` writes one JSON object per line through python-json-logger
+(:class:`AuditFormatter`, a :class:`~hftlogging.formatters.JSONFormatter`)::
+
+    {"timestamp": "2026-11-21T08:15:02.123456Z", "event": "order_placed",
+     "logger": "orders", "level": "INFO", "seq": 42, "order_id": "o-7", "qty": "0.5",
+     "correlation_id": "c-1", "host": "trade-1", "pid": 4711, "worker": "worker_open",
+     "prev_hash": "9f2c...", "hash": "0b4e..."}
+
+The hash chain
+    ``seq`` counts the records of the chain from 1. ``hash`` is the SHA-256 (hex) of the
+    canonical form of the line's object without its ``hash`` key: the UTF-8 bytes of
+    ``json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False)``
+    (lone surrogates are kept with ``surrogatepass``). That object holds ``prev_hash``,
+    the previous line's ``hash`` (64 zeros before the first record), so each line seals
+    the whole history before it. The chain continues across rotation (the first line of
+    a new file links to the last line of the rotated one) and across restarts (the
+    handler reads the tail of the existing file, never the whole file).
+
+Torn lines
+    A crash can leave a partial last line. When the handler opens such a file it warns
+    on stderr, counts it (:attr:`JSONAuditHandler.torn_lines`), ends the fragment with a
+    newline and writes an ``audit_torn_line`` record giving the fragment's offset, length
+    and SHA-256; the chain resumes from the last complete line. :func:`verify` accepts
+    a fragment only when such a record follows it, and an unterminated last line of the
+    last file (a writer that has not restarted yet) is reported, not counted, and does
+    not fail verification.
+
+What verification cannot see
+    Removing records at the end (or whole rotated files at the start) leaves a valid,
+    shorter chain. Keep the last ``seq`` and ``hash`` that ``hftlogging audit verify``
+    prints somewhere else (a ticket, another host) and compare: ``verify(paths,
+    expect_last_hash=...)`` does it.
+
+The handler accepts any record, but it is meant for audit records (``log_type ==
+"audit"``): put a ``LogTypeFilter`` in front of it in the configuration. Other records
+get ``event`` = their log type and a ``message`` key.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import gzip
+import hashlib
+import json
+import logging
+import os
+import re
+import socket
+import sys
+import time
+from collections.abc import Iterable, Iterator, Sequence
+from typing import IO, Any
+
+from pythonjsonlogger.json import JsonFormatter as _JsonFormatter
+
+from hftlogging.exceptions import ConfigError
+from hftlogging.formatters import JSONFormatter, rfc3339_utc, to_jsonable
+from hftlogging.handlers.rotating import (
+    ExclusiveLock,
+    _int_option,
+    _mode_option,
+    check_template,
+    open_append,
+    per_pid_template,
+    register_for_fork,
+    safe_name,
+    shift_backups,
+    sync_directory,
+    unregister_for_fork,
+)
+from hftlogging.worker import get_worker
+
+__all__ = [
+    "GENESIS_HASH",
+    "AuditFormatter",
+    "JSONAuditHandler",
+    "VerifyResult",
+    "canonical_bytes",
+    "verify",
+    "verify_command",
+]
+
+#: ``prev_hash`` of the first record of a chain.
+GENESIS_HASH = "0" * 64
+TORN_EVENT = "audit_torn_line"
+RESET_EVENT = "audit_chain_reset"
+_FSYNC_POLICIES = ("always", "batch", "never")
+_FIXED = frozenset(
+    {"timestamp", "event", "logger", "level", "seq", "host", "pid", "worker", "prev_hash",
+     "hash", "message", "exc_info", "exc_type"}
+)
+_TAIL_BLOCK = 65_536
+_fsync = getattr(os, "fdatasync", os.fsync)
+
+
+def canonical_bytes(obj: dict[str, Any]) -> bytes:
+    """The bytes a line's hash is computed over (``obj`` without its ``hash`` key)."""
+    return json.dumps(
+        obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False
+    ).encode("utf-8", "surrogatepass")
+
+
+def _hash(obj: dict[str, Any]) -> str:
+    return hashlib.sha256(canonical_bytes(obj)).hexdigest()
+
+
+def _dumps(obj: dict[str, Any]) -> str:
+    line = json.dumps(obj, ensure_ascii=False, allow_nan=False)
+    if not line.isascii():
+        try:
+            line.encode("utf-8")
+        except UnicodeEncodeError:  # lone surrogates: escape them, the hash is unchanged
+            line = json.dumps(obj, ensure_ascii=True, allow_nan=False)
+    return line
+
+
+_raw_host: list[str] = []
+
+
+def _host() -> str:
+    if not _raw_host:
+        _raw_host.append(socket.gethostname() or "localhost")
+    return _raw_host[0]
+
+
+class _Chain:
+    """Sequence number and last hash of the chain being written."""
+
+    __slots__ = ("enabled", "hash", "seq")
+
+    def __init__(self, enabled: bool) -> None:
+        self.enabled = enabled
+        self.seq = 0
+        self.hash = GENESIS_HASH
+
+    def seal(self, obj: dict[str, Any]) -> str:
+        """Number ``obj``, link it to the previous line, hash it; return its JSON line."""
+        self.seq += 1
+        obj["seq"] = self.seq
+        if self.enabled:
+            obj.pop("hash", None)
+            obj["prev_hash"] = self.hash
+            h = _hash(obj)
+            obj["hash"] = h
+            self.hash = h
+        return _dumps(obj)
+
+
+# --- the formatter -------------------------------------------------------------------------
+
+
+class AuditFormatter(JSONFormatter):
+    """The audit line layout, on python-json-logger.
+
+    Keys, in order: ``timestamp``, ``event``, ``logger``, ``level``, ``seq``, the context
+    fields (audit fields and correlation ids), any ``extra=`` attributes, ``message``
+    (records that are not audit records), ``exc_info``/``exc_type``, ``host``, ``pid``,
+    ``worker``, ``prev_hash``, ``hash``. A field named like one of these keys is written
+    as ``field_<name>``: a caller cannot overwrite ``seq`` or ``level``. Every value
+    goes through :func:`~hftlogging.formatters.to_jsonable`, so anything serialises.
+
+    Used alone it writes unchained lines; :class:`JSONAuditHandler` links it to its
+    chain.
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.chain: _Chain | None = None
+
+    def add_fields(
+        self, log_data: dict[str, Any], record: logging.LogRecord, message_dict: dict[str, Any]
+    ) -> None:
+        """Lay out one audit object (see the class docstring)."""
+        d = record.__dict__
+        created_ns = d.get("created_ns") or int(record.created * 1e9)
+        log_type = d.get("log_type", "text")
+        log_data["timestamp"] = rfc3339_utc(created_ns)
+        event = d.get("audit_event") if log_type == "audit" else None
+        log_data["event"] = to_jsonable(event) if event is not None else log_type
+        log_data["logger"] = record.name
+        log_data["level"] = record.levelname
+        log_data["seq"] = None
+        ctx = d.get("context")
+        if ctx:
+            for k, v in ctx.items():
+                key = k if type(k) is str else str(to_jsonable(k))
+                log_data[f"field_{key}" if key in _FIXED else key] = to_jsonable(v)
+        # python-json-logger's own fields: required ones from fmt, static_fields and
+        # extra= attributes (those of hftlogging records are already in the context).
+        scratch: dict[str, Any] = {}
+        _JsonFormatter.add_fields(self, scratch, record, message_dict)
+        for k, v in scratch.items():
+            if k in ("exc_info", "stack_info", "message"):
+                continue
+            key = f"field_{k}" if k in _FIXED else k
+            if key not in log_data:
+                log_data[key] = to_jsonable(v)
+        if log_type != "audit":
+            log_data["message"] = d.get("message", "")
+        exc_text = message_dict.get("exc_info") or record.exc_text
+        if exc_text:
+            log_data["exc_info"] = to_jsonable(exc_text)
+            if record.exc_info and record.exc_info[0] is not None:
+                log_data["exc_type"] = record.exc_info[0].__name__
+        log_data["host"] = _host()
+        log_data["pid"] = d.get("process")
+        log_data["worker"] = get_worker()
+
+    def jsonify_log_record(self, log_data: dict[str, Any]) -> str:
+        """Seal the object into the chain (when attached) and serialise it."""
+        obj = to_jsonable(log_data)
+        if not isinstance(obj, dict):  # pragma: no cover - to_jsonable keeps dicts
+            obj = {"data": obj}
+        chain = self.chain
+        if chain is None:
+            obj.pop("seq", None)
+            return _dumps(obj)
+        return chain.seal(obj)
+
+
+# --- the handler ---------------------------------------------------------------------------
+
+
+class _PartialWrite(OSError):
+    def __init__(self, written: int, cause: OSError) -> None:
+        super().__init__(cause.errno, cause.strerror)
+        self.written = written
+
+
+def _write_tracked(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    written = 0
+    while written < len(data):
+        try:
+            written += os.write(fd, view[written:])
+        except OSError as e:
+            raise _PartialWrite(written, e) from e
+
+
+class JSONAuditHandler(logging.Handler):
+    """Append audit records to a JSON Lines file with a hash chain.
+
+    Example (dictConfig / YAML)::
+
+        handlers:
+          audit:
+            class: hftlogging.handlers.JSONAuditHandler
+            filename: logs/audit.jsonl
+            fsync: batch
+            max_bytes: 104857600
+            backup_count: 50
+            filters: [only_audit]      # a LogTypeFilter for log_type audit
+
+    Args:
+        filename: the file; its name may use ``{worker}``, ``{pid}`` and ``{host}``.
+            The directory is created at configuration time.
+        fsync: ``"always"`` (write and fsync each record), ``"batch"`` (one write and one
+            fsync per listener batch, the default) or ``"never"`` (leave it to the OS).
+        hash_chain: write ``prev_hash``/``hash`` (default True).
+        max_bytes: rotate before a record would take the file past this size; 0 never.
+        backup_count: rotated files kept (``audit.jsonl.1`` newest); at least 1 when
+            ``max_bytes`` is set, since the chain must survive the rotation.
+        file_mode, dir_mode: permissions of new files and directories.
+        exclusive: refuse a second writer of the same file (a lock file beside it);
+            when ``filename`` has no ``{pid}``, a second process fails with
+            :class:`~hftlogging.ConfigError` and a forked child switches to
+            ``audit.<pid>.jsonl``.
+        level: the handler level.
+        formatter: an :class:`AuditFormatter` (the default one if omitted).
+
+    Attributes:
+        torn_lines: torn lines found (and marked) when opening files.
+        records_written: records written by this handler.
+
+    Raises:
+        ConfigError: an invalid option, or a file that cannot be opened or is locked.
+    """
+
+    def __init__(
+        self,
+        filename: str | os.PathLike[str] = "audit.jsonl",
+        fsync: str = "batch",
+        hash_chain: bool = True,
+        max_bytes: int = 0,
+        backup_count: int = 10,
+        *,
+        file_mode: int | str = 0o640,
+        dir_mode: int | str = 0o750,
+        exclusive: bool = True,
+        level: int | str = logging.NOTSET,
+        formatter: logging.Formatter | None = None,
+    ) -> None:
+        super().__init__(level)
+        path = os.path.abspath(os.fspath(filename))
+        self.directory = os.path.dirname(path)
+        self.template, fields = check_template(os.path.basename(path))
+        if "component" in fields:
+            msg = "filename of an audit handler may use {worker}, {pid} and {host}, not {component}"
+            raise ConfigError(msg, key="filename")
+        self._fields = fields
+        if fsync not in _FSYNC_POLICIES:
+            msg = f"fsync must be one of {', '.join(_FSYNC_POLICIES)}, got {fsync!r}"
+            raise ConfigError(msg, key="fsync")
+        self.fsync = fsync
+        self.hash_chain = bool(hash_chain)
+        self.max_bytes = _int_option("max_bytes", max_bytes)
+        self.backup_count = _int_option("backup_count", backup_count)
+        if self.max_bytes and not self.backup_count:
+            msg = "backup_count must be >= 1 when max_bytes is set: rotation must keep the file"
+            raise ConfigError(msg, key="backup_count")
+        self.file_mode = _mode_option("file_mode", file_mode)
+        self.dir_mode = _mode_option("dir_mode", dir_mode)
+        self.exclusive = bool(exclusive)
+        self._chain = _Chain(self.hash_chain)
+        self.setFormatter(formatter if formatter is not None else AuditFormatter())
+        self._fd: int | None = None
+        self._size = 0
+        self._pid = os.getpid()
+        self._worker = get_worker()
+        self._active_template = self.template
+        self._lock_file: ExclusiveLock | None = None
+        self.path = ""
+        self.torn_lines = 0
+        self.records_written = 0
+        self._torn_pending: tuple[int, bytes] | None = None
+        self._batch_written = 0
+        try:
+            os.makedirs(self.directory, mode=self.dir_mode, exist_ok=True)
+        except OSError as e:
+            msg = f"cannot create the audit directory {self.directory!r}: {e.strerror}"
+            raise ConfigError(msg, key="filename") from e
+        if not self._claim():
+            msg = (
+                f"the audit file {self.template!r} in {self.directory!r} is already written by "
+                "another process (or another handler of this one): two writers would break "
+                "its hash chain. Put {pid} or {worker} in 'filename' (with distinct worker "
+                "names) or use another file"
+            )
+            raise ConfigError(msg, key="filename")
+        try:
+            self._open()
+        except OSError as e:
+            msg = f"cannot open the audit file {self.path!r}: {e}"
+            raise ConfigError(msg, key="filename") from e
+        register_for_fork(self)
+
+    # -- formatter -------------------------------------------------------------------------
+
+    def setFormatter(self, fmt: logging.Formatter | None) -> None:
+        """Set an :class:`AuditFormatter` (it is linked to this handler's chain).
+
+        Raises:
+            ConfigError: ``fmt`` is not an :class:`AuditFormatter`.
+        """
+        if not isinstance(fmt, AuditFormatter):
+            msg = (
+                "the formatter of a JSONAuditHandler must be an "
+                f"hftlogging.handlers.audit.AuditFormatter, got {type(fmt).__name__}"
+            )
+            raise ConfigError(msg, key="formatter")
+        fmt.chain = self._chain
+        super().setFormatter(fmt)
+
+    # -- ownership and opening -------------------------------------------------------------
+
+    def _file_name(self) -> str:
+        return self._active_template.format(
+            worker=safe_name(self._worker), pid=self._pid, host=safe_name(_host()),
+            component="",
+        )
+
+    def _claim(self) -> bool:
+        self.path = os.path.join(self.directory, self._file_name())
+        if not self.exclusive or "pid" in self._fields:
+            return True
+        lock = ExclusiveLock(self.directory, safe_name(self._file_name()), self.file_mode)
+        if not lock.acquire():
+            return False
+        old, self._lock_file = self._lock_file, lock
+        if old is not None:
+            old.release()
+        return True
+
+    def _reclaim(self) -> None:
+        """After a fork or a worker rename: new name, new lock, resume that file's chain."""
+        self._close_fd()
+        self._pid = os.getpid()
+        self._worker = get_worker()
+        if not self._claim():
+            self._active_template = per_pid_template(self._active_template)
+            self._fields = self._fields | {"pid"}
+            self._claim()
+            sys.stderr.write(
+                f"hftlogging: audit file {self.template!r} is written by another process; "
+                f"process {self._pid} writes {self.path!r} instead\n"
+            )
+        self._chain.seq = 0
+        self._chain.hash = GENESIS_HASH
+        self._open()
+
+    def _open(self) -> None:
+        fd = open_append(self.path, self.file_mode)
+        try:
+            self._size = os.fstat(fd).st_size
+            self._fd = fd
+            self._resume()
+        except BaseException:
+            self._close_fd()
+            raise
+
+    def _close_fd(self) -> None:
+        fd, self._fd = self._fd, None
+        if fd is not None:
+            with contextlib.suppress(OSError):
+                os.close(fd)
+
+    def _resume(self) -> None:
+        """Continue the chain of the existing file (or of its rotated predecessor)."""
+        last, torn, torn_offset = read_tail(self.path)
+        if last is None and os.path.exists(self.path + ".1"):
+            last, _, _ = read_tail(self.path + ".1")  # rotated just before a stop
+        if last is not None:
+            try:
+                obj = _load_object(last)
+                seq = obj["seq"]
+                h = obj.get("hash") if self.hash_chain else GENESIS_HASH
+                if type(seq) is not int or not isinstance(h, str):
+                    raise ValueError("no seq/hash")
+            except (ValueError, KeyError, TypeError) as e:
+                sys.stderr.write(
+                    f"hftlogging: cannot resume the hash chain of {self.path}: its last "
+                    f"complete line is not an audit record ({e}); starting a new chain\n"
+                )
+                self._write_marker(RESET_EVENT, {"reason": str(e)}, lead=b"")
+            else:
+                self._chain.seq = seq
+                self._chain.hash = h
+        if torn is not None:
+            self.torn_lines += 1
+            sys.stderr.write(
+                f"hftlogging: {self.path} ends with a torn line ({len(torn)} bytes at offset "
+                f"{torn_offset}, left by a crash); marking it and resuming the chain\n"
+            )
+            self._torn_pending = (torn_offset, torn)
+            self._write_torn_marker()
+
+    def _write_torn_marker(self) -> None:
+        if self._fd is None:
+            self._open()  # reopening reads the tail and may mark the fragment itself
+        pending = self._torn_pending
+        if pending is None:
+            return
+        offset, fragment = pending
+        fields = {
+            "torn_offset": offset,
+            "torn_bytes": len(fragment),
+            "torn_sha256": hashlib.sha256(fragment).hexdigest(),
+        }
+        self._write_marker(TORN_EVENT, fields, lead=b"\n")
+        self._torn_pending = None
+
+    def _write_marker(self, event: str, fields: dict[str, Any], *, lead: bytes) -> None:
+        obj: dict[str, Any] = {
+            "timestamp": rfc3339_utc(time.time_ns()),
+            "event": event,
+            "logger": "hftlogging.audit",
+            "level": "WARNING",
+            "seq": None,
+            **fields,
+            "host": _host(),
+            "pid": os.getpid(),
+            "worker": get_worker(),
+        }
+        chain = self._chain
+        saved = (chain.seq, chain.hash)
+        data = lead + chain.seal(obj).encode("utf-8") + b"\n"
+        try:
+            self._write(data)
+        except OSError:
+            chain.seq, chain.hash = saved
+            raise
+        if self.fsync != "never" and self._fd is not None:
+            _fsync(self._fd)
+
+    def after_fork_child(self) -> None:
+        """In a forked child: forget the parent's file; reopen (per pid) on first write."""
+        self.createLock()
+        self._close_fd()
+        if self._lock_file is not None:
+            self._lock_file.release()
+            self._lock_file = None
+        self._pid = -1
+
+    # -- writing ---------------------------------------------------------------------------
+
+    def _write(self, data: bytes) -> None:
+        fd = self._fd
+        if fd is None:
+            self._open()
+            fd = self._fd
+            assert fd is not None
+        try:
+            _write_tracked(fd, data)
+        except _PartialWrite as e:
+            self._size += e.written
+            raise
+        self._size += len(data)
+
+    def _rotate(self) -> None:
+        fd = self._fd
+        if fd is not None and self.fsync != "never":
+            _fsync(fd)
+        self._close_fd()
+        shift_backups(self.path, self.backup_count)
+        sync_directory(self.directory)
+        self._fd = open_append(self.path, self.file_mode)
+        self._size = 0
+
+    def _line(self, record: logging.LogRecord) -> bytes:
+        try:
+            text = self.format(record)
+        except Exception as e:  # never lose an audit record to a formatting bug
+            obj: dict[str, Any] = {
+                "timestamp": rfc3339_utc(record.__dict__.get("created_ns") or time.time_ns()),
+                "event": "audit_format_error",
+                "logger": getattr(record, "name", "?"),
+                "level": getattr(record, "levelname", "?"),
+                "seq": None,
+                "error": f"{type(e).__name__}: {e}",
+                "record": to_jsonable(record.__dict__.get("msg")),
+                "fields": to_jsonable(record.__dict__.get("context")),
+                "host": _host(),
+                "pid": os.getpid(),
+                "worker": get_worker(),
+            }
+            text = self._chain.seal(obj)
+        return text.encode("utf-8") + b"\n"
+
+    def emit_batch(self, records: Iterable[logging.LogRecord]) -> None:
+        """Write ``records``: one write (more only at rotation), then fsync per policy.
+
+        On a failed write the chain goes back to the last line that reached the file, so
+        the next batch links to what is on disk.
+
+        Raises:
+            OSError: the file could not be written (the listener routes the batch to its
+                fallback and counts the error).
+        """
+        if os.getpid() != self._pid or get_worker() != self._worker:
+            self._reclaim()
+        if self._torn_pending is not None:
+            self._write_torn_marker()
+        chain = self._chain
+        start = (chain.seq, chain.hash)
+        lines: list[bytes] = []
+        states: list[tuple[int, str]] = []
+        for r in records:
+            lines.append(self._line(r))
+            states.append((chain.seq, chain.hash))
+        if not lines:
+            return
+        self._batch_written = 0
+        try:
+            self._write_lines(lines)
+        except OSError as e:
+            partial = e.written if isinstance(e, _PartialWrite) else 0
+            self._rewind(lines, states, start, self._batch_written + partial)
+            raise
+        self.records_written += len(lines)
+
+    def _rewind(
+        self, lines: list[bytes], states: list[tuple[int, str]], start: tuple[int, str],
+        written: int,
+    ) -> None:
+        """Point the chain at the last whole line on disk; remember a partial one."""
+        done = 0
+        total = 0
+        for b in lines:
+            if total + len(b) > written:
+                break
+            total += len(b)
+            done += 1
+        self._chain.seq, self._chain.hash = states[done - 1] if done else start
+        self.records_written += done
+        if written > total:
+            fragment = lines[done][: written - total]
+            self._torn_pending = (self._size - len(fragment), fragment)
+
+    def _write_lines(self, lines: list[bytes]) -> None:
+        """Write ``lines``, rotating between lines; counts what reached the file."""
+        always = self.fsync == "always"
+        max_bytes = self.max_bytes
+        if not always and (max_bytes <= 0 or self._size + sum(map(len, lines)) <= max_bytes):
+            self._write_chunk(lines)
+        else:
+            chunk: list[bytes] = []
+            pending = 0
+            for b in lines:
+                used = self._size + pending
+                if max_bytes > 0 and used > 0 and used + len(b) > max_bytes:
+                    self._write_chunk(chunk)
+                    chunk = []
+                    pending = 0
+                    self._rotate()
+                chunk.append(b)
+                pending += len(b)
+                if always:
+                    self._write_chunk(chunk)
+                    chunk = []
+                    pending = 0
+                    if self._fd is not None:
+                        _fsync(self._fd)
+            self._write_chunk(chunk)
+        if self.fsync == "batch" and self._fd is not None:
+            _fsync(self._fd)
+
+    def _write_chunk(self, chunk: list[bytes]) -> None:
+        if chunk:
+            data = b"".join(chunk)
+            self._write(data)
+            self._batch_written += len(data)
+
+    def emit(self, record: logging.LogRecord) -> None:
+        """Write one record (the path without a queue), then fsync unless ``"never"``."""
+        try:
+            self.emit_batch((record,))
+        except Exception:
+            self.handleError(record)
+
+    # -- stdlib hooks ----------------------------------------------------------------------
+
+    def flush(self) -> None:
+        """fsync the file unless the policy is ``"never"`` (writes are never buffered)."""
+        self.acquire()
+        try:
+            if self._fd is not None and self.fsync != "never":
+                with contextlib.suppress(OSError):
+                    _fsync(self._fd)
+        finally:
+            self.release()
+
+    def close(self) -> None:
+        """fsync (unless ``"never"``), close the file and release the lock."""
+        self.acquire()
+        try:
+            if self._fd is not None and self.fsync != "never":
+                with contextlib.suppress(OSError):
+                    _fsync(self._fd)
+            self._close_fd()
+            if self._lock_file is not None:
+                self._lock_file.release()
+                self._lock_file = None
+            unregister_for_fork(self)
+        finally:
+            self.release()
+            super().close()
+
+    @property
+    def last_hash(self) -> str:
+        """The hash of the last record written (the chain's head)."""
+        return self._chain.hash
+
+    @property
+    def last_seq(self) -> int:
+        """The ``seq`` of the last record written."""
+        return self._chain.seq
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} {self.path}>"
+
+
+# --- reading -------------------------------------------------------------------------------
+
+
+def read_tail(path: str) -> tuple[bytes | None, bytes | None, int]:
+    """The last complete line of ``path`` and any unterminated fragment after it.
+
+    Reads backwards in blocks from the end; a file is never read whole unless its last
+    line is.
+
+    Returns:
+        (last complete line without its newline or None, the fragment or None, the
+        fragment's offset).
+    """
+    try:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
+    except FileNotFoundError:
+        return None, None, 0
+    try:
+        size = os.fstat(fd).st_size
+        if size == 0:
+            return None, None, 0
+        block = _TAIL_BLOCK
+        while True:
+            start = max(0, size - block)
+            data = os.pread(fd, size - start, start)
+            last_nl = data.rfind(b"\n")
+            if last_nl < 0:
+                if start > 0:
+                    block *= 2
+                    continue
+                return None, data, 0  # not one complete line
+            prev_nl = data.rfind(b"\n", 0, last_nl)
+            if prev_nl < 0 and start > 0:
+                block *= 2
+                continue
+            fragment = data[last_nl + 1:]
+            return data[prev_nl + 1:last_nl], fragment or None, size - len(fragment)
+    finally:
+        os.close(fd)
+
+
+def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    obj = dict(pairs)
+    if len(obj) != len(pairs):
+        msg = "duplicate keys"
+        raise ValueError(msg)
+    return obj
+
+
+def _load_object(line: bytes) -> dict[str, Any]:
+    obj = json.loads(line.decode("utf-8", "surrogatepass"), object_pairs_hook=_no_duplicates)
+    if not isinstance(obj, dict):
+        msg = "not a JSON object"
+        raise ValueError(msg)
+    return obj
+
+
+# --- verification --------------------------------------------------------------------------
+
+
+class VerifyResult:
+    """What :func:`verify` found.
+
+    Attributes:
+        ok: the chain is intact (a torn, unterminated last line does not change this).
+        records: records verified (up to the first bad line when not ``ok``).
+        files: the files, in the order they were checked.
+        bad_file, bad_line: where the first bad line is (1-based line in that file).
+        reason: what is wrong with it.
+        first_seq, last_seq, last_hash: the verified part of the chain.
+        notes: torn lines that were accepted, where the chain starts, ...
+    """
+
+    def __init__(self, files: list[str]) -> None:
+        self.ok = True
+        self.records = 0
+        self.files = files
+        self.bad_file: str | None = None
+        self.bad_line: int | None = None
+        self.reason: str | None = None
+        self.first_seq: int | None = None
+        self.last_seq: int | None = None
+        self.last_hash: str | None = None
+        self.notes: list[str] = []
+
+    def fail(self, file: str, line: int, reason: str) -> VerifyResult:
+        """Record the first bad line."""
+        self.ok = False
+        self.bad_file = file
+        self.bad_line = line
+        self.reason = reason
+        return self
+
+    def __repr__(self) -> str:
+        if self.ok:
+            return f"<VerifyResult ok records={self.records}>"
+        return f"<VerifyResult FAILED {self.bad_file}:{self.bad_line}: {self.reason}>"
+
+
+_ROTATED = re.compile(r"^(?P<base>.*)\.(?P<n>\d+)(?P<gz>\.gz)?$")
+
+
+def order_files(paths: Sequence[str]) -> list[str]:
+    """Put rotated files in chain order: ``F.N`` ... ``F.1`` then ``F``.
+
+    Files of one rotation family are kept together, at the place the first of them was
+    given; other files keep their order.
+    """
+    families: dict[str, list[tuple[int, str]]] = {}
+    order: list[str] = []
+    for p in paths:
+        m = _ROTATED.match(p)
+        base, n = (m.group("base"), int(m.group("n"))) if m else (p, 0)
+        if base not in families:
+            families[base] = []
+            order.append(base)
+        families[base].append((n, p))
+    out: list[str] = []
+    for base in order:
+        out.extend(p for _, p in sorted(families[base], key=lambda np: -np[0]))
+    return out
+
+
+def _read_lines(path: str) -> Iterator[tuple[int, bytes, bool]]:
+    """(line number, line without newline, terminated) for every line of ``path``."""
+    f: IO[bytes] = (
+        gzip.open(path, "rb") if path.endswith(".gz") else open(path, "rb")  # type: ignore[assignment]  # noqa: SIM115
+    )
+    with f:
+        for n, raw in enumerate(f, 1):
+            if raw.endswith(b"\n"):
+                yield n, raw[:-1], True
+            else:
+                yield n, raw, False
+
+
+def _all_lines(paths: list[str]) -> Iterator[tuple[str, int, bytes, bool, bool]]:
+    """(file, line number, line, terminated, last line of the last file)."""
+    prev: tuple[str, int, bytes, bool] | None = None
+    for path in paths:
+        for n, line, terminated in _read_lines(path):
+            if prev is not None:
+                yield (*prev, False)
+            prev = (path, n, line, terminated)
+    if prev is not None:
+        yield (*prev, True)
+
+
+def verify(paths: Sequence[str], *, expect_last_hash: str | None = None) -> VerifyResult:
+    """Check the hash chain of audit files, in chain order (see :func:`order_files`).
+
+    Every line must be a JSON object whose ``hash`` matches its canonical content,
+    whose ``prev_hash`` is the previous line's ``hash`` and whose ``seq`` is one more
+    than the previous line's. The first line may start mid-chain (older files rotated
+    away); that is noted. A line that is not JSON is accepted only as a torn line
+    followed by its ``audit_torn_line`` record, or as the unterminated last line.
+
+    Args:
+        paths: the files (plain or ``.gz``).
+        expect_last_hash: if given, the chain must end with this hash (detects records
+            removed from the end).
+
+    Returns:
+        A :class:`VerifyResult`.
+
+    Raises:
+        OSError: a file cannot be read.
+    """
+    files = order_files(list(paths))
+    res = _Verifier(VerifyResult(files), _all_lines(files)).run()
+    if res.ok and expect_last_hash is not None and res.last_hash != expect_last_hash:
+        res.fail(files[-1] if files else "?", -1,
+                 f"the chain ends with {res.last_hash} (seq {res.last_seq}), not the expected "
+                 f"{expect_last_hash}: records were removed from the end")
+    return res
+
+
+class _Verifier:
+    """Walks the lines once; reads ahead only to name the edit at a break."""
+
+    def __init__(
+        self, res: VerifyResult, lines: Iterator[tuple[str, int, bytes, bool, bool]]
+    ) -> None:
+        self.res = res
+        self.lines = lines
+        self.expected_seq: int | None = None
+        self.last_hash: str | None = None
+        self.torn: tuple[str, int, bytes] | None = None
+
+    def run(self) -> VerifyResult:
+        res = self.res
+        for path, n, raw, terminated, is_last in self.lines:
+            obj: dict[str, Any] | None = None
+            if terminated:
+                with contextlib.suppress(ValueError):
+                    obj = _load_object(raw)
+            if obj is None:
+                if not terminated and is_last:
+                    res.notes.append(
+                        f"{path} line {n}: incomplete last line ({len(raw)} bytes), a write "
+                        "cut short by a crash; not counted"
+                    )
+                    break
+                if self.torn is not None:
+                    break
+                self.torn = (path, n, raw)
+                continue
+            if not self.accept_torn(obj, n) or not self.check(path, n, obj):
+                return res
+        if self.torn is not None:
+            return res.fail(self.torn[0], self.torn[1], "not a valid audit record (altered or "
+                            "truncated, and no audit_torn_line record marks it as torn)")
+        return res
+
+    def accept_torn(self, obj: dict[str, Any], n: int) -> bool:
+        torn = self.torn
+        if torn is None:
+            return True
+        self.torn = None
+        if (
+            obj.get("event") != TORN_EVENT
+            or obj.get("torn_sha256") != hashlib.sha256(torn[2]).hexdigest()
+            or obj.get("torn_bytes") != len(torn[2])
+        ):
+            self.res.fail(torn[0], torn[1], "not a valid audit record (altered or truncated, "
+                          "and no audit_torn_line record marks it as torn)")
+            return False
+        self.res.notes.append(f"{torn[0]} line {torn[1]}: torn line left by a crash, marked "
+                              f"by the next line ({n})")
+        return True
+
+    def check(self, path: str, n: int, obj: dict[str, Any]) -> bool:
+        res = self.res
+        h = obj.pop("hash", None)
+        seq = obj.get("seq")
+        prev = obj.get("prev_hash")
+        if not isinstance(h, str) or not isinstance(prev, str) or type(seq) is not int:
+            res.fail(path, n, "not a chained audit record (no seq, prev_hash or hash)")
+            return False
+        try:
+            actual = _hash(obj)
+        except (TypeError, ValueError):
+            actual = ""
+        if actual != h:
+            res.fail(path, n, "altered: its content does not match its hash")
+            return False
+        if self.expected_seq is None:
+            if seq == 1 and prev != GENESIS_HASH:
+                res.fail(path, n, "altered: seq 1 must start from the genesis hash")
+                return False
+            if seq != 1:
+                res.notes.append(f"the chain starts at seq {seq} ({path} line {n}); earlier "
+                                 "records are in files not given")
+            res.first_seq = seq
+        elif seq != self.expected_seq or prev != self.last_hash:
+            res.fail(path, n, _diagnose(seq, self.expected_seq, h, self.lines))
+            return False
+        self.expected_seq = seq + 1
+        self.last_hash = h
+        res.records += 1
+        res.last_seq = seq
+        res.last_hash = h
+        return True
+
+
+def _diagnose(
+    seq: int, expected: int, h: str, rest: Iterator[tuple[str, int, bytes, bool, bool]]
+) -> str:
+    """Name the edit that broke the chain at this line (reads ahead for the missing seq)."""
+    if seq == expected:
+        return ("chain broken: prev_hash does not match the previous line's hash (the "
+                "previous line was altered and re-hashed, or this line was forged)")
+    if seq < expected:
+        return (f"inserted or reordered: seq {seq} follows seq {expected - 1} (a line "
+                "copied or moved here)")
+    later_expected: str | None = None
+    later_same: str | None = None
+    for path, n, raw, terminated, _ in rest:
+        if not terminated:
+            continue
+        try:
+            obj = _load_object(raw)
+        except ValueError:
+            continue
+        s = obj.get("seq")
+        if later_same is None and s == seq and obj.get("hash") == h:
+            later_same = f"{path} line {n}"
+        if later_expected is None and type(s) is int and expected <= s < seq:
+            later_expected = f"{path} line {n}"
+        if later_same and later_expected:
+            break
+    if later_same is not None:
+        return f"inserted: a copy of {later_same} (seq {seq}) where seq {expected} belongs"
+    if later_expected is not None:
+        return (f"reordered: seq {seq} where seq {expected} belongs; seq {expected} comes "
+                f"later, at {later_expected}")
+    missing = seq - expected
+    return (f"deleted: {missing} record(s) missing before this line (seq {expected}"
+            f"{'' if missing == 1 else f' to {seq - 1}'})")
+
+
+def verify_command(files: list[str]) -> int:
+    """``hftlogging audit verify FILE...``: print the result; exit 0, 1 or 2.
+
+    Returns:
+        0 when the chain is intact (prints the number of verified records), 1 naming the
+        first bad line, 2 when a file cannot be read.
+    """
+    for f in files:
+        if not os.path.isfile(f) or not os.access(f, os.R_OK):
+            print(f"hftlogging audit verify: cannot read {f}", file=sys.stderr)
+            return 2
+    try:
+        res = verify(files)
+    except (OSError, EOFError, gzip.BadGzipFile) as e:
+        print(f"hftlogging audit verify: cannot read the files: {e}", file=sys.stderr)
+        return 2
+    for note in res.notes:
+        print(f"note: {note}")
+    if res.ok:
+        print(f"OK: {res.records} records verified in {len(res.files)} file(s)"
+              + (f"; seq {res.first_seq}..{res.last_seq}, last hash {res.last_hash}"
+                 if res.records else ""))
+        return 0
+    print(f"FAILED: {res.bad_file} line {res.bad_line}: {res.reason} "
+          f"({res.records} records verified before it)")
+    return 1
