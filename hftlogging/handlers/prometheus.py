@@ -36,6 +36,7 @@ from __future__ import annotations
 
 import atexit
 import contextlib
+import decimal
 import logging
 import math
 import multiprocessing.util
@@ -919,7 +920,7 @@ class PrometheusHandler(logging.Handler):
                     count_error("error")
 
     def _coerce(self, value: Any) -> float | None:
-        if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        if isinstance(value, bool) or not isinstance(value, (numbers.Real, decimal.Decimal)):
             self._store.count_error("invalid_value")
             return None
         try:
@@ -928,7 +929,9 @@ class PrometheusHandler(logging.Handler):
             self._store.count_error("invalid_value")
             return None
 
-    def _define(self, key: tuple[Any, Any, Any], d: dict[str, Any]) -> _Family | None:
+    def _define(  # noqa: PLR0911 - one early return per rejection reason
+        self, key: tuple[Any, Any, Any], d: dict[str, Any]
+    ) -> _Family | None:
         """Create the metric of a first observation (None when it cannot be: counted)."""
         store = self._store
         name, mtype, unit = key
@@ -948,6 +951,9 @@ class PrometheusHandler(logging.Handler):
             prom_name += "_duration_seconds"
             scale = 0.001
         tags = d.get("metric_tags") or {}
+        if not isinstance(tags, Mapping):
+            store.count_error("invalid_label")
+            return None
         tag_names = tuple(sorted(tags))
         for t in tag_names:
             if not _valid_label(t, kind):
