@@ -105,10 +105,10 @@ class _Server:
     def args(self) -> list[str]:
         raise NotImplementedError
 
-    def start(self) -> None:
-        """Start on a free port and wait until ready; retry if the port was taken meanwhile."""
-        for _attempt in range(3):
-            self.port = free_port()
+    def start(self, port: int | None = None) -> None:
+        """Start on ``port`` (default: a free one, retried if taken meanwhile); wait until ready."""
+        for _attempt in range(3 if port is None else 1):
+            self.port = free_port() if port is None else port
             with self.log_path.open("ab") as log:
                 self.proc = subprocess.Popen(
                     [self.binary, *self.args()], stdout=log, stderr=subprocess.STDOUT,
