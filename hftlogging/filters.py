@@ -1,0 +1,386 @@
+"""Routing and redaction filters: stdlib :class:`logging.Filter` subclasses for dictConfig.
+
+Each takes keyword arguments only, so a YAML file can name it with ``()``::
+
+    filters:
+      text_only:
+        (): hftlogging.filters.LogTypeFilter
+        types: [text]
+      redact:
+        (): hftlogging.filters.RedactFilter
+
+Put them on the handlers behind the queue (they then run on the listener thread): a
+filter on the :class:`~hftlogging.handlers.QueueHandler` itself runs on the caller's
+thread and turns off the fast path.
+"""
+
+from __future__ import annotations
+
+import difflib
+import logging
+import re
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from hftlogging.exceptions import ConfigError
+from hftlogging.record import RESERVED_ATTRS
+
+__all__ = [
+    "DEFAULT_REDACT_KEYS",
+    "LOG_TYPES",
+    "LevelRangeFilter",
+    "LogTypeFilter",
+    "RedactFilter",
+    "TagFilter",
+]
+
+#: The log types of the record contract.
+LOG_TYPES = ("text", "metric", "audit")
+
+#: Key names whose values :class:`RedactFilter` masks by default.
+DEFAULT_REDACT_KEYS = (
+    "api_key", "apikey", "secret", "password", "passwd", "token", "authorization",
+    "signature", "private_key",
+)
+
+
+def _string_list(value: Any, key: str, what: str) -> list[str]:
+    """Accept one string or a list of strings; anything else is a ConfigError."""
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, Iterable) and not isinstance(value, (bytes, Mapping)):
+        items = list(value)
+        bad = [v for v in items if not isinstance(v, str)]
+        if not bad:
+            return items
+        msg = f"expected a list of {what} (strings), found {bad[0]!r} in it"
+        raise ConfigError(msg, key=key)
+    msg = f"expected a list of {what}, found {type(value).__name__} {value!r}"
+    raise ConfigError(msg, key=key)
+
+
+def _log_types(value: Any, key: str) -> frozenset[str]:
+    types = _string_list(value, key, "log types")
+    for t in types:
+        if t not in LOG_TYPES:
+            close = difflib.get_close_matches(t, LOG_TYPES, n=1)
+            hint = f"; did you mean {close[0]!r}?" if close else ""
+            msg = f"expected log types among {', '.join(LOG_TYPES)}, found {t!r}{hint}"
+            raise ConfigError(msg, key=key)
+    return frozenset(types)
+
+
+def to_level(value: Any, key: str) -> int:
+    """Turn a level name or number into a level number, or raise a ConfigError.
+
+    Args:
+        value: ``"WARNING"``, ``"warning"``, ``30``...
+        key: the option name for the error message.
+
+    Returns:
+        The numeric level.
+
+    Raises:
+        ConfigError: an unknown name, or not a name nor an integer.
+    """
+    if isinstance(value, bool):
+        msg = f"expected a level name or number, found {value!r}"
+        raise ConfigError(msg, key=key)
+    if isinstance(value, int):
+        if value < 0:
+            msg = f"expected a level number >= 0, found {value}"
+            raise ConfigError(msg, key=key)
+        return value
+    if isinstance(value, str):
+        names = dict(logging._nameToLevel)
+        level = names.get(value.upper())
+        if level is not None:
+            return level
+        close = difflib.get_close_matches(value.upper(), list(names), n=1)
+        hint = f"; did you mean {close[0]!r}?" if close else ""
+        msg = f"expected a level name ({', '.join(_STANDARD_LEVELS)}), found {value!r}{hint}"
+        raise ConfigError(msg, key=key)
+    msg = f"expected a level name or number, found {type(value).__name__} {value!r}"
+    raise ConfigError(msg, key=key)
+
+
+_STANDARD_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+
+
+def _flag(value: Any, key: str) -> bool:
+    if not isinstance(value, bool):
+        msg = f"expected true or false, found {value!r}"
+        raise ConfigError(msg, key=key)
+    return value
+
+
+def _require_str(value: Any, key: str) -> None:
+    if not isinstance(value, str):
+        msg = f"expected a string, found {type(value).__name__} {value!r}"
+        raise ConfigError(msg, key=key)
+
+
+def _require_positive_int(value: Any, key: str) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        msg = f"expected an integer >= 1, found {value!r}"
+        raise ConfigError(msg, key=key)
+
+
+class LogTypeFilter(logging.Filter):
+    """Pass the records of some log types (``text``, ``metric``, ``audit``).
+
+    A record without ``log_type`` (made by a plain stdlib logger) counts as ``text``.
+
+    Args:
+        types: pass only these types.
+        exclude: drop these types.
+
+    Raises:
+        ConfigError: an unknown type, or neither ``types`` nor ``exclude`` given.
+    """
+
+    uses_caller_info = False
+
+    def __init__(
+        self,
+        types: Iterable[str] | str | None = None,
+        exclude: Iterable[str] | str | None = None,
+    ) -> None:
+        super().__init__()
+        if types is None and exclude is None:
+            msg = "expected 'types' (pass only these) or 'exclude' (drop these), found neither"
+            raise ConfigError(msg, key="types")
+        allowed = set(LOG_TYPES) if types is None else set(_log_types(types, "types"))
+        if exclude is not None:
+            allowed -= _log_types(exclude, "exclude")
+        self.types = frozenset(allowed)
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        """Whether ``record``'s log type is one of :attr:`types`."""
+        return record.__dict__.get("log_type", "text") in self.types
+
+    def __repr__(self) -> str:
+        return f"<LogTypeFilter types={sorted(self.types)}>"
+
+
+class LevelRangeFilter(logging.Filter):
+    """Pass the records whose level lies in ``[min_level, max_level]`` (both inclusive).
+
+    Args:
+        min_level: lowest level passed, a name or a number (default: everything).
+        max_level: highest level passed (default ``CRITICAL``; e.g. ``WARNING`` keeps
+            errors off a stdout console).
+
+    Raises:
+        ConfigError: an unknown level name, or ``min_level`` above ``max_level``.
+    """
+
+    uses_caller_info = False
+
+    def __init__(
+        self, min_level: int | str = logging.NOTSET, max_level: int | str = logging.CRITICAL
+    ) -> None:
+        super().__init__()
+        self.min_level = to_level(min_level, "min_level")
+        self.max_level = to_level(max_level, "max_level")
+        if self.min_level > self.max_level:
+            msg = (
+                f"expected min_level <= max_level, found min_level "
+                f"{logging.getLevelName(self.min_level)} above max_level "
+                f"{logging.getLevelName(self.max_level)}"
+            )
+            raise ConfigError(msg, key="min_level")
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        """Whether ``record.levelno`` is within the range."""
+        return self.min_level <= record.levelno <= self.max_level
+
+    def __repr__(self) -> str:
+        lo, hi = logging.getLevelName(self.min_level), logging.getLevelName(self.max_level)
+        return f"<LevelRangeFilter {lo}..{hi}>"
+
+
+class TagFilter(logging.Filter):
+    """Pass the records whose ``tags`` include any of ``tags``.
+
+    ``record.tags`` are the logger's hierarchical tags (see
+    :func:`hftlogging.get_strategy_logger`), e.g. ``["mexc", "private", "ws", "trading"]``.
+
+    Args:
+        tags: the tags, any of which lets a record pass.
+        exclude: if true, drop those records instead and pass the others.
+
+    Raises:
+        ConfigError: ``tags`` empty or not a list of strings.
+    """
+
+    uses_caller_info = False
+
+    def __init__(self, tags: Iterable[str] | str = (), exclude: bool = False) -> None:
+        super().__init__()
+        wanted = _string_list(tags, "tags", "tags")
+        if not wanted:
+            msg = "expected at least one tag, found an empty list"
+            raise ConfigError(msg, key="tags")
+        self.tags = frozenset(wanted)
+        self.exclude = _flag(exclude, "exclude")
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        """Whether the record carries one of the tags (the opposite with ``exclude``)."""
+        tags = record.__dict__.get("tags")
+        hit = bool(tags) and not self.tags.isdisjoint(tags)  # type: ignore[arg-type]
+        return hit != self.exclude
+
+    def __repr__(self) -> str:
+        return f"<TagFilter tags={sorted(self.tags)}{' exclude' if self.exclude else ''}>"
+
+
+# --- redaction ---------------------------------------------------------------------------------
+
+_NOT_ALNUM = re.compile(r"[^0-9a-z]+")
+# Attributes a record has besides the keyword fields: never treated as user fields.
+_RECORD_ATTRS = frozenset(RESERVED_ATTRS) | frozenset(
+    {"hft_fallback_for", "hft_redacted", "_hft_context_text", "exc_info", "exc_text"}
+)
+_CONTAINERS = (dict, list, tuple)
+
+
+def _normalise(key: str) -> str:
+    return _NOT_ALNUM.sub("", key.lower())
+
+
+class RedactFilter(logging.Filter):
+    """Mask the values of secret-looking keys before any handler writes them.
+
+    Looks in ``record.context`` (keyword fields, bound context, audit fields), in the
+    record's extra attributes, in ``metric_tags``, in mapping ``args``
+    (``log.info("%(user)s", {...})``) and in nested dicts and lists inside those. A
+    record that holds a secret gets *copies* with the values masked: the caller's dicts
+    are never changed. The filter never drops a record.
+
+    Keys are compared case-insensitively with punctuation ignored (``API-Key``,
+    ``api_key`` and ``apiKey`` are one key). With ``match="substring"`` (the default) a
+    key that *contains* a listed name is secret too (``exchange_api_key``,
+    ``X-Auth-Token``, ``client_secret``); ``match="exact"`` compares whole keys only.
+
+    Args:
+        keys: the secret key names (default :data:`DEFAULT_REDACT_KEYS`).
+        extra_keys: names added to ``keys`` (handy to extend the default list).
+        mask: what a secret value becomes.
+        match: ``"substring"`` or ``"exact"``.
+        max_depth: how deep nested containers are searched; deeper values are masked
+            when their key is secret and otherwise left as they are.
+
+    Raises:
+        ConfigError: an invalid option.
+    """
+
+    uses_caller_info = False
+
+    def __init__(
+        self,
+        keys: Iterable[str] | None = None,
+        extra_keys: Iterable[str] = (),
+        mask: str = "***",
+        match: str = "substring",
+        max_depth: int = 8,
+    ) -> None:
+        super().__init__()
+        names = DEFAULT_REDACT_KEYS if keys is None else _string_list(keys, "keys", "key names")
+        names = [*names, *_string_list(extra_keys, "extra_keys", "key names")]
+        normalised = frozenset(n for n in (_normalise(k) for k in names) if n)
+        if not normalised:
+            msg = "expected at least one key name, found none"
+            raise ConfigError(msg, key="keys")
+        _require_str(mask, "mask")
+        if match not in ("substring", "exact"):
+            msg = f"expected 'substring' or 'exact', found {match!r}"
+            raise ConfigError(msg, key="match")
+        _require_positive_int(max_depth, "max_depth")
+        self.keys = normalised
+        self.mask = mask
+        self.match = match
+        self.max_depth = max_depth
+        self._verdicts: dict[str, bool] = {}
+        # Several RedactFilters with the same settings (one per handler) redact a record
+        # once: the record remembers who already did it.
+        self._signature = (normalised, mask, match, max_depth)
+
+    def is_secret(self, key: object) -> bool:
+        """Whether a key names a secret under this filter's settings."""
+        if not isinstance(key, str):
+            return False
+        verdict = self._verdicts.get(key)
+        if verdict is None:
+            norm = _normalise(key)
+            if self.match == "exact":
+                verdict = norm in self.keys
+            else:
+                verdict = any(k in norm for k in self.keys)
+            if len(self._verdicts) < 10_000:
+                self._verdicts[key] = verdict
+        return verdict
+
+    def redact(self, value: Any, depth: int = 0) -> Any:
+        """Return ``value`` with secrets masked: the same object if it holds none."""
+        if depth >= self.max_depth or type(value) not in _CONTAINERS:
+            return value
+        if type(value) is dict:
+            out: dict[Any, Any] | None = None
+            for k, v in value.items():
+                new = self.mask if self.is_secret(k) else self.redact(v, depth + 1)
+                if new is not v:
+                    if out is None:
+                        out = dict(value)
+                    out[k] = new
+            return value if out is None else out
+        items = list(value)
+        changed = False
+        for i, v in enumerate(items):
+            new = self.redact(v, depth + 1)
+            if new is not v:
+                items[i] = new
+                changed = True
+        if not changed:
+            return value
+        return items if type(value) is list else tuple(items)
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        """Mask secrets in ``record`` (always passes it)."""
+        d = record.__dict__
+        if d.get("hft_redacted") == self._signature:
+            return True
+        try:
+            self._redact_record(d)
+        except Exception:  # a filter must never lose a record; mask what it cannot read
+            d["context"] = {"redaction_failed": True}
+        d["hft_redacted"] = self._signature
+        return True
+
+    def _redact_record(self, d: dict[str, Any]) -> None:
+        ctx = d.get("context")
+        if isinstance(ctx, dict) and ctx:
+            new_ctx = self.redact(ctx)
+            if new_ctx is not ctx:
+                d["context"] = new_ctx
+                for k, v in new_ctx.items():
+                    if k in d and k not in _RECORD_ATTRS:
+                        d[k] = v
+        # Extra attributes: set by extra= on a plain stdlib logger, or by a custom factory.
+        for k in list(d):
+            if k in _RECORD_ATTRS:
+                continue
+            v = d[k]
+            if self.is_secret(k):
+                d[k] = self.mask
+            elif type(v) in _CONTAINERS:
+                d[k] = self.redact(v)
+        tags = d.get("metric_tags")
+        if isinstance(tags, dict) and tags:
+            d["metric_tags"] = self.redact(tags)
+        args = d.get("args")
+        if isinstance(args, dict) and args:
+            d["args"] = self.redact(args)
+
+    def __repr__(self) -> str:
+        return f"<RedactFilter keys={sorted(self.keys)} match={self.match}>"
