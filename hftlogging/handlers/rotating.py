@@ -268,7 +268,13 @@ def shift_backups(path: str, backup_count: int) -> str | None:
     for suffix in ("", ".gz"):
         with contextlib.suppress(FileNotFoundError):
             os.unlink(f"{path}.{backup_count}{suffix}")
-    for i in range(backup_count - 1, 0, -1):
+    # Backups are numbered without gaps: find the last one rather than trying every number.
+    top = 0
+    while top < backup_count - 1 and (
+        os.path.lexists(f"{path}.{top + 1}") or os.path.lexists(f"{path}.{top + 1}.gz")
+    ):
+        top += 1
+    for i in range(top, 0, -1):
         for suffix in ("", ".gz"):
             with contextlib.suppress(FileNotFoundError):
                 os.replace(f"{path}.{i}{suffix}", f"{path}.{i + 1}{suffix}")
@@ -849,8 +855,8 @@ class ComponentRotatingFileHandler(logging.Handler):
         return text.encode(self.encoding, "backslashreplace")
 
     def _write_lines(self, f: _File, lines: list[str], created: list[float] | None) -> None:
-        if f.when is not None and f.fd is None:
-            self._open_file(f)  # an existing file's period comes from its mtime
+        if f.fd is None:
+            self._open_file(f)  # an existing file's size (and period) are known from here
         data = self._encode("\n".join(lines) + "\n")
         max_bytes = f.max_bytes
         crosses = (
