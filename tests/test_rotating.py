@@ -119,7 +119,9 @@ def test_template_placeholders(tmp_path: Path) -> None:
         ({"encoding": "no-such-codec"}, "encoding"),
     ],
 )
-def test_bad_options_fail_at_configuration(tmp_path: Path, kwargs: dict[str, Any], key: str) -> None:
+def test_bad_options_fail_at_configuration(
+    tmp_path: Path, kwargs: dict[str, Any], key: str
+) -> None:
     """Each invalid option raises ConfigError naming its key, before anything is written."""
     with pytest.raises(ConfigError) as ei:
         ComponentRotatingFileHandler(tmp_path, **kwargs)
@@ -281,7 +283,9 @@ def test_traceback_lines_stay_with_their_record(tmp_path: Path) -> None:
     assert all(u.count("\n") == 3 for u in units[1::2])
 
 
-@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 @given(
     sizes=st.lists(st.integers(min_value=0, max_value=300), min_size=1, max_size=120),
     batch=st.integers(min_value=1, max_value=40),
@@ -332,7 +336,8 @@ def test_hourly_rotation_follows_the_records_time(tmp_path: Path) -> None:
     try:
         h.emit_batch([rec("c", "h0-a", created_ns=T0), rec("c", "h0-b", created_ns=T0 + 10**9)])
         h.emit_batch([rec("c", "h1-a", created_ns=T0 + hour), rec("c", "h0-late", created_ns=T0)])
-        h.emit_batch([rec("c", "h1-b", created_ns=T0 + hour + 5), rec("c", "h3", created_ns=T0 + 3 * hour)])
+        h.emit_batch([rec("c", "h1-b", created_ns=T0 + hour + 5),
+                      rec("c", "h3", created_ns=T0 + 3 * hour)])
     finally:
         h.close()
     assert (tmp_path / "c.log.2").read_text() == "h0-a\nh0-b\n"
@@ -412,7 +417,9 @@ def test_planted_symlink_is_not_followed(tmp_path: Path) -> None:
     assert target.read_text() == "keep\n"
 
 
-def test_emit_failure_goes_to_handle_error(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_emit_failure_goes_to_handle_error(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     """emit() (no queue) never raises: a failure is reported through handleError."""
     d = tmp_path / "logs"
     d.mkdir()
