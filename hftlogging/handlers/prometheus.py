@@ -225,6 +225,7 @@ class _Family:
         "plain",
         "prom_name",
         "scale",
+        "single",
         "tag_names",
     )
 
@@ -248,6 +249,7 @@ class _Family:
         self.prom_name = prom_name
         self.tag_names = tag_names
         self.ntags = len(tag_names)
+        self.single = tag_names[0] if len(tag_names) == 1 else None
         self.ctx_names = ctx_names
         self.const_names = const_names
         self.const_values = const_values
@@ -873,13 +875,14 @@ class PrometheusHandler(logging.Handler):
                 if d.get("log_type") != METRIC:
                     continue
                 try:
-                    key = (d.get("metric_name"), d.get("metric_type"), d.get("metric_unit"))
+                    # Metric records always carry these attributes; a KeyError is an error.
+                    key = (d["metric_name"], d["metric_type"], d.get("metric_unit"))
                     fam = families.get(key)
                     if fam is None:
                         fam = self._define(key, d)
                         if fam is None:
                             continue
-                    value = d.get("metric_value")
+                    value = d["metric_value"]
                     if type(value) is not float and type(value) is not int:
                         value = self._coerce(value)
                         if value is None:
@@ -891,18 +894,24 @@ class PrometheusHandler(logging.Handler):
                     if fam.counter and value < 0:
                         count_error("negative_counter")
                         continue
+                    tags = d["metric_tags"]
                     if fam.plain is not None:
-                        if d.get("metric_tags"):
+                        if tags:
                             count_error("label_mismatch")
                             continue
                         update = fam.plain
                     else:
-                        tags = d.get("metric_tags") or {}
-                        if len(tags) != fam.ntags:
-                            count_error("label_mismatch")
-                            continue
+                        if not tags or len(tags) != fam.ntags:
+                            if fam.ntags or tags:
+                                count_error("label_mismatch")
+                                continue
+                            tags = {}
                         try:
-                            labels = tuple([tags[k] for k in fam.tag_names])
+                            single = fam.single
+                            if single is not None:
+                                labels: tuple[Any, ...] = (tags[single],)
+                            else:
+                                labels = tuple([tags[k] for k in fam.tag_names])
                         except KeyError:
                             count_error("label_mismatch")
                             continue
