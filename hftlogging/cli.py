@@ -1,4 +1,4 @@
-"""The ``hftlogging`` command: ``check``, ``demo``, ``audit verify``.
+"""The ``hftlogging`` command: ``check``, ``demo``, ``bench``, ``audit verify``.
 
 Exit codes (every command):
 
@@ -95,6 +95,13 @@ def _build_parser() -> argparse.ArgumentParser:
                    help="where the files go (default ./hftlogging-demo)")
     d.add_argument("--rate", type=_positive_int, default=5000, metavar="R",
                    help="simulated market events per second per worker (default 5000)")
+
+    b = sub.add_parser(
+        "bench", add_help=False,
+        help="benchmark against the standard library and the peers (bench --help)",
+        description="Benchmarks; every option is passed to 'hftlogging bench'.",
+    )
+    b.add_argument("bench_args", nargs=argparse.REMAINDER, metavar="...")
 
     a = sub.add_parser("audit", help="work with JSON audit trails",
                        description="Work with the hash-chained JSON audit trails.",
@@ -239,6 +246,12 @@ def _check(config: str, env_args: Sequence[str], out: TextIO, err: TextIO) -> in
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the exit code."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["bench"]:
+        # The benchmark has its own options (and --help): hand it everything after "bench".
+        from hftlogging.bench import main as bench_main  # noqa: PLC0415
+
+        return bench_main(argv[1:])
     args = _build_parser().parse_args(argv)
     try:
         if args.command == "check":

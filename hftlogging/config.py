@@ -20,7 +20,6 @@ What :func:`configure` does, in order:
 from __future__ import annotations
 
 import contextlib
-import copy
 import dataclasses
 import difflib
 import importlib
@@ -97,6 +96,8 @@ class _State:
     """What :func:`configure` applied last (restored when a later apply fails)."""
 
     last_applied: Plan | None = None
+    #: The named handlers that apply created: tells whether it is still what runs.
+    applied_handlers: dict[str, Any] = {}  # noqa: RUF012 - replaced, never mutated
 
 
 # Class paths suggested when a name cannot be imported at all.
@@ -360,7 +361,7 @@ def _load_raw(
     environ: Mapping[str, str] = default_env() if env is None else env
     if isinstance(name_or_path, Mapping):
         _check_expansion(name_or_path, None)
-        cfg: Any = copy.deepcopy(dict(name_or_path))
+        cfg: Any = _copy_tree(name_or_path)
     else:
         if name_or_path is None:
             name_or_path = (
@@ -373,9 +374,19 @@ def _load_raw(
         msg = f"expected a mapping at the top level, found {_describe(cfg)}"
         raise ConfigError(msg, path=source)
     if overrides:
-        cfg = _merge(cfg, copy.deepcopy(dict(overrides)))
+        cfg = _merge(cfg, _copy_tree(overrides))
     cfg = _expand(cfg, environ, source, [])
     return cfg, source
+
+
+def _copy_tree(value: Any) -> Any:
+    """Copy the mappings and lists of a configuration; objects in it (a handler given
+    directly in a dict configuration) are shared, not copied."""
+    if isinstance(value, Mapping):
+        return {k: _copy_tree(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_copy_tree(v) for v in value]
+    return value
 
 
 def _merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
@@ -780,6 +791,8 @@ class _Validator:
             if not isinstance(name, str):
                 if what == "filter" and (callable(name) or isinstance(name, logging.Filter)):
                     continue
+                if what == "handler" and isinstance(name, logging.Handler):
+                    continue
                 self.fail([*path, i], f"expected a {what} name, found {_describe(name)}")
                 continue
             if name not in defined:
@@ -829,7 +842,7 @@ class _Validator:
             param = params.get(key)
             if param is None:
                 if not open_ended:
-                    known = [*sorted(params), *also]
+                    known = [*sorted(params), *(a for a in also if a not in params)]
                     self.fail(
                         [*path, key],
                         f"expected an option of {what} ({', '.join(known) or 'none'}), "
@@ -934,8 +947,15 @@ class _Validator:
             return {"queue": {}, "redact": {}}
         self.unknown_keys(section, _SETTINGS_KEYS, ["hftlogging"], "the hftlogging section")
         queue = self.mapping(section.get("queue"), ["hftlogging", "queue"], "queue settings") or {}
+        before = len(self.errors)
         queue = self.options(QueueHandler, queue, ["hftlogging", "queue"],
                              "hftlogging.handlers.QueueHandler", skip=_QUEUE_OWN)
+        if len(self.errors) == before:
+            with self.guard(["hftlogging", "queue"]):
+                QueueHandler(handlers=[], **{k: v for k, v in queue.items()
+                                             if k != "fallback"}).close()
+        if len(self.errors) > before:
+            queue = {}  # reported here once, not again at every queue handler
         redact = self.mapping(section.get("redact"), ["hftlogging", "redact"],
                               "redaction settings") or {}
         enabled = redact.get("enabled", True)
@@ -943,10 +963,14 @@ class _Validator:
             self.fail(["hftlogging", "redact", "enabled"],
                       f"expected true or false, found {_describe(enabled)}")
         redact = {k: v for k, v in redact.items() if k != "enabled"}
+        before = len(self.errors)
         redact = self.options(RedactFilter, redact, ["hftlogging", "redact"],
-                              "hftlogging.filters.RedactFilter (or enabled)")
-        with self.guard(["hftlogging", "redact"]):
-            RedactFilter(**redact)
+                              "the redaction settings", also=("enabled",))
+        if len(self.errors) == before:
+            with self.guard(["hftlogging", "redact"]):
+                RedactFilter(**redact)
+        if len(self.errors) > before:
+            redact = {}
         return {"queue": queue, "redact": redact, "redact_enabled": enabled is not False}
 
     def formatter(self, name: str, entry: Any) -> dict[str, Any]:
@@ -986,7 +1010,14 @@ class _Validator:
             if "validate" in entry:
                 args.append(entry["validate"])
             with self.guard([*path, "format"]):
-                cls(*args)
+                try:
+                    cls(*args)
+                except ValueError as e:
+                    msg = (
+                        f"expected a valid {style!r}-style format, found "
+                        f"{entry.get('format')!r} ({e})"
+                    )
+                    raise ConfigError(msg) from e
         return dict(entry)
 
     def filter(self, name: str, entry: Any, settings: Mapping[str, Any]) -> dict[str, Any]:
@@ -1098,7 +1129,7 @@ class _Validator:
         if name in targets:
             self.fail([*path, "handlers"], "expected other handlers' names, found the "
                       "queue's own name (a queue cannot feed itself)")
-        fb = rest.get("fallback")
+        fb = _coerce(rest.get("fallback"), (str, type(None)))
         if isinstance(fb, str):
             self.names([fb], [*path, "fallback"], handlers, "handler")
         return targets
@@ -1392,11 +1423,12 @@ def configure(
             _restore(saved, old_queues)
             raise err from e
         _State.last_applied = plan
+        _State.applied_handlers = dict(logging._handlers)  # type: ignore[attr-defined]
     return plan.config
 
 
 def _apply(plan: Plan) -> None:
-    logging.config.dictConfig(copy.deepcopy(plan.config))  # dictConfig consumes its input
+    logging.config.dictConfig(_copy_tree(plan.config))  # dictConfig consumes its input
     for name in plan.queue_names:
         h = logging._handlers.get(name)  # type: ignore[attr-defined]
         if h is not None:
@@ -1443,12 +1475,14 @@ def _save_logging_state() -> _Saved:
 def _restore(saved: _Saved, old_queues: list[Any]) -> None:
     """Bring back the configuration that was running before a failed dictConfig.
 
-    A configuration applied by :func:`configure` is rebuilt from its plan (its handlers
-    were closed by dictConfig). Otherwise the previous handler objects and logger states
-    are put back (stdlib file handlers reopen on their next record) and the old queues
-    restarted.
+    When what ran was the last configuration :func:`configure` applied, it is rebuilt
+    from its plan (dictConfig closed its handlers). Otherwise the previous handler
+    objects and logger states are put back (stdlib file handlers reopen on their next
+    record) and the old queues restarted.
     """
     previous = _State.last_applied
+    if previous is not None and saved.handlers != _State.applied_handlers:
+        previous = None  # logging was changed since: put back exactly what ran
     # Close what the failed attempt built, so its files and ports are released.
     for ref in list(logging._handlerList):  # type: ignore[attr-defined]
         h = ref() if callable(ref) else None
