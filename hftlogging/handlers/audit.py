@@ -69,6 +69,7 @@ from hftlogging.handlers.rotating import (
     shift_backups,
     sync_directory,
     unregister_for_fork,
+    write_all,
 )
 from hftlogging.worker import get_worker
 
@@ -223,22 +224,6 @@ class AuditFormatter(JSONFormatter):
 # --- the handler ---------------------------------------------------------------------------
 
 
-class _PartialWrite(OSError):
-    def __init__(self, written: int, cause: OSError) -> None:
-        super().__init__(cause.errno, cause.strerror)
-        self.written = written
-
-
-def _write_tracked(fd: int, data: bytes) -> None:
-    view = memoryview(data)
-    written = 0
-    while written < len(data):
-        try:
-            written += os.write(fd, view[written:])
-        except OSError as e:
-            raise _PartialWrite(written, e) from e
-
-
 class JSONAuditHandler(logging.Handler):
     """Append audit records to a JSON Lines file with a hash chain.
 
@@ -325,7 +310,6 @@ class JSONAuditHandler(logging.Handler):
         self.torn_lines = 0
         self.records_written = 0
         self._torn_pending: tuple[int, bytes] | None = None
-        self._batch_written = 0
         try:
             os.makedirs(self.directory, mode=self.dir_mode, exist_ok=True)
         except OSError as e:
@@ -501,11 +485,7 @@ class JSONAuditHandler(logging.Handler):
             self._open()
             fd = self._fd
             assert fd is not None
-        try:
-            _write_tracked(fd, data)
-        except _PartialWrite as e:
-            self._size += e.written
-            raise
+        write_all(fd, data)
         self._size += len(data)
 
     def _rotate(self) -> None:
@@ -541,8 +521,8 @@ class JSONAuditHandler(logging.Handler):
     def emit_batch(self, records: Iterable[logging.LogRecord]) -> None:
         """Write ``records``: one write (more only at rotation), then fsync per policy.
 
-        On a failed write the chain goes back to the last line that reached the file, so
-        the next batch links to what is on disk.
+        After a failed write the file is reopened by the next batch and the chain resumes
+        from its last complete line, so the chain always links what is on disk.
 
         Raises:
             OSError: the file could not be written (the listener routes the batch to its
@@ -550,43 +530,22 @@ class JSONAuditHandler(logging.Handler):
         """
         if os.getpid() != self._pid or get_worker() != self._worker:
             self._reclaim()
+        if self._fd is None:
+            self._open()  # after a failed write: resume from what reached the file
         if self._torn_pending is not None:
             self._write_torn_marker()
-        chain = self._chain
-        start = (chain.seq, chain.hash)
-        lines: list[bytes] = []
-        states: list[tuple[int, str]] = []
-        for r in records:
-            lines.append(self._line(r))
-            states.append((chain.seq, chain.hash))
+        lines = [self._line(r) for r in records]
         if not lines:
             return
-        self._batch_written = 0
         try:
             self._write_lines(lines)
-        except OSError as e:
-            partial = e.written if isinstance(e, _PartialWrite) else 0
-            self._rewind(lines, states, start, self._batch_written + partial)
+        except OSError:
+            # What reached the file is the truth: the next batch reopens it and resumes
+            # the chain from its tail, marking a line this failure may have torn.
+            self._close_fd()
+            self._torn_pending = None
             raise
         self.records_written += len(lines)
-
-    def _rewind(
-        self, lines: list[bytes], states: list[tuple[int, str]], start: tuple[int, str],
-        written: int,
-    ) -> None:
-        """Point the chain at the last whole line on disk; remember a partial one."""
-        done = 0
-        total = 0
-        for b in lines:
-            if total + len(b) > written:
-                break
-            total += len(b)
-            done += 1
-        self._chain.seq, self._chain.hash = states[done - 1] if done else start
-        self.records_written += done
-        if written > total:
-            fragment = lines[done][: written - total]
-            self._torn_pending = (self._size - len(fragment), fragment)
 
     def _write_lines(self, lines: list[bytes]) -> None:
         """Write ``lines``, rotating between lines; counts what reached the file."""
@@ -618,9 +577,7 @@ class JSONAuditHandler(logging.Handler):
 
     def _write_chunk(self, chunk: list[bytes]) -> None:
         if chunk:
-            data = b"".join(chunk)
-            self._write(data)
-            self._batch_written += len(data)
+            self._write(b"".join(chunk))
 
     def emit(self, record: logging.LogRecord) -> None:
         """Write one record (the path without a queue), then fsync unless ``"never"``."""
