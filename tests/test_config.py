@@ -509,7 +509,7 @@ def test_overrides_are_merged_before_validation(logger_name: str) -> None:
         overrides={"handlers": {"q": {"capacity": 32}}},
     )
     assert applied["handlers"]["q"]["capacity"] == 32
-    with pytest.raises(ConfigError, match="key handlers.q.capacity: expected an integer"):
+    with pytest.raises(ConfigError, match=r"key handlers\.q\.capacity: expected an integer"):
         hftlogging.configure(_queue_config(logger_name),
                              overrides={"handlers": {"q": {"capacity": "lots"}}})
 

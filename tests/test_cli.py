@@ -1,0 +1,178 @@
+"""The hftlogging command: check (routing tables), --help everywhere, exit codes."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from hftlogging.cli import EXIT_FAILED, EXIT_OK, EXIT_USAGE, main
+
+_ENV = ["--set", "HFTLOGGING_DIR=/var/log/svc", "--set", "HFTLOGGING_WORKER=w1",
+        "--set", "HFTLOGGING_PROMETHEUS_PORT=9108",
+        "--set", "HFTLOGGING_PUSHGATEWAY=", "--set", "HFTLOGGING_PROMETHEUS_ADDR=127.0.0.1"]
+
+
+@pytest.fixture(autouse=True)
+def _no_level_override(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The tables below are those of the files' own defaults."""
+    monkeypatch.delenv("HFTLOGGING_LEVEL", raising=False)
+
+
+def _check(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
+    code = main(["check", *args])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_check_production_prints_handlers_and_routing(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """check production: the handlers with their files, then the routing table."""
+    code, out, err = _check(capsys, "production", *_ENV)
+    assert (code, err) == (EXIT_OK, "")
+    body = out.split("\n", 1)[1]
+    assert body == textwrap.dedent("""\
+
+        handlers:
+          queue       QueueHandler -> components, errors, audit, prometheus  (capacity 10000, overflow drop_newest, batch_size 512, flush_interval_ms 5)
+          components  ComponentRotatingFileHandler /var/log/svc/{component}.{worker}.log  (level WARNING+; filters text_only, redact)
+          errors      ComponentRotatingFileHandler /var/log/svc/errors.{worker}.log  (level ERROR+; filters text_only, redact)
+          audit       JSONAuditHandler /var/log/svc/audit.{worker}.jsonl  (filters audit_only, redact)
+          prometheus  PrometheusHandler http://127.0.0.1:9108/metrics  (filters metrics_only, redact)
+
+        routing (log type, level: handlers that write it):
+          logger root (fast path):
+            text   DEBUG                 -
+            text   INFO                  -
+            text   WARNING               components (root.main.log)
+            text   ERROR                 components (root.main.log), errors
+            text   CRITICAL              components (root.main.log), errors
+            metric INFO                  prometheus
+            audit  INFO                  audit
+
+        ok: the configuration is valid
+    """)  # noqa: E501 - the exact output
+    assert out.startswith("configuration: ") and "production.yaml" in out.splitlines()[0]
+
+
+def test_check_development_shows_console_split_and_tagged_rows(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """check development: DEBUG..WARNING on the stdout console, ERROR+ on stderr, and a
+    tagged row where the trading TagFilter changes the outcome."""
+    code, out, _ = _check(capsys, "development", *_ENV)
+    assert code == EXIT_OK
+    rows = [line.strip() for line in out.splitlines() if line.startswith("    ")]
+    assert "text   DEBUG                 console" in rows
+    assert "text   INFO     tags=trading console, file, trading" in rows
+    assert "text   ERROR                 console_errors, file" in rows
+    assert "metric INFO                  prometheus" in rows
+    assert "audit  INFO                  audit" in rows
+
+
+def test_check_provider_workers_routes_each_component_to_its_file(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """check provider_workers: every component logger writes its own file and errors
+    also go to provider_errors."""
+    code, out, _ = _check(capsys, "provider_workers", *_ENV)
+    assert code == EXIT_OK
+    assert "  provider         ComponentRotatingFileHandler /var/log/svc/w1/{component}.log" in out
+    for component in ("dispatcher", "worker_open", "orders_calculated"):
+        section = out.split(f"  logger {component} (fast path):\n", 1)[1]
+        assert section.startswith(
+            "    text   DEBUG                 -\n"
+            f"    text   INFO                  provider ({component}.log)\n"
+            f"    text   WARNING               provider ({component}.log)\n"
+            f"    text   ERROR                 provider ({component}.log), provider_errors\n"
+        )
+
+
+def test_check_reports_config_errors_without_traceback(tmp_path: Path) -> None:
+    """A configuration mistake from the command line: one message naming the file and the
+    key, exit code 1, no Python traceback."""
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("handlers:\n  out: {class: logging.StreamHandler, levle: INFO}\n")
+    proc = subprocess.run(
+        [sys.executable, "-m", "hftlogging.cli", "check", str(bad)],
+        capture_output=True, text=True, timeout=60, check=False,
+        env={**os.environ, "PYTHONDONTWRITEBYTECODE": "1"},
+    )
+    assert proc.returncode == EXIT_FAILED
+    assert proc.stdout == ""
+    assert proc.stderr == (
+        f"hftlogging check: {bad}, key handlers.out.levle: expected an option of "
+        "logging.StreamHandler (stream, level, formatter, filters), found 'levle'; "
+        "did you mean 'level'?\n"
+    )
+
+
+def test_check_reports_every_problem_at_once(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Several mistakes are listed together, one per line."""
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("root: {level: LOUD, handlers: [nothing]}\nhandler: {}\n")
+    code, out, err = _check(capsys, str(bad))
+    assert (code, out) == (EXIT_FAILED, "")
+    assert err == (
+        f"hftlogging check: {bad}: 3 problems:\n"
+        "  key handler: expected one of the keys of a configuration (version, formatters, "
+        "filters, handlers, loggers, root, incremental, disable_existing_loggers, "
+        "hftlogging), found 'handler'; did you mean 'handlers'?\n"
+        "  key root.level: expected a level name (DEBUG, INFO, WARNING, ERROR, CRITICAL), "
+        "found 'LOUD'\n"
+        "  key root.handlers[0]: expected the name of a configured handler (none), found "
+        "'nothing'\n"
+    )
+
+
+def test_check_missing_environment_variable(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """--set provides variables; without it a variable with no default is reported."""
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text("formatters: {f: {format: '${FMT}'}}\n")
+    code, _, err = _check(capsys, str(cfg))
+    assert code == EXIT_FAILED
+    assert "environment variable FMT is not set" in err
+    code, out, _ = _check(capsys, str(cfg), "--set", "FMT=%(message)s")
+    assert code == EXIT_OK and out.endswith("ok: the configuration is valid\n")
+    assert _check(capsys, str(cfg), "--set", "FMT")[0] == EXIT_USAGE
+
+
+@pytest.mark.parametrize("argv", [
+    ["--help"], ["check", "--help"], ["demo", "--help"], ["audit", "--help"],
+    ["audit", "verify", "--help"], ["bench", "--help"],
+])
+def test_help_everywhere(argv: list[str], capsys: pytest.CaptureFixture[str]) -> None:
+    """Every command and subcommand answers --help with its usage and exit code 0."""
+    with pytest.raises(SystemExit) as e:
+        main(argv)
+    assert e.value.code == 0
+    out = capsys.readouterr().out
+    assert out.startswith("usage: hftlogging")
+    if argv[0] != "bench":
+        assert "exit codes: 0 success, 1 failure" in out
+
+
+def test_usage_errors_exit_2(capsys: pytest.CaptureFixture[str]) -> None:
+    """Unknown commands and bad option values are usage errors: exit 2."""
+    for argv in (["frobnicate"], ["demo", "--seconds", "0"], ["demo", "--port", "70000"],
+                 ["check"]):
+        with pytest.raises(SystemExit) as e:
+            main(argv)
+        assert e.value.code == EXIT_USAGE, argv
+    assert "expected a number > 0, found '0'" in capsys.readouterr().err
+
+
+def test_audit_verify_is_routed(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """audit verify reaches the audit module: an unreadable file is reported, not raised."""
+    code = main(["audit", "verify", str(tmp_path / "missing.jsonl")])
+    assert code == 2
+    assert "cannot read" in capsys.readouterr().err
