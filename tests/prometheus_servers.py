@@ -200,7 +200,12 @@ class Pushgateway(_Server):
     name = "pushgateway"
 
     def args(self) -> list[str]:
-        return [f"--web.listen-address=127.0.0.1:{self.port}", "--log.level=warn"]
+        # Debian's build persists to a system-wide file by default: keep each gateway's own.
+        return [
+            f"--web.listen-address=127.0.0.1:{self.port}",
+            f"--persistence.file={self.workdir / 'pushgateway.data'}",
+            "--log.level=warn",
+        ]
 
     def metrics_text(self) -> str:
         """The gateway's own /metrics exposition (every pushed group included)."""

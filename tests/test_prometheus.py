@@ -780,7 +780,7 @@ def test_unreachable_gateway_is_counted(make_handler: Any, registry: CollectorRe
 def test_push_thread_retries_with_back_off(make_handler: Any) -> None:
     """The push thread keeps retrying a failing gateway, with growing pauses between tries."""
     port = free_port()
-    h = make_handler(pushgateway=f"127.0.0.1:{port}", push_interval_s=0.05, timeout_s=0.5)
+    h = make_handler(pushgateway=f"127.0.0.1:{port}", push_interval_s=0.2, timeout_s=0.5)
     attempts: list[float] = []
     done = threading.Event()
     original = h.push
@@ -794,7 +794,7 @@ def test_push_thread_retries_with_back_off(make_handler: Any) -> None:
     h.push = record_push  # type: ignore[method-assign]
     assert done.wait(10), "the push thread did not retry"
     gaps = [b - a for a, b in zip(attempts, attempts[1:])]
-    # Delays after 1, 2, 3 failures: 0.05, 0.1, 0.2 s (each plus a refused connect).
+    # Delays after 1, 2, 3 failures: 0.2, 0.4, 0.8 s (each plus a refused connect).
     assert gaps[1] > gaps[0] * 1.5
     assert gaps[2] > gaps[1] * 1.5
 
