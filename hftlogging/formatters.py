@@ -12,6 +12,7 @@ import datetime
 import decimal
 import enum
 import logging
+import re
 import time
 import uuid
 from collections.abc import Mapping
@@ -66,6 +67,12 @@ def render_context(context: Mapping[str, Any] | None) -> str:
 
 
 _CONTEXT_SLOT = "_hft_context_text"
+# ``context`` as a whole name only: ``{context_id}`` or ``$context_id`` is another field.
+_CONTEXT_PLACEHOLDERS = {
+    "%": re.compile(r"%\(context\)"),
+    "{": re.compile(r"\{context(?![A-Za-z0-9_])"),
+    "$": re.compile(r"\$(?:\{context\}|context(?![A-Za-z0-9_]))"),
+}
 
 
 class ContextFormatter(logging.Formatter):
@@ -93,15 +100,15 @@ class ContextFormatter(logging.Formatter):
     ) -> None:
         fmt = DEFAULT_TEXT_FORMAT if fmt is None else fmt
         super().__init__(fmt, datefmt, style, validate)  # type: ignore[arg-type]
-        self._has_context = "context" in fmt
+        placeholder = _CONTEXT_PLACEHOLDERS[style]
+        self._has_context = placeholder.search(fmt) is not None
         if self._has_context:
-            placeholder = {"%": "%(context)", "{": "{context", "$": "${context}"}[style]
             replacement = {
                 "%": f"%({_CONTEXT_SLOT})",
                 "{": "{" + _CONTEXT_SLOT,
                 "$": "${" + _CONTEXT_SLOT + "}",
             }[style]
-            self._style._fmt = self._style._fmt.replace(placeholder, replacement)
+            self._style._fmt = placeholder.sub(replacement, self._style._fmt)
             if style == "$":
                 self._style._tpl = self._style._tpl.__class__(self._style._fmt)  # type: ignore[attr-defined]
         if utc:
