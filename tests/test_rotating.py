@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 import hftlogging
 from hftlogging.exceptions import ConfigError
 from hftlogging.formatters import ContextFormatter
-from hftlogging.handlers.rotating import ComponentRotatingFileHandler, period_bounds
+from hftlogging.handlers.rotating import ComponentRotatingFileHandler, _contain, period_bounds
 from hftlogging.record import build_record
 
 T0 = 1_800_000_000 * 10**9  # a fixed wall-clock time, in ns (2027-01-15T08:00:00Z)
@@ -505,6 +505,19 @@ def test_newlines_cannot_forge_a_line(tmp_path: Path) -> None:
     assert all(ln.startswith("  | ") for ln in lines[1:3])
 
 
+def test_logger_name_with_newline_cannot_forge_a_line(tmp_path: Path) -> None:
+    """A line break in a logger name (which the formatter does not escape) becomes a
+    continuation line; the file name is made safe."""
+    h = ComponentRotatingFileHandler(tmp_path, component_from="field", default_component="c")
+    try:
+        h.emit_batch([rec("x\n2026-01-01 00:00:00,000 ERROR forged: y"), rec("x", "next")])
+    finally:
+        h.close()
+    lines = (tmp_path / "c.log").read_text().split("\n")[:-1]
+    assert len(lines) == 3 and lines[1].startswith("  | 2026-01-01")
+    assert lines[2].endswith("INFO x: next")
+
+
 @settings(max_examples=150, deadline=None)
 @given(
     msg=st.text(max_size=40),
@@ -512,19 +525,33 @@ def test_newlines_cannot_forge_a_line(tmp_path: Path) -> None:
                                                        st.floats(allow_nan=True)), max_size=4),
     name=st.text(min_size=1, max_size=10),
     level=st.sampled_from([logging.DEBUG, logging.INFO, logging.WARNING, logging.ERROR, 5]),
+    kind=st.sampled_from(["hft", "traceback", "stdlib"]),
+    offset_ns=st.integers(min_value=0, max_value=10**12),
 )
-def test_fast_line_equals_context_formatter(
-    msg: str, ctx: dict[str, Any], name: str, level: int
+def test_fast_line_equals_context_formatter(  # noqa: PLR0917 - Hypothesis arguments
+    msg: str, ctx: dict[str, Any], name: str, level: int, kind: str, offset_ns: int
 ) -> None:
-    """The handler's inlined rendering of the default format is ContextFormatter's output."""
+    """The handler's inlined rendering of the default format is ContextFormatter's output,
+    for hftlogging records, records with a traceback and plain stdlib records (a line
+    break the formatter lets through, e.g. in a logger name, becomes a continuation)."""
     h = ComponentRotatingFileHandler.__new__(ComponentRotatingFileHandler)
     logging.Handler.__init__(h)
     h.setFormatter(ContextFormatter())
     assert h._fast
-    r = rec(name, msg, level=level, context=dict(ctx), created_ns=T0 + 123_456_789)
-    expected = ContextFormatter().format(rec(name, msg, level=level, context=dict(ctx),
-                                             created_ns=T0 + 123_456_789))
-    assert h._line(r) == expected
+
+    def make() -> logging.LogRecord:
+        if kind == "stdlib":
+            return logging.makeLogRecord({"name": name, "levelno": level, "msg": msg,
+                                          "levelname": logging.getLevelName(level)})
+        return rec(name, msg, level=level, context=dict(ctx), created_ns=T0 + offset_ns,
+                   exc_text="Traceback:\nValueError: x" if kind == "traceback" else None)
+
+    a, b = make(), make()
+    b.created, b.msecs = a.created, a.msecs
+    expected = ContextFormatter().format(b)
+    if "\n" in expected or "\r" in expected:
+        expected = _contain(expected)
+    assert h._line(a) == expected
 
 
 # --- processes ---------------------------------------------------------------------------------

@@ -787,23 +787,49 @@ class ComponentRotatingFileHandler(logging.Handler):
             and fmt._fmt == DEFAULT_TEXT_FORMAT
             and fmt.datefmt is None
             and isinstance(fmt._style, logging.PercentStyle)
+            and bool(fmt.default_msec_format)
         )
+        self._line = self._make_fast_line(fmt) if self._fast else self._slow_line  # type: ignore[arg-type]
 
-    def _line(self, record: logging.LogRecord) -> str:
-        try:
+    def _make_fast_line(self, fmt: ContextFormatter) -> Callable[[logging.LogRecord], str]:
+        """ContextFormatter's output for its default format, without the generic %-style
+        machinery: the listener formats every record, so this is the handler's main cost.
+        A test pins the two outputs equal."""
+        converter = fmt.converter
+        time_format = fmt.default_time_format
+        msec_format = str(fmt.default_msec_format)
+        strftime = time.strftime
+        slow = self._slow_line
+        cache: list[Any] = [-1, ""]
+
+        def fast_line(record: logging.LogRecord) -> str:
             d = record.__dict__
-            if self._fast and not (d.get("exc_info") or d.get("exc_text") or d.get("stack_info")):
-                # ContextFormatter's output for its default format, without the generic
-                # %-style machinery: the listener formats every record, so this is the
-                # handler's main cost (a test pins the two outputs equal).
-                ctx = d.get("context")
-                s = (
-                    f"{self.formatter.formatTime(record)} {d['levelname']} {d['name']}: "  # type: ignore[union-attr]
-                    f"{escape_text(record.getMessage())}"
-                )
+            try:
+                if d["exc_info"] or d["exc_text"] or d["stack_info"]:
+                    return slow(record)
+                created = d["created"]
+                sec = int(created)
+                if sec != cache[0]:
+                    cache[1] = strftime(time_format, converter(sec))
+                    cache[0] = sec
+                msg = record.getMessage()
+                if not msg.isprintable():
+                    msg = escape_text(msg)
+                ctx = d["context"]
+                s = f"{msec_format % (cache[1], d['msecs'])} {d['levelname']} {d['name']}: {msg}"
                 if ctx:
                     s = f"{s} {render_context(ctx)}"
-                return s.rstrip(" ")
+                s = s.rstrip(" ")
+                if "\n" in s or "\r" in s:  # a logger name is not escaped by the formatter
+                    s = _contain(s)
+                return s
+            except Exception:  # an unusual record: the formatter itself decides
+                return slow(record)
+
+        return fast_line
+
+    def _slow_line(self, record: logging.LogRecord) -> str:
+        try:
             s = self.format(record)
         except Exception as e:
             s = (
@@ -824,25 +850,7 @@ class ComponentRotatingFileHandler(logging.Handler):
         """
         if os.getpid() != self._pid or get_worker() != self._worker:
             self._identity_changed()
-        select = self._select
-        by_key = self._by_key
-        line = self._line
-        timed = self._timed
-        groups: dict[_File, list[str]] = {}
-        times: dict[_File, list[float]] = {}
-        for r in records:
-            key = select(r)
-            f = by_key.get(key)
-            if f is None:
-                f = self._file_for(key)
-            lines = groups.get(f)
-            if lines is None:
-                groups[f] = lines = []
-                if timed:
-                    times[f] = []
-            lines.append(line(r))
-            if timed:
-                times[f].append(r.created)
+        groups, times = self._group(records)
         now = self._clock()
         for f, lines in groups.items():
             f.last_used = now
@@ -850,6 +858,48 @@ class ComponentRotatingFileHandler(logging.Handler):
         if self.idle_close_s and now >= self._next_sweep:
             self._next_sweep = now + self.idle_close_s / 4
             self._sweep_idle(now)
+
+    def _group(
+        self, records: Iterable[logging.LogRecord]
+    ) -> tuple[dict[_File, list[str]], dict[_File, list[float]]]:
+        """Format the records, grouped per file (and their times when rotating by time)."""
+        select = self._select
+        by_key = self._by_key
+        line = self._line
+        timed = self._timed
+        groups: dict[_File, list[str]] = {}
+        times: dict[_File, list[float]] = {}
+        if select is _select_logger and not timed:
+            # The common case, kept tight: consecutive records mostly share a logger.
+            last: Any = None
+            lines: list[str] = []
+            for r in records:
+                name = r.name
+                if name is not last:
+                    f = by_key.get(name)
+                    if f is None:
+                        f = self._file_for(name)
+                    got = groups.get(f)
+                    if got is None:
+                        groups[f] = got = []
+                    lines = got
+                    last = name
+                lines.append(line(r))
+            return groups, times
+        for r in records:
+            key = select(r)
+            f = by_key.get(key)
+            if f is None:
+                f = self._file_for(key)
+            got = groups.get(f)
+            if got is None:
+                groups[f] = got = []
+                if timed:
+                    times[f] = []
+            got.append(line(r))
+            if timed:
+                times[f].append(r.created)
+        return groups, times
 
     def _encode(self, text: str) -> bytes:
         return text.encode(self.encoding, "backslashreplace")
