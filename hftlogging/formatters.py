@@ -290,25 +290,31 @@ class JSONFormatter(_JsonFormatter):  # type: ignore[misc]
         """Lay out the object: fixed keys first, then context, then extras."""
         d = record.__dict__
         created_ns = d.get("created_ns") or int(record.created * 1e9)
-        log_data["timestamp"] = rfc3339_utc(created_ns)
-        log_data["level"] = record.levelname
-        log_data["logger"] = record.name
-        log_data["message"] = d.get("message", "")
+        fixed: dict[str, Any] = {
+            "timestamp": rfc3339_utc(created_ns),
+            "level": record.levelname,
+            "logger": record.name,
+            "message": d.get("message", ""),
+        }
         log_type = d.get("log_type", "text")
-        log_data["log_type"] = log_type
+        fixed["log_type"] = log_type
         if log_type == "metric":
             for k in ("metric_name", "metric_value", "metric_type", "metric_tags"):
-                log_data[k] = d.get(k)
+                fixed[k] = d.get(k)
         elif log_type == "audit":
-            log_data["event"] = d.get("audit_event")
+            fixed["event"] = d.get("audit_event")
         tags = d.get("tags")
         if tags:
-            log_data["tags"] = list(tags)
+            fixed["tags"] = list(tags)
+        log_data.update(fixed)
         ctx = d.get("context")
         if ctx:
             for k, v in ctx.items():
                 log_data.setdefault(str(k), to_jsonable(v))
         super().add_fields(log_data, record, message_dict)
+        # python-json-logger copies record attributes over: a field named like a fixed key
+        # (timestamp, level, event...) must not replace it.
+        log_data.update(fixed)
         exc_text = record.exc_text
         if exc_text:
             log_data["exc_info"] = exc_text
