@@ -139,8 +139,8 @@ def compare(n: int = N, rounds: int = ROUNDS) -> dict[str, Any]:
     """Interleaved rounds of both setups; medians, ratio and every round's figures."""
     runs: dict[str, list[dict[str, Any]]] = {"stdlib": [], "hftlogging": []}
     for _ in range(rounds):
-        for setup in runs:
-            runs[setup].append(_round(setup, n))
+        for setup, done in runs.items():
+            done.append(_round(setup, n))
     median = {k: statistics.median(r["rate"] for r in v) for k, v in runs.items()}
     return {"runs": runs, "median": median, "ratio": median["hftlogging"] / median["stdlib"]}
 
