@@ -120,11 +120,16 @@ _KNOWN_CLASSES = (
 
 
 def _configs_dir() -> Path:
+    """The shipped configurations: installed as ``hftlogging.logging_configs``, or, when
+    running from a source checkout, the repository's ``logging_configs/``."""
     spec = importlib.util.find_spec(_CONFIG_PACKAGE)
-    if spec is None or not spec.submodule_search_locations:
-        msg = "the shipped configurations are missing from the installation"
-        raise ConfigError(msg)
-    return Path(next(iter(spec.submodule_search_locations)))
+    if spec is not None and spec.submodule_search_locations:
+        return Path(next(iter(spec.submodule_search_locations)))
+    checkout = Path(__file__).resolve().parent.parent / "logging_configs"
+    if (checkout / "production.yaml").is_file():
+        return checkout
+    msg = "the shipped configurations are missing from the installation"
+    raise ConfigError(msg)
 
 
 def available_configs() -> list[str]:

@@ -167,8 +167,11 @@ def _files(root: Path) -> dict[str, str]:
 
 
 def _scrape() -> tuple[str, str]:
-    """(the exposition of the configured endpoint, or "" without one; the namespace)."""
-    logging._handlers["queue"].flush()  # type: ignore[attr-defined]
+    """(the exposition of the configured endpoint, or "" without one; the namespace).
+
+    Called after hftlogging.shutdown(): every record has been handled, and the endpoint
+    stays up until the handler is closed.
+    """
     handler = logging._handlers.get("prometheus")  # type: ignore[attr-defined]
     port = getattr(handler, "port", None)
     namespace = str(getattr(handler, "namespace", ""))
@@ -190,8 +193,8 @@ def test_shipped_config_end_to_end(
 
     hftlogging.configure(name, env=_env(tmp_path))
     _log_everything(["app", "worker_open"])
-    exposition, namespace = _scrape()
     hftlogging.shutdown()
+    exposition, namespace = _scrape()
     out, err = capsys.readouterr()
     files = _files(tmp_path / "logs")
     text_files = {k: v for k, v in files.items() if not k.endswith(".jsonl")}
