@@ -24,9 +24,10 @@ __all__ = ["ContextFormatter", "JSONFormatter", "escape_text", "to_jsonable"]
 
 DEFAULT_TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s %(context)s"
 
-# Control characters, DEL and the Unicode line breaks, as visible escapes.
-_ESCAPE_TABLE: dict[int, str] = {i: f"\\x{i:02x}" for i in range(32)}
-_ESCAPE_TABLE.update({0x7F: "\\x7f", 0x85: "\\x85", 0x2028: "\\u2028", 0x2029: "\\u2029"})
+# C0 and C1 control characters (a terminal reads 0x9b as CSI), DEL and the Unicode line
+# breaks, as visible escapes.
+_ESCAPE_TABLE: dict[int, str] = {i: f"\\x{i:02x}" for i in (*range(32), *range(0x7F, 0xA0))}
+_ESCAPE_TABLE.update({0x2028: "\\u2028", 0x2029: "\\u2029"})
 _ESCAPE_TABLE.update({ord("\n"): "\\n", ord("\r"): "\\r", ord("\t"): "\\t"})
 
 
