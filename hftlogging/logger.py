@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import contextvars
 import decimal
+import functools
 import logging
 import math
 import numbers
@@ -42,8 +43,8 @@ from typing import TYPE_CHECKING, Any, Callable, Optional, TypeVar, Union
 
 from hftlogging import health
 from hftlogging.record import (
-    _IMMUTABLE_TYPES,
     AUDIT,
+    IMMUTABLE_FAST,
     METRIC,
     RESERVED_ATTRS,
     TEXT,
@@ -98,7 +99,7 @@ class _Slow:
 SLOW: Any = _Slow()
 _NOMSG: Any = object()
 _RESERVED_KW = frozenset({"exc_info", "stack_info", "stacklevel", "extra"})
-_IMMUTABLE = _IMMUTABLE_TYPES
+_IMMUTABLE = IMMUTABLE_FAST
 
 _time_ns = time.time_ns
 _get_ident = threading.get_ident
@@ -287,7 +288,38 @@ def _metric_value(value: Any) -> float | int:
 
 def invalidate_plans() -> None:
     """Forget every logger's cached plan (and stdlib's level cache with it)."""
-    logging.Logger.manager._clear_cache()
+    _clear_plans(logging.Logger.manager)
+
+
+# A level that does nothing for a logger gets this function as an instance attribute
+# (``log.debug = _noop``), so a disabled call costs one plain call: cheaper than stdlib's
+# ``isEnabledFor``. It is removed whenever plans are invalidated.
+_NOOP_NAMES = {
+    logging.DEBUG: "debug", logging.INFO: "info", logging.WARNING: "warning",
+    logging.ERROR: "error", logging.CRITICAL: "critical",
+}
+
+
+def _noop(*args: Any, **kwargs: Any) -> None:
+    """A logging call at a level that is disabled for this logger."""
+
+
+def _forget(lg: Any) -> None:
+    lg._cache.clear()
+    d = lg.__dict__
+    names = d.pop("_hft_noops", None)
+    if names:
+        for name in names:
+            d.pop(name, None)
+
+
+def _clear_plans(manager: Any) -> None:
+    """``Manager._clear_cache``, plus the removal of the no-op level methods."""
+    with logging._lock:  # type: ignore[attr-defined]
+        for lg in list(manager.loggerDict.values()):
+            if isinstance(lg, logging.Logger):
+                _forget(lg)
+        _forget(manager.root)
 
 
 class HandlerList(list):  # type: ignore[type-arg]
@@ -370,12 +402,11 @@ def _text_method(level: int, name: str) -> Callable[..., None]:
                 args = ()
                 break
         if kw:
-            # One pass finds both stdlib keywords (exc_info, extra, ...) and mutable values.
-            for k, v in kw.items():
-                if type(v) not in _IMMUTABLE or k in _RESERVED_KW:
-                    if not _RESERVED_KW.isdisjoint(kw):
-                        self._emit_text(level, msg, args, kw, None)
-                        return
+            if "exc_info" in kw or "extra" in kw or "stack_info" in kw or "stacklevel" in kw:
+                self._emit_text(level, msg, args, kw, None)
+                return
+            for v in kw.values():
+                if type(v) not in _IMMUTABLE:
                     snapshot_fields(kw)
                     break
         else:
@@ -469,6 +500,7 @@ class HFTLogger(logging.Logger):
                 plan = None
             elif log_type == TEXT and not self.isEnabledFor(level):
                 plan = None
+                self._set_noop(level)
             else:
                 try:
                     plan = self._route(level)
@@ -476,6 +508,15 @@ class HFTLogger(logging.Logger):
                     plan = SLOW
             self._cache[key] = plan
         return plan
+
+    def _set_noop(self, level: int) -> None:
+        name = _NOOP_NAMES.get(level)
+        # Only where the method is HFTLogger's own (a subclass may have overridden it).
+        if name is not None and getattr(type(self), name, None) is getattr(HFTLogger, name):
+            d = self.__dict__
+            if name not in d:
+                d[name] = _noop
+                d.setdefault("_hft_noops", []).append(name)
 
     def _route(self, level: int) -> Any:
         if self.filters:
@@ -1082,6 +1123,9 @@ def install() -> None:
         for lg in list(manager.loggerDict.values()):
             if type(lg) is logging.Logger:
                 _convert(lg, HFTLogger)
+        # stdlib clears level caches through manager._clear_cache (setLevel, disable):
+        # have it clear the no-op level methods too.
+        manager._clear_cache = functools.partial(_clear_plans, manager)  # type: ignore[method-assign]
         _installed = True
     invalidate_plans()
 

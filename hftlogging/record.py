@@ -70,6 +70,10 @@ _IMMUTABLE_TYPES: set[type] = {
 }
 
 
+#: The same, frozen: the fast check on the caller's thread (a frozenset probes faster).
+IMMUTABLE_FAST: frozenset[type] = frozenset(_IMMUTABLE_TYPES)
+
+
 def is_immutable(value: object) -> bool:
     """Tell whether ``value`` can be rendered later and still show its value at call time.
 
@@ -103,7 +107,7 @@ def snapshot_value(value: Any) -> Any:
 def snapshot_fields(fields: dict[str, Any]) -> dict[str, Any]:
     """Return ``fields`` with every mutable value copied (the dict itself is reused)."""
     for k, v in fields.items():
-        if type(v) not in _IMMUTABLE_TYPES and not is_immutable(v):
+        if type(v) not in IMMUTABLE_FAST and not is_immutable(v):
             fields[k] = snapshot_value(v)
     return fields
 
