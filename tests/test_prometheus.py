@@ -556,6 +556,25 @@ def test_registry_choices(make_handler: Any) -> None:
 
 
 @pytest.mark.usefixtures("empty_configuration")
+def test_registry_object_through_configure(logger_name: str,
+                                           registry: CollectorRegistry) -> None:
+    """A CollectorRegistry object given in a configuration dict is the one updated."""
+    cfg = {
+        "version": 1,
+        "handlers": {
+            "prom": {"class": "hftlogging.handlers.PrometheusHandler", "registry": registry},
+            "queue": {"class": "hftlogging.handlers.QueueHandler", "handlers": ["prom"]},
+        },
+        "loggers": {logger_name: {"level": "INFO", "handlers": ["queue"],
+                                  "propagate": False}},
+    }
+    hftlogging.configure(cfg)
+    hftlogging.get_logger(logger_name).counter("orders", 4)
+    hftlogging.shutdown()
+    assert value(registry, "hft_orders_total") == 4
+
+
+@pytest.mark.usefixtures("empty_configuration")
 def test_reconfiguring_keeps_counter_values(logger_name: str, capsys: Any) -> None:
     """configure() twice with the same handler: no duplicate-series error, counters continue."""
     ns = f"r{uuid.uuid4().hex[:8]}"
