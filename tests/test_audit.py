@@ -199,6 +199,42 @@ def test_fsync_policies_write_the_same_chain(tmp_path: Path, policy: str) -> Non
     assert res.ok and res.records == 21 and res.first_seq == 1 and res.last_seq == 21
 
 
+def test_failed_rotation_keeps_the_chain_in_the_current_file(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A rotation that cannot rename (``.1`` is a directory) keeps writing the current
+    file: every record is kept and chained; the failure is reported once."""
+    (tmp_path / "a.jsonl.1").mkdir()
+    h = JSONAuditHandler(tmp_path / "a.jsonl", max_bytes=1500, backup_count=1)
+    try:
+        for i in range(12):
+            h.emit_batch([audit_rec(i=i)])
+    finally:
+        h.close()
+    assert h.rotation_errors >= 1
+    assert capsys.readouterr().err.count("cannot rotate") == 1
+    res = verify([str(tmp_path / "a.jsonl")])
+    assert res.ok and res.records == 12
+
+
+def test_shared_formatter_keeps_chains_apart(tmp_path: Path) -> None:
+    """Two audit handlers given the same AuditFormatter object (dictConfig shares named
+    formatters) still write two independent chains."""
+    fmt = AuditFormatter()
+    a = JSONAuditHandler(tmp_path / "a.jsonl", formatter=fmt)
+    b = JSONAuditHandler(tmp_path / "b.jsonl", formatter=fmt)
+    try:
+        for i in range(3):
+            a.emit_batch([audit_rec(i=i)])
+            b.emit_batch([audit_rec(i=i)])
+    finally:
+        a.close()
+        b.close()
+    for name in ("a.jsonl", "b.jsonl"):
+        res = verify([str(tmp_path / name)])
+        assert res.ok and res.records == 3 and res.first_seq == 1
+
+
 def test_without_hash_chain(tmp_path: Path) -> None:
     """hash_chain: false writes seq but no hashes; verify then reports it is not chained."""
     write(tmp_path / "a.jsonl", 3, hash_chain=False)

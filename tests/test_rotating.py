@@ -264,6 +264,40 @@ def test_size_is_counted_from_the_existing_file(tmp_path: Path) -> None:
     assert (tmp_path / "c.log").read_text() == "abcdefgh\n"
 
 
+def test_failed_rotation_keeps_appending(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """When the rename fails (here ``c.log.1`` is a directory) no record is lost: the file
+    grows past max_bytes, the failure is reported once, and rotation is retried only
+    after another max_bytes, not on every record."""
+    (tmp_path / "c.log.1").mkdir()
+    h = ComponentRotatingFileHandler(tmp_path, max_bytes=20, backup_count=1, formatter=plain())
+    try:
+        for i in range(20):
+            h.emit_batch([rec("c", f"{i:09d}")])  # 10 bytes each
+    finally:
+        h.close()
+    assert (tmp_path / "c.log").read_text().split() == [f"{i:09d}" for i in range(20)]
+    assert 1 <= h.write_errors <= 10
+    assert capsys.readouterr().err.count("cannot rotate") == 1
+
+
+def test_directory_removed_while_running_is_recreated(tmp_path: Path) -> None:
+    """A log directory removed under the handler is created again on the next open."""
+    import shutil
+
+    d = tmp_path / "logs"
+    h = ComponentRotatingFileHandler(d, idle_close_s=0, formatter=plain())
+    try:
+        h.emit_batch([rec("a", "1")])
+        h.close()
+        shutil.rmtree(d)
+        h.emit_batch([rec("b", "2")])
+    finally:
+        h.close()
+    assert (d / "b.log").read_text() == "2\n"
+
+
 def test_traceback_lines_stay_with_their_record(tmp_path: Path) -> None:
     """A record with a traceback is one unit: rotation never separates its lines."""
     tb = "Traceback (most recent call last):\n  File \"x.py\", line 1\nValueError: boom"

@@ -41,6 +41,7 @@ get ``event`` = their log type and a ``message`` key.
 from __future__ import annotations
 
 import contextlib
+import copy
 import gzip
 import hashlib
 import json
@@ -48,6 +49,7 @@ import logging
 import os
 import re
 import socket
+import stat
 import sys
 import time
 from collections.abc import Iterable, Iterator, Sequence
@@ -258,6 +260,7 @@ class JSONAuditHandler(logging.Handler):
     Attributes:
         torn_lines: torn lines found (and marked) when opening files.
         records_written: records written by this handler.
+        rotation_errors: rotations that failed (the file then grows past ``max_bytes``).
 
     Raises:
         ConfigError: an invalid option, or a file that cannot be opened or is locked.
@@ -309,6 +312,7 @@ class JSONAuditHandler(logging.Handler):
         self.path = ""
         self.torn_lines = 0
         self.records_written = 0
+        self.rotation_errors = 0
         self._torn_pending: tuple[int, bytes] | None = None
         try:
             os.makedirs(self.directory, mode=self.dir_mode, exist_ok=True)
@@ -344,6 +348,9 @@ class JSONAuditHandler(logging.Handler):
                 f"hftlogging.handlers.audit.AuditFormatter, got {type(fmt).__name__}"
             )
             raise ConfigError(msg, key="formatter")
+        if fmt.chain is not None and fmt.chain is not self._chain:
+            # dictConfig shares a named formatter between handlers: each chain needs its own.
+            fmt = copy.copy(fmt)
         fmt.chain = self._chain
         super().setFormatter(fmt)
 
@@ -403,7 +410,7 @@ class JSONAuditHandler(logging.Handler):
     def _resume(self) -> None:
         """Continue the chain of the existing file (or of its rotated predecessor)."""
         last, torn, torn_offset = read_tail(self.path)
-        if last is None and os.path.exists(self.path + ".1"):
+        if last is None and os.path.isfile(self.path + ".1"):
             last, _, _ = read_tail(self.path + ".1")  # rotated just before a stop
         if last is not None:
             try:
@@ -489,11 +496,23 @@ class JSONAuditHandler(logging.Handler):
         self._size += len(data)
 
     def _rotate(self) -> None:
+        """Rename the full file to ``.1`` (shifting the others) and start a new one.
+
+        When the rename fails the records keep going to the current file (an audit
+        record is better past the size limit than not written), reported once.
+        """
         fd = self._fd
         if fd is not None and self.fsync != "never":
             _fsync(fd)
+        try:
+            shift_backups(self.path, self.backup_count)
+        except OSError as e:
+            self.rotation_errors += 1
+            if self.rotation_errors == 1:
+                sys.stderr.write(f"hftlogging: cannot rotate {self.path} ({e}); appending\n")
+            self._size = 0  # retry after another max_bytes, not on every record
+            return
         self._close_fd()
-        shift_backups(self.path, self.backup_count)
         sync_directory(self.directory)
         self._fd = open_append(self.path, self.file_mode)
         self._size = 0
@@ -646,8 +665,9 @@ def read_tail(path: str) -> tuple[bytes | None, bytes | None, int]:
     except FileNotFoundError:
         return None, None, 0
     try:
-        size = os.fstat(fd).st_size
-        if size == 0:
+        st = os.fstat(fd)
+        size = st.st_size
+        if size == 0 or not stat.S_ISREG(st.st_mode):
             return None, None, 0
         block = _TAIL_BLOCK
         while True:

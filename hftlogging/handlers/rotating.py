@@ -696,7 +696,11 @@ class ComponentRotatingFileHandler(logging.Handler):
         if len(self._open) >= self.max_open_files:
             lru = min(self._open.values(), key=lambda x: x.last_used)
             self._close_file(lru)
-        fd = open_append(f.path, self.file_mode)
+        try:
+            fd = open_append(f.path, self.file_mode)
+        except FileNotFoundError:  # the directory was removed under us: make it again
+            os.makedirs(self.directory, mode=self.dir_mode, exist_ok=True)
+            fd = open_append(f.path, self.file_mode)
         try:
             st = os.fstat(fd)
         except OSError:
@@ -738,16 +742,20 @@ class ComponentRotatingFileHandler(logging.Handler):
         f.size += len(data)
 
     def _rotate(self, f: _File) -> None:
-        """Close, shift the backups, reopen lazily; a failure keeps appending."""
+        """Shift the backups, then close (the file reopens on the next write).
+
+        The open file is renamed, not closed first: when the rename fails the handler keeps
+        appending to it (no record lost) and retries after another ``max_bytes``.
+        """
         self._join_compress(f)
-        self._close_file(f)
         try:
             rotated = shift_backups(f.path, f.backup_count)
         except OSError as e:
             self.write_errors += 1
             self._report_once(f"rotate:{f.path}", f"cannot rotate {f.path} ({e}); appending")
-            f.size = 0  # retry after another max_bytes rather than on every record
+            f.size = 0
             return
+        self._close_file(f)
         self.rotations += 1
         f.size = 0
         if rotated is not None and f.compress:
