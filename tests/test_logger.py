@@ -440,6 +440,46 @@ def test_handler_level_still_applies_to_metrics(pipe: Pipe) -> None:
     assert [r.getMessage() for r in pipe.records()] == ["kept"]
 
 
+# --- audit ----------------------------------------------------------------------------------
+
+
+def test_audit_record(pipe: Pipe) -> None:
+    """audit(event, data, **fields): log_type audit, audit_event, fields in context."""
+    pipe.log.audit("order_placed", {"order_id": "o-1", "qty": 1}, qty=2, side="buy")
+    pipe.log.audit("order_cancelled", order_id="o-1")
+    placed, cancelled = pipe.records()
+    assert placed.log_type == "audit"  # type: ignore[attr-defined]
+    assert placed.audit_event == "order_placed"  # type: ignore[attr-defined]
+    assert placed.context == {"order_id": "o-1", "qty": 2, "side": "buy"}  # type: ignore[attr-defined]
+    assert placed.order_id == "o-1"  # type: ignore[attr-defined]
+    assert placed.levelno == logging.INFO
+    assert placed.getMessage() == "audit order_placed"
+    assert cancelled.audit_event == "order_cancelled"  # type: ignore[attr-defined]
+    assert cancelled.context == {"order_id": "o-1"}  # type: ignore[attr-defined]
+
+
+def test_audit_odd_arguments(pipe: Pipe) -> None:
+    """A non-mapping data goes under 'data'; a non-string event is made a string."""
+    pipe.log.audit("fills", [1, 2])
+    pipe.log.audit(42)
+    fills, numbered = pipe.records()
+    assert fills.context == {"data": [1, 2]}  # type: ignore[attr-defined]
+    assert numbered.audit_event == "42"  # type: ignore[attr-defined]
+
+
+def test_audit_values_copied_at_call_time(pipe: Pipe) -> None:
+    """Mutating the data dict (or a nested value) after the call does not change the record."""
+    data: dict[str, Any] = {"legs": [1], "state": "new"}
+    extra_list = ["a"]
+    pipe.log.audit("order_placed", data, notes=extra_list)
+    data["legs"].append(2)
+    data["state"] = "filled"
+    data["added"] = True
+    extra_list.append("b")
+    assert pipe.one().context == {  # type: ignore[attr-defined]
+        "legs": [1], "state": "new", "notes": ["a"]}
+
+
 # --- bad input ------------------------------------------------------------------------------
 
 BAD_METRICS: list[tuple[str, Callable[[HFTLogger], None], str]] = [
