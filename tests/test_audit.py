@@ -185,6 +185,18 @@ def test_options_are_checked(tmp_path: Path) -> None:
         assert ei.value.key == key, kwargs
 
 
+def test_check_config_validates_without_touching_the_disk(tmp_path: Path) -> None:
+    """check_config rejects bad options and creates neither the directory nor the file."""
+    path = tmp_path / "d" / "a.jsonl"
+    JSONAuditHandler.check_config({"filename": str(path), "fsync": "always"})
+    for options, key in (({"fsync": "no"}, "fsync"), ({"max_bytes": 5, "backup_count": 0},
+                                                      "backup_count")):
+        with pytest.raises(ConfigError) as ei:
+            JSONAuditHandler.check_config({"filename": str(path), **options})
+        assert ei.value.key == key
+    assert not path.parent.exists()
+
+
 @pytest.mark.parametrize("policy", ["always", "batch", "never"])
 def test_fsync_policies_write_the_same_chain(tmp_path: Path, policy: str) -> None:
     """Every fsync policy writes every record, chained, whether by batch or by emit."""

@@ -128,6 +128,33 @@ def test_bad_options_fail_at_configuration(
     assert ei.value.key == key
 
 
+def test_check_config_validates_without_touching_the_disk(tmp_path: Path) -> None:
+    """check_config (used by configure() and ``hftlogging check``) rejects what the
+    constructor rejects, and creates nothing."""
+    d = tmp_path / "logs"
+    ComponentRotatingFileHandler.check_config({"directory": str(d), "max_bytes": 10})
+    with pytest.raises(ConfigError) as ei:
+        ComponentRotatingFileHandler.check_config({"directory": str(d), "when": "weekly"})
+    assert ei.value.key == "when"
+    with pytest.raises(ConfigError, match="unexpected keyword"):
+        ComponentRotatingFileHandler.check_config({"directory": str(d), "maxBytes": 1})
+    assert not d.exists()
+
+
+def test_configure_rejects_bad_options_before_changing_anything(
+    tmp_path: Path, logger_name: str
+) -> None:
+    """A bad handler option fails configure() with the handler's key; nothing is created."""
+    with pytest.raises(ConfigError, match="backup_count"):
+        hftlogging.configure({
+            "version": 1,
+            "handlers": {"files": {"class": "hftlogging.handlers.ComponentRotatingFileHandler",
+                                   "directory": str(tmp_path / "x"), "backup_count": -1}},
+            "loggers": {logger_name: {"handlers": ["files"]}},
+        })
+    assert not (tmp_path / "x").exists()
+
+
 def test_component_from_field_tag_and_map(tmp_path: Path) -> None:
     """The component can come from a context field, a factory tag, or logger-name prefixes."""
     by_field = ComponentRotatingFileHandler(tmp_path / "f", component_from="field",

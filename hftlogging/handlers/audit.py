@@ -52,7 +52,7 @@ import socket
 import stat
 import sys
 import time
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import IO, Any
 
 from pythonjsonlogger.json import JsonFormatter as _JsonFormatter
@@ -61,6 +61,7 @@ from hftlogging.exceptions import ConfigError
 from hftlogging.formatters import JSONFormatter, rfc3339_utc, to_jsonable
 from hftlogging.handlers.rotating import (
     ExclusiveLock,
+    _bind,
     _int_option,
     _mode_option,
     check_template,
@@ -226,6 +227,31 @@ class AuditFormatter(JSONFormatter):
 # --- the handler ---------------------------------------------------------------------------
 
 
+def _check_filename(filename: Any) -> tuple[str, str, frozenset[str]]:
+    if not isinstance(filename, (str, os.PathLike)):
+        msg = f"filename must be a path, got {filename!r}"
+        raise ConfigError(msg, key="filename")
+    path = os.path.abspath(os.fspath(filename))
+    template, fields = check_template(os.path.basename(path))
+    if "component" in fields:
+        msg = "filename of an audit handler may use {worker}, {pid} and {host}, not {component}"
+        raise ConfigError(msg, key="filename")
+    return os.path.dirname(path), template, fields
+
+
+def _check_fsync(fsync: Any) -> str:
+    if fsync not in _FSYNC_POLICIES:
+        msg = f"fsync must be one of {', '.join(_FSYNC_POLICIES)}, got {fsync!r}"
+        raise ConfigError(msg, key="fsync")
+    return fsync  # type: ignore[no-any-return]
+
+
+def _check_rotation(max_bytes: int, backup_count: int) -> None:
+    if max_bytes and not backup_count:
+        msg = "backup_count must be >= 1 when max_bytes is set: rotation must keep the file"
+        raise ConfigError(msg, key="backup_count")
+
+
 class JSONAuditHandler(logging.Handler):
     """Append audit records to a JSON Lines file with a hash chain.
 
@@ -281,23 +307,13 @@ class JSONAuditHandler(logging.Handler):
         formatter: logging.Formatter | None = None,
     ) -> None:
         super().__init__(level)
-        path = os.path.abspath(os.fspath(filename))
-        self.directory = os.path.dirname(path)
-        self.template, fields = check_template(os.path.basename(path))
-        if "component" in fields:
-            msg = "filename of an audit handler may use {worker}, {pid} and {host}, not {component}"
-            raise ConfigError(msg, key="filename")
+        self.directory, self.template, fields = _check_filename(filename)
         self._fields = fields
-        if fsync not in _FSYNC_POLICIES:
-            msg = f"fsync must be one of {', '.join(_FSYNC_POLICIES)}, got {fsync!r}"
-            raise ConfigError(msg, key="fsync")
-        self.fsync = fsync
+        self.fsync = _check_fsync(fsync)
         self.hash_chain = bool(hash_chain)
         self.max_bytes = _int_option("max_bytes", max_bytes)
         self.backup_count = _int_option("backup_count", backup_count)
-        if self.max_bytes and not self.backup_count:
-            msg = "backup_count must be >= 1 when max_bytes is set: rotation must keep the file"
-            raise ConfigError(msg, key="backup_count")
+        _check_rotation(self.max_bytes, self.backup_count)
         self.file_mode = _mode_option("file_mode", file_mode)
         self.dir_mode = _mode_option("dir_mode", dir_mode)
         self.exclusive = bool(exclusive)
@@ -333,6 +349,24 @@ class JSONAuditHandler(logging.Handler):
             msg = f"cannot open the audit file {self.path!r}: {e}"
             raise ConfigError(msg, key="filename") from e
         register_for_fork(self)
+
+    # -- configuration -----------------------------------------------------------------------
+
+    @classmethod
+    def check_config(cls, options: Mapping[str, Any]) -> None:
+        """Validate ``options`` (the handler's keywords) without touching the disk.
+
+        Raises:
+            ConfigError: the first invalid option.
+        """
+        a = _bind(cls, options)
+        _check_filename(a["filename"])
+        _check_fsync(a["fsync"])
+        max_bytes = _int_option("max_bytes", a["max_bytes"])
+        backup_count = _int_option("backup_count", a["backup_count"])
+        _check_rotation(max_bytes, backup_count)
+        _mode_option("file_mode", a["file_mode"])
+        _mode_option("dir_mode", a["dir_mode"])
 
     # -- formatter -------------------------------------------------------------------------
 

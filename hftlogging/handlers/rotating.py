@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import contextlib
 import gzip
+import inspect
 import logging
 import os
 import re
@@ -108,6 +109,28 @@ def _mode_option(name: str, value: Any) -> int:
         msg = f"{name} must be a permission mode such as 0o640 or '0640', got {value!r}"
         raise ConfigError(msg, key=name)
     return value
+
+
+def _check_encoding(encoding: Any) -> str:
+    try:
+        "".encode(encoding)
+    except (LookupError, TypeError) as e:
+        msg = f"encoding must be a codec name such as 'utf-8', got {encoding!r}"
+        raise ConfigError(msg, key="encoding") from e
+    return encoding  # type: ignore[no-any-return]
+
+
+def _bind(cls: type, options: Mapping[str, Any]) -> dict[str, Any]:
+    """The handler's keyword arguments with defaults filled in, or a ConfigError."""
+    sig = inspect.signature(cls)
+    try:
+        bound = sig.bind(**dict(options))
+    except TypeError as e:
+        names = ", ".join(sig.parameters)
+        msg = f"{e}; the options are: {names}"
+        raise ConfigError(msg) from e
+    bound.apply_defaults()
+    return dict(bound.arguments)
 
 
 def safe_name(text: object) -> str:
@@ -468,11 +491,7 @@ class ComponentRotatingFileHandler(logging.Handler):
         self.file_mode = _mode_option("file_mode", file_mode)
         self.dir_mode = _mode_option("dir_mode", dir_mode)
         self.exclusive = bool(exclusive)
-        try:
-            "".encode(encoding)
-        except LookupError as e:
-            raise ConfigError(f"unknown encoding {encoding!r}", key="encoding") from e
-        self.encoding = encoding
+        self.encoding = _check_encoding(encoding)
         self._ascii_compatible = encoding.lower().replace("_", "-") in ("utf-8", "utf8")
         self._overrides = self._check_components(components)
         self._timed = self.when is not None or any(o.get("when") for o in self._overrides.values())
@@ -513,7 +532,34 @@ class ComponentRotatingFileHandler(logging.Handler):
 
     # -- configuration helpers -------------------------------------------------------------
 
-    def _check_components(self, components: Any) -> dict[str, dict[str, Any]]:
+    @classmethod
+    def check_config(cls, options: Mapping[str, Any]) -> None:
+        """Validate ``options`` (the handler's keywords) without touching the disk.
+
+        Used by :func:`hftlogging.configure` and ``hftlogging check`` before anything
+        changes; the directory, the exclusivity lock and the files are checked when the
+        handler is built.
+
+        Raises:
+            ConfigError: the first invalid option.
+        """
+        a = _bind(cls, options)
+        check_template(a["filename"])
+        for key in ("max_bytes", "backup_count"):
+            _int_option(key, a[key])
+        for key in ("max_open_files", "max_components"):
+            _int_option(key, a[key], minimum=1)
+        _when_option("when", a["when"])
+        _float_option("idle_close_s", a["idle_close_s"])
+        _mode_option("file_mode", a["file_mode"])
+        _mode_option("dir_mode", a["dir_mode"])
+        _check_encoding(a["encoding"])
+        cls._check_components(a["components"])
+        cls._make_selector(a["component_from"], a["component_field"], a["component_tag"],
+                           a["component_map"], a["default_component"])
+
+    @staticmethod
+    def _check_components(components: Any) -> dict[str, dict[str, Any]]:
         if components is None:
             return {}
         if not isinstance(components, Mapping):
@@ -544,8 +590,8 @@ class ComponentRotatingFileHandler(logging.Handler):
             out[safe_name(name)] = o
         return out
 
+    @staticmethod
     def _make_selector(
-        self,
         component_from: Any,
         field: Any,
         tag: Any,
