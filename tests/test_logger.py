@@ -831,11 +831,6 @@ def test_mutable_message_object_shows_call_time_state(
     pipe, target = gated
     log = pipe.log
     if route == "stdlib-into-queue":
-        request.applymarker(pytest.mark.xfail(
-            strict=True,
-            reason="QueueHandler.prepare renders the message now only for mutable args, "
-                   "not for a mutable message object",
-        ))
         log.addFilter(lambda r: True)  # a logger filter forces the stdlib path
     lst = [1]
     box = Box()

@@ -954,12 +954,10 @@ class QueueHandler(logging.handlers.QueueHandler):
         ``exc_info`` keeps the type and a traceback-free copy of the value.
         """
         args = record.args
-        if args:
-            values = args.values() if isinstance(args, dict) else args
-            if not all(is_immutable(a) for a in values):
-                record.msg = record.getMessage() if isinstance(record, Record) else \
-                    _render(record)
-                record.args = None
+        values = (args.values() if isinstance(args, dict) else args) if args else ()
+        if not is_immutable(record.msg) or not all(is_immutable(a) for a in values):
+            record.msg = record.getMessage() if isinstance(record, Record) else _render(record)
+            record.args = None
         ei = record.exc_info
         if ei:
             if not record.exc_text:
