@@ -79,9 +79,19 @@ KIND_AUDIT = 2
 
 # Keys of the per-logger plan, stored in Logger._cache beside stdlib's level entries so
 # that stdlib's own cache clearing (setLevel, logging.disable) invalidates them too.
-# Text plans use -level - 1 (never a level); metric and audit plans use strings.
+# All plan keys are strings: stdlib's keys are levels, and any int, negative ones too, may
+# be a level (isEnabledFor(-21) must not overwrite the plan of INFO).
 _KEY_METRIC = "hftlogging:metric"
 _KEY_AUDIT = "hftlogging:audit"
+_text_keys: dict[int, str] = {}
+
+
+def _text_key(level: int) -> str:
+    """Return the cache key of the text plan at ``level``."""
+    key = _text_keys.get(level)
+    if key is None:
+        key = _text_keys[level] = f"hftlogging:text:{level}"
+    return key
 
 METRIC_LEVEL = logging.INFO
 AUDIT_LEVEL = logging.INFO
@@ -379,7 +389,7 @@ def _text_method(level: int, name: str) -> Callable[..., None]:
     and per field, two clock/thread reads, a tuple, and an append. Everything else —
     building the LogRecord, formatting, I/O — happens on the listener thread.
     """
-    key = -level - 1
+    key = _text_key(level)
 
     def method(self: HFTLogger, msg: Any = _NOMSG, /, *args: Any, **kw: Any) -> None:
         try:
@@ -699,7 +709,7 @@ class HFTLogger(logging.Logger):
         bound: dict[str, Any] | None,
     ) -> None:
         """Shared text path for the less common entry points and bound views."""
-        key = -level - 1
+        key = _text_keys.get(level) or _text_key(level)
         try:
             sink = self._cache[key]
         except KeyError:
