@@ -311,6 +311,16 @@ def test_log_with_level_name_and_number(pipe: Pipe) -> None:
     assert recs[0].context == {"k": 1}  # type: ignore[attr-defined]
 
 
+def test_negative_levels_do_not_disturb_other_levels(pipe: Pipe) -> None:
+    """Any int is a level to stdlib: negative ones never break info() or isEnabledFor()."""
+    log = pipe.log
+    assert log.isEnabledFor(-21) is False
+    log.log(-5, "never shown")
+    assert log.isEnabledFor(4) is True
+    log.info("still works")
+    assert [r.getMessage() for r in pipe.records()] == ["still works"]
+
+
 def test_unrenderable_message_does_not_raise(pipe: Pipe) -> None:
     """A format/argument mismatch is rendered with a note instead of raising."""
     pipe.log.info("%d items", "not a number")
