@@ -294,6 +294,25 @@ def test_chain_resumes_after_restart(tmp_path: Path) -> None:
     assert res.ok and res.records == 10 and res.last_hash == second.last_hash
 
 
+def test_record_after_close_resumes_the_chain(tmp_path: Path) -> None:
+    """A record that reaches the handler after close() reopens the file (taking the lock
+    again) and continues the chain; a worker rename does not move an unnamed file."""
+    path = tmp_path / "a.jsonl"
+    h = JSONAuditHandler(path)
+    try:
+        h.emit_batch([audit_rec(i=0)])
+        hftlogging.set_worker("other")
+        h.emit_batch([audit_rec(i=1)])
+    finally:
+        hftlogging.set_worker(None)
+        h.close()
+    h.emit_batch([audit_rec(i=2)])
+    h.close()
+    assert sorted(p.name for p in tmp_path.glob("*.jsonl")) == ["a.jsonl"]
+    res = verify([str(path)])
+    assert res.ok and res.records == 3
+
+
 def test_chain_resumes_from_rotated_file_when_current_is_empty(tmp_path: Path) -> None:
     """A stop right after a rotation leaves an empty file: the chain resumes from .1."""
     path = tmp_path / "a.jsonl"

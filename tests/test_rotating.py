@@ -317,7 +317,6 @@ def test_directory_removed_while_running_is_recreated(tmp_path: Path) -> None:
     h = ComponentRotatingFileHandler(d, idle_close_s=0, formatter=plain())
     try:
         h.emit_batch([rec("a", "1")])
-        h.close()
         shutil.rmtree(d)
         h.emit_batch([rec("b", "2")])
     finally:
@@ -628,6 +627,30 @@ def test_second_handler_on_the_same_files_fails_loudly(tmp_path: Path) -> None:
     finally:
         h.close()
     ComponentRotatingFileHandler(tmp_path).close()  # released on close
+
+
+def test_worker_rename_and_write_after_close(tmp_path: Path) -> None:
+    """Renaming the worker moves a {worker} template to the new files and leaves other
+    templates alone; a record after close() claims the files again and appends."""
+    plainh = ComponentRotatingFileHandler(tmp_path / "p", formatter=plain())
+    per_worker = ComponentRotatingFileHandler(tmp_path / "w", filename="{component}-{worker}.log",
+                                              formatter=plain())
+    try:
+        for h in (plainh, per_worker):
+            h.emit_batch([rec("c", "1")])
+        hftlogging.set_worker("w2")
+        for h in (plainh, per_worker):
+            h.emit_batch([rec("c", "2")])
+    finally:
+        hftlogging.set_worker(None)
+        plainh.close()
+        per_worker.close()
+    plainh.emit_batch([rec("c", "3")])
+    plainh.close()
+    assert sorted(p.name for p in (tmp_path / "p").glob("*.log")) == ["c.log"]
+    assert (tmp_path / "p" / "c.log").read_text() == "1\n2\n3\n"
+    assert (tmp_path / "w" / "c-main.log").read_text() == "1\n"
+    assert (tmp_path / "w" / "c-w2.log").read_text() == "2\n"
 
 
 def test_repr_and_flush(tmp_path: Path) -> None:

@@ -401,6 +401,8 @@ class JSONAuditHandler(logging.Handler):
         if not self.exclusive or "pid" in self._fields:
             return True
         lock = ExclusiveLock(self.directory, safe_name(self._file_name()), self.file_mode)
+        if self._lock_file is not None and self._lock_file.path == lock.path:
+            return True  # already ours (the name did not change)
         if not lock.acquire():
             return False
         old, self._lock_file = self._lock_file, lock
@@ -413,6 +415,7 @@ class JSONAuditHandler(logging.Handler):
         self._close_fd()
         self._pid = os.getpid()
         self._worker = get_worker()
+        register_for_fork(self)
         if not self._claim():
             self._active_template = per_pid_template(self._active_template)
             self._fields = self._fields | {"pid"}
@@ -663,6 +666,7 @@ class JSONAuditHandler(logging.Handler):
                 self._lock_file.release()
                 self._lock_file = None
             unregister_for_fork(self)
+            self._pid = -1  # a record after close claims the file again and resumes
         finally:
             self.release()
             super().close()

@@ -614,8 +614,11 @@ class ComponentRotatingFileHandler(logging.Handler):
                 raise ConfigError(msg, key="component_field")
 
             def select_field(record: logging.LogRecord) -> Any:
-                ctx = record.__dict__.get("context")
-                value = ctx.get(field) if ctx else record.__dict__.get(field)
+                d = record.__dict__
+                ctx = d.get("context")
+                value = ctx.get(field) if ctx else None
+                if value is None:
+                    value = d.get(field)  # a plain record's extra= attribute
                 return default if value is None else value
 
             return select_field
@@ -663,6 +666,8 @@ class ComponentRotatingFileHandler(logging.Handler):
             )
         )
         lock = ExclusiveLock(self.directory, name, self.file_mode)
+        if self._lock_file is not None and self._lock_file.path == lock.path:
+            return True  # already ours (the name did not change)
         if not lock.acquire():
             return False
         old, self._lock_file = self._lock_file, lock
@@ -677,9 +682,14 @@ class ComponentRotatingFileHandler(logging.Handler):
         self._by_key.clear()
         self._worker = get_worker()
         self._pid = os.getpid()
+        register_for_fork(self)
+        os.makedirs(self.directory, mode=self.dir_mode, exist_ok=True)
         if self._claim():
             return
         # Another process holds these names (our parent, after a fork): use per-pid names.
+        if self._lock_file is not None:
+            self._lock_file.release()
+            self._lock_file = None
         self._active_template = per_pid_template(self._active_template)
         self._fields = self._fields | {"pid"}
         sys.stderr.write(
@@ -1021,6 +1031,7 @@ class ComponentRotatingFileHandler(logging.Handler):
                 self._lock_file.release()
                 self._lock_file = None
             unregister_for_fork(self)
+            self._pid = -1  # a record after close claims the files again first
         finally:
             self.release()
             super().close()
