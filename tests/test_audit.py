@@ -364,6 +364,26 @@ def test_torn_last_line_is_reported_marked_and_skipped(
     assert res.ok and res.records == 5 and any("torn line" in n for n in res.notes)
 
 
+def test_unreadable_last_line_starts_a_new_chain_and_fails_verification(
+    tmp_path: Path, capfd: pytest.CaptureFixture[str]
+) -> None:
+    """A complete last line that is not an audit record (damage, not a crash) cannot be
+    resumed from: the handler says so, writes an audit_chain_reset record and goes on;
+    verification names the damaged line."""
+    path = tmp_path / "a.jsonl"
+    write(path, 2)
+    with open(path, "ab") as f:
+        f.write(b"garbage\n")
+    write(path, 1, start=5)
+    assert "cannot resume the hash chain" in capfd.readouterr().err
+    objs = _json_lines(path)
+    assert [o["event"] for o in objs] == ["order_placed", "order_placed", "audit_chain_reset",
+                                          "order_placed"]
+    assert objs[2]["seq"] == 1 and objs[2]["prev_hash"] == GENESIS_HASH
+    res = verify([str(path)])
+    assert not res.ok and res.bad_line == 3
+
+
 _KILLED_WRITER = textwrap.dedent("""
     import sys
     import hftlogging

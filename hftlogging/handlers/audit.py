@@ -445,10 +445,18 @@ class JSONAuditHandler(logging.Handler):
                 os.close(fd)
 
     def _resume(self) -> None:
-        """Continue the chain of the existing file (or of its rotated predecessor)."""
+        """Continue the chain of the existing file (or of its rotated predecessor).
+
+        Starts from the genesis hash when there is nothing to continue; a torn last line
+        is marked first, then a last line that is not an audit record is reported with an
+        ``audit_chain_reset`` record (verification fails at that line, as it should).
+        """
+        chain = self._chain
+        chain.seq, chain.hash = 0, GENESIS_HASH
         last, torn, torn_offset = read_tail(self.path)
         if last is None and os.path.isfile(self.path + ".1"):
             last, _, _ = read_tail(self.path + ".1")  # rotated just before a stop
+        reset: str | None = None
         if last is not None:
             try:
                 obj = _load_object(last)
@@ -457,14 +465,9 @@ class JSONAuditHandler(logging.Handler):
                 if type(seq) is not int or not isinstance(h, str):
                     raise ValueError("no seq/hash")
             except (ValueError, KeyError, TypeError) as e:
-                sys.stderr.write(
-                    f"hftlogging: cannot resume the hash chain of {self.path}: its last "
-                    f"complete line is not an audit record ({e}); starting a new chain\n"
-                )
-                self._write_marker(RESET_EVENT, {"reason": str(e)}, lead=b"")
+                reset = str(e) or type(e).__name__
             else:
-                self._chain.seq = seq
-                self._chain.hash = h
+                chain.seq, chain.hash = seq, h
         if torn is not None:
             self.torn_lines += 1
             sys.stderr.write(
@@ -473,6 +476,12 @@ class JSONAuditHandler(logging.Handler):
             )
             self._torn_pending = (torn_offset, torn)
             self._write_torn_marker()
+        if reset is not None:
+            sys.stderr.write(
+                f"hftlogging: cannot resume the hash chain of {self.path}: its last complete "
+                f"line is not an audit record ({reset}); starting a new chain\n"
+            )
+            self._write_marker(RESET_EVENT, {"reason": reset}, lead=b"")
 
     def _write_torn_marker(self) -> None:
         if self._fd is None:
