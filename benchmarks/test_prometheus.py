@@ -146,6 +146,15 @@ def pipeline() -> Iterator[Pipeline]:
     p.close()
 
 
+def _wait_applied(pipeline: Pipeline, read: Callable[[], float], expected: float) -> None:
+    """Wait until the registry holds ``expected`` (bounded): flush() alone can return
+    while the listener still builds the last batch it took."""
+    deadline = time.monotonic() + 120
+    pipeline.queue.flush()
+    while read() < expected and time.monotonic() < deadline:
+        time.sleep(0.0005)
+
+
 def _loop(call: Callable[[], None]) -> Callable[[], None]:
     def run() -> None:
         for _ in range(LOOPS):
@@ -191,9 +200,11 @@ def test_caller_cost(benchmark: Any, pipeline: Pipeline, case: str, kind: str) -
     drain = pipeline.queue.flush
     benchmark.pedantic(_loop(call), setup=drain, rounds=ROUNDS, warmup_rounds=1)
     p = _percentiles(call, drain)
-    drain()
-    applied = source.counted() if kind == "counter" else source.timed()
+    read = source.counted if kind == "counter" else source.timed
     calls = LOOPS * (ROUNDS + 1) + 1000 + PERCENTILE_CALLS
+    if source is pipeline:
+        _wait_applied(pipeline, read, calls)
+    applied = read()
     assert applied == calls, f"{applied} of {calls} updates applied"
     assert pipeline.dropped() == 0
     per_call = float(benchmark.stats.stats.median) * 1e9 / LOOPS
@@ -218,10 +229,11 @@ def test_sustained_updates(benchmark: Any, pipeline: Pipeline, kind: str) -> Non
             t0 = time.perf_counter()
             for _ in range(SUSTAINED_CALLS):
                 call()
+            read = source.counted if kind == "counter" else source.timed
             if source is pipeline:
-                pipeline.queue.flush()
+                _wait_applied(pipeline, read, before + SUSTAINED_CALLS)
             elapsed = time.perf_counter() - t0
-            after = source.counted() if kind == "counter" else source.timed()
+            after = read()
             assert after - before == SUSTAINED_CALLS, "updates lost"
             rates[case].append(SUSTAINED_CALLS / elapsed)
 

@@ -424,7 +424,7 @@ def test_log_calls_through_the_queue(pipeline: Any, registry: CollectorRegistry)
     with hftlogging.context(exchange="gate"):
         log.counter("fills")
     log.info("not a metric")
-    queue.flush()
+    queue.stop()  # joins the listener: every record is applied
     assert value(registry, "hft_orders_placed_total", exchange="mexc") == 3
     assert value(registry, "hft_active_symbols", exchange="mexc") == 42
     assert value(registry, "hft_spread_bps_count", symbol="BTCUSDT", exchange="") == 1
@@ -447,7 +447,7 @@ def test_updates_happen_on_the_listener_thread(pipeline: Any) -> None:
 
     prom.emit_batch = spy  # type: ignore[method-assign]
     log.counter("c")
-    queue.flush()
+    queue.stop()  # joins the listener: every record is applied
     assert seen
     assert all(name.startswith("hftlogging-listener") for name in seen)
     assert threading.current_thread().name not in seen
@@ -458,7 +458,7 @@ def test_pipeline_health_is_exported(pipeline: Any, registry: CollectorRegistry)
     log, queue, _prom = pipeline()
     for _ in range(10):
         log.counter("c")
-    queue.flush()
+    queue.stop()  # joins the listener: every record is applied
     stats = hftlogging.stats()
     assert value(registry, "hft_logging_queue_capacity") == stats["capacity"] > 0
     assert value(registry, "hft_logging_records_written_total") == stats["written"] >= 10
@@ -836,7 +836,7 @@ def test_hanging_gateway_costs_at_most_timeout(make_handler: Any, pipeline: Any)
             c0 = time.perf_counter()
             log.counter("c")
             worst = max(worst, time.perf_counter() - c0)
-        queue.flush()
+        queue.stop()  # joins the listener: every record is applied
         assert worst < 0.2
         assert prom.registry.get_sample_value("hft_c_total") == 200
         closing = time.monotonic()

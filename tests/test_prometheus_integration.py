@@ -96,7 +96,7 @@ def test_promtool_accepts_the_exposition(pipeline: Any) -> None:
                                 const_labels={"service": "arb"})
     _log_sample_metrics(log)
     log.counter("orders_placed", -1, exchange="mexc")  # an error series with a value
-    queue.flush()
+    queue.stop()  # joins the listener: every record is applied
     text = generate_latest(prom.registry)
     assert b"hft_orders_placed_total" in text
     result = promtool_check(text)
