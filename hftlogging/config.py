@@ -179,8 +179,19 @@ def _read(path: Path, source: str) -> str:
 
 
 def _parse_yaml(text: str, source: str | None) -> Any:
+    """``yaml.safe_load``, with the document's expanded size checked before it is built.
+
+    Building is where an alias bomb explodes: merge keys (``<<: [*a, *a]``) copy the
+    merged pairs, so even ``safe_load`` takes exponential time on a small file. The node
+    graph is composed first (aliases stay shared there) and measured.
+    """
+    loader = yaml.SafeLoader(text)
     try:
-        data = yaml.safe_load(text)
+        node = loader.get_single_node()
+        if node is None:
+            return None
+        _check_expansion(node, source)
+        return loader.construct_document(node)
     except yaml.constructor.ConstructorError as e:
         mark = e.problem_mark
         where = f"line {mark.line + 1}: " if mark is not None else ""
@@ -200,22 +211,38 @@ def _parse_yaml(text: str, source: str | None) -> Any:
     except RecursionError as e:
         msg = "expected valid YAML, found nesting too deep to read"
         raise ConfigError(msg, path=source) from e
-    _check_expansion(data, source)
-    return data
+    finally:
+        loader.dispose()
+
+
+def _children(obj: Any) -> list[Any] | None:
+    """The children of a container: a YAML node's or a Python value's; None for a leaf."""
+    if isinstance(obj, yaml.MappingNode):
+        return [x for pair in obj.value for x in pair]
+    if isinstance(obj, yaml.SequenceNode):
+        return list(obj.value)
+    if isinstance(obj, yaml.Node):
+        return None
+    if isinstance(obj, Mapping):
+        return [*obj.keys(), *obj.values()]
+    if isinstance(obj, list):
+        return obj
+    return None
 
 
 def _check_expansion(data: Any, source: str | None) -> None:
     """Refuse alias bombs ("billion laughs") and self-referencing aliases.
 
-    ``safe_load`` shares the object of an anchor among its aliases, so the document is
-    small in memory; walking it (as validation and dictConfig do) is what explodes. The
+    Works on a composed YAML node graph or on Python data. Aliases share one object, so
+    the document is small in memory; walking or building it is what explodes. The
     expanded size is counted with memoisation, in time linear in the distinct objects.
     """
     sizes: dict[int, int] = {}
     active: set[int] = set()
 
     def size(obj: Any) -> int:
-        if not isinstance(obj, (dict, list)):
+        children = _children(obj)
+        if children is None:
             return 1
         key = id(obj)
         known = sizes.get(key)
@@ -225,7 +252,6 @@ def _check_expansion(data: Any, source: str | None) -> None:
             msg = "expected a tree of values, found a YAML alias that refers to its own parent"
             raise ConfigError(msg, path=source)
         active.add(key)
-        children = list(obj.keys()) + list(obj.values()) if isinstance(obj, dict) else obj
         total = 1
         for child in children:
             total += size(child)
