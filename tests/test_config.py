@@ -105,10 +105,12 @@ def test_dollar_style_format_is_not_expanded() -> None:
 # --- sources and YAML safety ----------------------------------------------------------------------
 
 
-def test_default_config_follows_hftlogging_env_then_environment() -> None:
+def test_default_config_follows_hftlogging_env_then_environment(tmp_path: Path) -> None:
     """No name: $HFTLOGGING_ENV, else $ENVIRONMENT, else development."""
+    base = {"HFTLOGGING_DIR": str(tmp_path)}
+
     def source(env: dict[str, str]) -> str:
-        return Path(hconfig._load_raw(None, env, None)[1] or "").name
+        return Path(load_config(None, env={**base, **env})[1] or "").name
 
     assert source({"HFTLOGGING_ENV": "production", "ENVIRONMENT": "development"}) == \
         "production.yaml"

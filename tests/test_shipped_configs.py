@@ -225,3 +225,14 @@ def test_shipped_config_end_to_end(
         assert files[a].count('"order_placed"') == 2
         res = verify([str(tmp_path / "logs" / a)])
         assert res.ok and res.records == 2, res
+
+
+@needs_handlers
+def test_setup_shorthands_apply_the_shipped_files(tmp_path: Path) -> None:
+    """setup_production_logging() and setup_development_logging() are configure() of the
+    shipped files, with configure()'s keywords."""
+    prod = hftlogging.setup_production_logging(env=_env(tmp_path))
+    assert set(prod["handlers"]) == {"queue", "components", "errors", "audit", "prometheus"}
+    hftlogging.shutdown()
+    dev = hftlogging.setup_development_logging(env=_env(tmp_path / "dev"))
+    assert "console" in dev["handlers"]
