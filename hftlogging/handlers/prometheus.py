@@ -587,6 +587,9 @@ class PrometheusHandler(logging.Handler):
         self.multiprocess_dir = self._check_multiprocess()
         self.registry = _resolve_registry(registry, namespace)
         store = _store_for(self.registry, namespace)
+        if port is not None:
+            # Before taking the store over: a taken port leaves the store as it was.
+            self._start_endpoint(port)
         with store.lock:
             self._adopt(store)
         self._store = store
@@ -595,8 +598,6 @@ class PrometheusHandler(logging.Handler):
         _install_fork_hook()
         if self.multiprocess_dir:
             _install_exit_hook()
-        if port is not None:
-            self._start_endpoint(port)
         if pushgateway:
             self._start_push_thread()
         self._pid = os.getpid()
@@ -1037,7 +1038,7 @@ class PrometheusHandler(logging.Handler):
             self._push_stop.set()
             if thread is not None and thread is not threading.current_thread():
                 thread.join(self.timeout_s * 3 + 1.0)
-            if self.pushgateway:
+            if self.pushgateway and "_store" in self.__dict__:  # built completely
                 self.push()
             self._stop_endpoint()
         finally:
