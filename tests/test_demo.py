@@ -28,8 +28,10 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def _scrape_until(url: str, needle: str, proc: subprocess.Popen[str], deadline: float) -> str:
-    """Scrape the demo's endpoint until ``needle`` shows up, while the demo still runs."""
+def _scrape_until(
+    url: str, needles: list[str], proc: subprocess.Popen[str], deadline: float
+) -> str:
+    """Scrape the demo's endpoint until every needle shows up, while the demo still runs."""
     last = ""
     while time.monotonic() < deadline and proc.poll() is None:
         try:
@@ -37,7 +39,7 @@ def _scrape_until(url: str, needle: str, proc: subprocess.Popen[str], deadline: 
                 last = r.read().decode()
         except (urllib.error.URLError, OSError):
             last = ""
-        if needle in last:
+        if all(n in last for n in needles):
             return last
         time.sleep(0.1)  # polling another process's endpoint, not synchronising threads
     return last
@@ -59,8 +61,12 @@ def test_demo_end_to_end(tmp_path: Path) -> None:
         assert proc.stdout is not None
         header = [proc.stdout.readline() for _ in range(3)]
         assert header[2].strip() == f"metrics: http://127.0.0.1:{port}/metrics", header
-        scraped = _scrape_until(f"http://127.0.0.1:{port}/metrics", "hft_orders_placed_total",
-                                proc, time.monotonic() + 30)
+        # Both workers' series (one exchange each) on the one endpoint.
+        scraped = _scrape_until(
+            f"http://127.0.0.1:{port}/metrics",
+            [f'hft_orders_placed_total{{exchange="{ex}"' for ex in ("mexc", "binance")],
+            proc, time.monotonic() + 30,
+        )
         still_running = proc.poll() is None
         out, err = proc.communicate(timeout=120)
     finally:
@@ -69,8 +75,9 @@ def test_demo_end_to_end(tmp_path: Path) -> None:
             proc.wait()
     assert proc.returncode == 0, out + err
     assert still_running
-    assert re.search(r'^hft_orders_placed_total\{exchange="mexc",side="buy"\} \d', scraped,
-                     re.MULTILINE), scraped
+    for exchange in ("mexc", "binance"):
+        assert re.search(rf'^hft_orders_placed_total{{exchange="{exchange}",side="buy"}} \d',
+                         scraped, re.MULTILINE), scraped
     assert "hft_messages_received_total" in scraped
 
     assert "result: ok" in out
