@@ -107,6 +107,15 @@ class _Slow:
 
 
 SLOW: Any = _Slow()
+
+
+class _StartFirst:
+    """Plan marker: the queue handler's listener must be started before deciding."""
+
+    __slots__ = ("handler",)
+
+    def __init__(self, handler: Any) -> None:
+        self.handler = handler
 _NOMSG: Any = object()
 _RESERVED_KW = frozenset({"exc_info", "stack_info", "stacklevel", "extra"})
 _IMMUTABLE = IMMUTABLE_FAST
@@ -505,19 +514,29 @@ class HFTLogger(logging.Logger):
 
     def _plan(self, key: int | str, level: int, log_type: str) -> Any:
         """Decide, once, what a call at ``level`` does: nothing, fast path or stdlib path."""
-        with logging._lock:  # type: ignore[attr-defined]
-            if self.disabled:
-                plan = None
-            elif log_type == TEXT and not self.isEnabledFor(level):
-                plan = None
-                self._set_noop(level)
-            else:
-                try:
-                    plan = self._route(level)
-                except Exception:  # deciding must never raise into a log call
-                    plan = SLOW
-            self._cache[key] = plan
-        return plan
+        for _attempt in range(3):
+            with logging._lock:  # type: ignore[attr-defined]
+                if self.disabled:
+                    plan = None
+                elif log_type == TEXT and not self.isEnabledFor(level):
+                    plan = None
+                    self._set_noop(level)
+                else:
+                    try:
+                        plan = self._route(level)
+                    except Exception:  # deciding must never raise into a log call
+                        plan = SLOW
+                if type(plan) is not _StartFirst:
+                    self._cache[key] = plan
+                    return plan
+            # The queue's listener starts lazily; a starting thread may need
+            # logging's lock, so start it with the lock released, then decide again.
+            try:
+                plan.handler.start()
+            except Exception as e:  # reported again, with a traceback, by emit()
+                sys.stderr.write(f"hftlogging: queue handler could not start: {e}\n")
+                return SLOW
+        return SLOW
 
     def _set_noop(self, level: int) -> None:
         name = _NOOP_NAMES.get(level)
@@ -541,7 +560,11 @@ class HFTLogger(logging.Logger):
         if len(found) != 1:
             return SLOW  # several handlers, or none (stdlib's lastResort)
         h = found[0]
-        if not getattr(h, "hft_fast_sink", False) or not h.accepts_fast():  # type: ignore[attr-defined]
+        if not getattr(h, "hft_fast_sink", False):
+            return SLOW
+        if h.needs_start():  # type: ignore[attr-defined]
+            return _StartFirst(h)
+        if not h.accepts_fast():  # type: ignore[attr-defined]
             return SLOW
         if level < h.level:
             return None

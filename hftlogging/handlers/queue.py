@@ -20,13 +20,14 @@ on the caller's thread, through the listener's handlers (serialised with the lis
 from __future__ import annotations
 
 import collections
+import contextlib
 import logging
 import logging.handlers
 import sys
 import threading
 import time
 import traceback
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
 from hftlogging import lifecycle
@@ -90,6 +91,7 @@ class RecordRing:
         self.dropped_by_type: dict[str, int] = {TEXT: 0, METRIC: 0, AUDIT: 0}
         self.dropped_by_level: dict[str, int] = {}
         self.audit_sync_writes = 0
+        self.audit_over_capacity = 0
         self.high_water = 0
         self.first_unreported_drop: float | None = None
 
@@ -183,16 +185,24 @@ class RecordRing:
         self._count_drop(okind, olevel)
 
     def _overflow_audit(self, item: Any) -> None:
+        """Never drop an audit record, and never wait on a handler that may hang.
+
+        Wait up to ``audit_wait_ms`` for room. Then, if the listener is not in the middle
+        of a batch, write the record synchronously through its handlers; if it is (a slow
+        or hung handler), queue the record past the capacity: the bound is soft for audit
+        records only.
+        """
         if self._wait_for_room(self.audit_wait_s):
             self.items.append(item)
             return
         listener = self.listener
+        if listener is not None and listener.try_dispatch_now([item]):
+            with self._lock:
+                self.audit_sync_writes += 1
+            return
         with self._lock:
-            self.audit_sync_writes += 1
-        if listener is not None:
-            listener.dispatch_now([item])
-        else:  # nothing behind the queue yet: keep it rather than lose it
-            self.items.append(item)
+            self.audit_over_capacity += 1
+        self.items.append(item)
 
     def _count_drop(self, kind: str, level: int) -> None:
         lname = logging.getLevelName(level)
@@ -439,7 +449,8 @@ class QueueListener(logging.handlers.QueueListener):
         self._stopping = True
         self._wake_event.set()
         if t is not threading.current_thread():
-            t.join(self.stop_timeout_s if timeout is None else timeout)
+            with logging_lock_released():
+                t.join(self.stop_timeout_s if timeout is None else timeout)
         if t.is_alive():
             left = self.queue.qsize() if hasattr(self.queue, "qsize") else -1
             sys.stderr.write(
@@ -559,8 +570,21 @@ class QueueListener(logging.handlers.QueueListener):
     # -- dispatch --------------------------------------------------------------------------
 
     def dispatch_now(self, items: Sequence[Any]) -> None:
-        """Write ``items`` through the handlers on the calling thread (audit overflow path)."""
+        """Write ``items`` through the handlers on the calling thread (after shutdown)."""
         self._process(list(items))
+
+    def try_dispatch_now(self, items: Sequence[Any]) -> bool:
+        """Write ``items`` on the calling thread if no batch is in dispatch; else False."""
+        records = [materialize(item) for item in items]
+        if not self._dispatch_lock.acquire(blocking=False):
+            return False
+        try:
+            self.written += len(records)
+            self.batches += 1
+            self._dispatch(records)
+        finally:
+            self._dispatch_lock.release()
+        return True
 
     def _process(self, batch: list[Any]) -> None:
         records: list[logging.LogRecord] = []
@@ -743,6 +767,27 @@ class QueueListener(logging.handlers.QueueListener):
         return [st.name for st in self._states if st.tripped]
 
 
+@contextlib.contextmanager
+def logging_lock_released() -> Iterator[None]:
+    """Release stdlib logging's module lock while waiting for the listener, if we hold it.
+
+    ``dictConfig`` and ``logging.shutdown`` close handlers with that lock held; the
+    listener thread may need it (a garbage handler's weakref callback takes it) before it
+    can finish. Waiting with the lock held would deadlock, so it is released for the wait
+    and restored after, as :class:`threading.Condition` does with its lock.
+    """
+    lock = logging._lock  # type: ignore[attr-defined]
+    is_owned = getattr(lock, "_is_owned", None)
+    if is_owned is None or not is_owned():
+        yield
+        return
+    state = lock._release_save()
+    try:
+        yield
+    finally:
+        lock._acquire_restore(state)
+
+
 def _describe(exc: Any) -> str:
     if exc is None:
         return "no exception"
@@ -870,19 +915,18 @@ class QueueHandler(logging.handlers.QueueHandler):
         self._listener = None
 
     def accepts_fast(self) -> bool:
-        """Whether callers may append to the ring directly (starts the listener if needed)."""
-        if self._closed or self.filters:
-            return False
-        if not self._started:
-            try:
-                self.start()
-            except Exception as e:  # reported again, with a traceback, by emit()
-                sys.stderr.write(f"hftlogging: queue handler could not start: {e}\n")
-                return False
-        return self._started and not self._closed
+        """Whether callers may append captured calls to :attr:`ring` directly."""
+        return self._started and not self._closed and not self.filters
+
+    def needs_start(self) -> bool:
+        """Whether the listener still has to be started (lazily, on first use)."""
+        return not self._started and not self._closed
 
     def start(self) -> None:
-        """Resolve the target handlers, build the listener and start it. Idempotent."""
+        """Resolve the target handlers, build the listener and start it. Idempotent.
+
+        Never called with ``logging._lock`` held: a starting thread may need that lock.
+        """
         with self._start_lock:
             if self._started and self._listener is not None and self._listener.running:
                 return
@@ -896,8 +940,8 @@ class QueueHandler(logging.handlers.QueueHandler):
             self._closed = False
             self._listener.start()
             self._started = True
-            lifecycle.register(self)
-            _move_to_end_of_shutdown_order(self)
+        lifecycle.register(self)
+        _move_to_end_of_shutdown_order(self)
         invalidate_plans()
 
     def _resolve_targets(self) -> list[logging.Handler]:
@@ -1005,12 +1049,11 @@ class QueueHandler(logging.handlers.QueueHandler):
 
     def stop(self, timeout: float | None = None) -> None:
         """Drain and stop the listener; records logged afterwards are written synchronously."""
-        with self._start_lock:
-            self._closed = True
-            invalidate_plans()
-            listener = self._listener
-            if listener is not None:
-                listener.stop(timeout)
+        self._closed = True
+        invalidate_plans()
+        listener = self._listener
+        if listener is not None:
+            listener.stop(timeout)
 
     def flush(self) -> None:
         """Wait until everything queued so far has been handed to the handlers."""
@@ -1019,11 +1062,12 @@ class QueueHandler(logging.handlers.QueueHandler):
             return
         listener.wake()
         deadline = _monotonic() + listener.stop_timeout_s
-        while self._ring.items and _monotonic() < deadline:
-            time.sleep(0.0005)
-        # The last batch taken may still be in dispatch: wait for it.
-        with listener._dispatch_lock:
-            pass
+        with logging_lock_released():
+            while self._ring.items and _monotonic() < deadline:
+                time.sleep(0.0005)
+            # The last batch taken may still be in dispatch: wait for it.
+            if listener._dispatch_lock.acquire(timeout=max(0.0, deadline - _monotonic())):
+                listener._dispatch_lock.release()
 
     def close(self) -> None:
         """Drain and stop the listener, then close as stdlib handlers do."""
@@ -1063,6 +1107,7 @@ class QueueHandler(logging.handlers.QueueHandler):
             "batches": batches,
             "mean_batch_size": written / batches if batches else 0.0,
             "audit_sync_writes": ring.audit_sync_writes,
+            "audit_over_capacity": ring.audit_over_capacity,
             "drop_reports": listener.drop_reports if listener else 0,
             "listener_errors": listener.listener_errors if listener else 0,
             "listeners": 1 if listener is not None and listener.running else 0,
