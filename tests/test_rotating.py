@@ -698,6 +698,46 @@ def test_forked_child_writes_its_own_files(tmp_path: Path) -> None:
     assert child == [f"child-{i}" for i in range(50)]
 
 
+def _forked_logger(name: str, n: int) -> None:
+    log = logging.getLogger(name)
+    for i in range(n):
+        log.info("child %d", i)
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork")
+def test_fork_start_method_behind_the_queue(tmp_path: Path, logger_name: str) -> None:
+    """configure() in the parent, then multiprocessing (fork) children log through the
+    queue: each child's records land in its own per-pid file, the parent's in its file,
+    nothing lost or mixed."""
+    import multiprocessing
+
+    hftlogging.configure({
+        "version": 1,
+        "handlers": {
+            "queue": {"class": "hftlogging.handlers.QueueHandler", "handlers": ["files"]},
+            "files": {"class": "hftlogging.handlers.ComponentRotatingFileHandler",
+                      "directory": str(tmp_path), "filename": "app.log"},
+        },
+        "loggers": {logger_name: {"level": "INFO", "handlers": ["queue"], "propagate": False}},
+    })
+    log = logging.getLogger(logger_name)
+    log.info("parent before")  # the queue and its listener run before the fork
+    ctx = multiprocessing.get_context("fork")
+    procs = [ctx.Process(target=_forked_logger, args=(logger_name, 200)) for _ in range(2)]
+    for p in procs:
+        p.start()
+    for p in procs:
+        p.join(60)
+        assert p.exitcode == 0
+    log.info("parent after")
+    hftlogging.shutdown()
+    parent = (tmp_path / "app.log").read_text().splitlines()
+    assert [ln.rsplit(": ", 1)[1] for ln in parent] == ["parent before", "parent after"]
+    for p in procs:
+        child = (tmp_path / f"app.{p.pid}.log").read_text().splitlines()
+        assert [ln.rsplit(": ", 1)[1] for ln in child] == [f"child {i}" for i in range(200)]
+
+
 def _worker_main(directory: str, worker: str, n: int) -> None:
     import hftlogging as hl
 
