@@ -198,11 +198,11 @@ def render_check(config: str, env: dict[str, str] | None = None) -> str:
         )
     groups: dict[tuple[str, ...], list[str]] = {}
     for logger, logger_rows in by_logger.items():
-        groups.setdefault(tuple(logger_rows), []).append(logger)
-    for rows, loggers in groups.items():
+        note = _fast_path_note(plan, logger)
+        groups.setdefault((note, *logger_rows), []).append(logger)
+    for (note, *rows), loggers in groups.items():
         title = "logger" if len(loggers) == 1 else "loggers"
-        path_note = _fast_path_note(plan, loggers[0])
-        lines.append(f"  {title} {', '.join(loggers)}{path_note}:")
+        lines.append(f"  {title} {', '.join(loggers)}{note}:")
         lines.extend(rows)
     lines += ["", "ok: the configuration is valid"]
     return "\n".join(lines) + "\n"

@@ -921,7 +921,7 @@ class _Validator:
                 "expected false (hftlogging.configure applies whole configurations; use "
                 "logging.config.dictConfig for incremental level changes), found true",
             )
-        dis = cfg.get("disable_existing_loggers", False)
+        dis = _coerce(cfg.get("disable_existing_loggers", False), (bool,))
         if not isinstance(dis, bool):
             self.fail(["disable_existing_loggers"],
                       f"expected true or false, found {_describe(dis)}")
@@ -1218,10 +1218,13 @@ class _Validator:
             self.level(entry["level"], [*path, "level"])
         self.names(entry.get("handlers"), [*path, "handlers"], handlers, "handler")
         self.names(entry.get("filters"), [*path, "filters"], filters, "filter")
-        prop = entry.get("propagate", True)
-        if not isinstance(prop, bool):
-            self.fail([*path, "propagate"], f"expected true or false, found {_describe(prop)}")
-        return {k: _plain(v) for k, v in entry.items()}
+        out = {k: _plain(v) for k, v in entry.items()}
+        if "propagate" in entry:
+            out["propagate"] = prop = _coerce(entry["propagate"], (bool,))
+            if not isinstance(prop, bool):
+                self.fail([*path, "propagate"],
+                          f"expected true or false, found {_describe(prop)}")
+        return out
 
     def check_queues(self, out_handlers: Mapping[str, Any]) -> None:
         """A queue behind a queue would hand records to a second listener: refuse it."""
@@ -1408,10 +1411,11 @@ def _route_one(
     if not _passes(plan, chain[0][1].get("filters") or [], record):
         return []
     got: list[str] = []
-    seen: set[str] = set()
     for _, entry in chain:
         for h in entry.get("handlers") or []:
-            _deliver(plan, h, record, got, seen)
+            # A handler attached at two levels of the chain receives the record twice,
+            # as stdlib does it: the table shows it twice.
+            _deliver(plan, h, record, got, set())
     return got
 
 

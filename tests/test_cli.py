@@ -176,3 +176,28 @@ def test_audit_verify_is_routed(tmp_path: Path, capsys: pytest.CaptureFixture[st
     code = main(["audit", "verify", str(tmp_path / "missing.jsonl")])
     assert code == 2
     assert "cannot read" in capsys.readouterr().err
+
+
+def test_check_says_why_a_logger_leaves_the_fast_path(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A filter on the queue handler, or a second handler on the way up, takes calls off
+    the fast path: check says so for the logger concerned."""
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text(textwrap.dedent("""
+        filters:
+          redact: {(): hftlogging.filters.RedactFilter}
+        handlers:
+          q: {class: hftlogging.handlers.QueueHandler, handlers: [out], filters: [redact]}
+          q2: {class: hftlogging.handlers.QueueHandler, handlers: [out]}
+          out: {class: logging.StreamHandler}
+        loggers:
+          a: {handlers: [q], propagate: false}
+          b: {handlers: [q2]}
+        root: {handlers: [q2]}
+    """))
+    code, out, _ = _check(capsys, str(cfg))
+    assert code == EXIT_OK
+    assert "  logger root (fast path):" in out
+    assert "  logger a (stdlib path: the queue handler has filters):" in out
+    assert "  logger b (stdlib path: 2 handlers on the way up):" in out
