@@ -468,13 +468,14 @@ def test_planted_symlink_is_not_followed(tmp_path: Path) -> None:
     d = tmp_path / "logs"
     d.mkdir()
     (d / "c.log").symlink_to(target)
-    h = ComponentRotatingFileHandler(d)
+    h = ComponentRotatingFileHandler(d, formatter=plain())
     try:
         with pytest.raises(OSError):
-            h.emit_batch([rec("c", "x")])
+            h.emit_batch([rec("c", "x"), rec("other", "y")])
     finally:
         h.close()
     assert target.read_text() == "keep\n"
+    assert (d / "other.log").read_text() == "y\n"  # the other files of the batch are written
 
 
 def test_emit_failure_goes_to_handle_error(

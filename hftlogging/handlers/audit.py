@@ -523,7 +523,6 @@ class JSONAuditHandler(logging.Handler):
 
     def after_fork_child(self) -> None:
         """In a forked child: forget the parent's file; reopen (per pid) on first write."""
-        self.createLock()
         self._close_fd()
         if self._lock_file is not None:
             self._lock_file.release()

@@ -703,7 +703,6 @@ class ComponentRotatingFileHandler(logging.Handler):
         The files are reopened (under per-pid names if the parent still holds the
         lock) when the child first writes.
         """
-        self.createLock()
         for f in self._files.values():
             f.compress_job = None
             fd, f.fd = f.fd, None
@@ -909,19 +908,27 @@ class ComponentRotatingFileHandler(logging.Handler):
         """Write ``records``: grouped per file, one write per file (more only at rotation).
 
         Raises:
-            OSError: a file could not be opened or written (the listener then routes the
-                batch to its fallback and counts the error).
+            OSError: a file could not be opened or written. The other files of the batch
+                are written first; the listener then routes the batch to its fallback and
+                counts the error.
         """
         if os.getpid() != self._pid or get_worker() != self._worker:
             self._identity_changed()
         groups, times = self._group(records)
         now = self._clock()
+        failed: OSError | None = None
         for f, lines in groups.items():
             f.last_used = now
-            self._write_lines(f, lines, times.get(f))
+            try:
+                self._write_lines(f, lines, times.get(f))
+            except OSError as e:  # one bad file must not keep the others' records off disk
+                self.write_errors += 1
+                failed = failed or e
         if self.idle_close_s and now >= self._next_sweep:
             self._next_sweep = now + self.idle_close_s / 4
             self._sweep_idle(now)
+        if failed is not None:
+            raise failed
 
     def _group(
         self, records: Iterable[logging.LogRecord]
