@@ -117,3 +117,21 @@ def test_demo_reports_a_taken_port(tmp_path: Path) -> None:
     assert proc.returncode == 1
     assert proc.stdout.startswith(f"hftlogging demo: cannot serve metrics on 127.0.0.1:{port}:")
     assert "Traceback" not in proc.stderr
+
+
+def test_demo_reports_an_invalid_config_without_starting(tmp_path: Path) -> None:
+    """An invalid --config is reported in one message (exit 1) before any process starts."""
+    import io
+
+    from hftlogging.demo import run_demo
+
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("handlers: {q: {class: hftlogging.handlers.QueueHandlr}}\n")
+    out = io.StringIO()
+    assert run_demo(config=str(bad), seconds=1, directory=str(tmp_path / "d"), out=out) == 1
+    assert out.getvalue() == (
+        f"hftlogging demo: {bad}, key handlers.q.class: expected an importable class, found "
+        "'hftlogging.handlers.QueueHandlr' (hftlogging.handlers has no 'QueueHandlr'); "
+        "did you mean 'hftlogging.handlers.QueueHandler'?\n"
+    )
+    assert not (tmp_path / "d").exists()

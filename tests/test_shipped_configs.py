@@ -236,3 +236,48 @@ def test_setup_shorthands_apply_the_shipped_files(tmp_path: Path) -> None:
     hftlogging.shutdown()
     dev = hftlogging.setup_development_logging(env=_env(tmp_path / "dev"))
     assert "console" in dev["handlers"]
+
+
+# --- the development console's formatter -------------------------------------------------------
+
+
+def test_console_formatter_colours_the_line_by_level() -> None:
+    """With colour on, the record's line is wrapped in the level's colour; the traceback
+    lines that follow are not."""
+    from hftlogging.console import ConsoleFormatter
+    from hftlogging.record import build_record
+
+    fmt = ConsoleFormatter("%(levelname)s %(message)s", color=True)
+    warn = build_record("x", logging.WARNING, "careful", (), 0, None)
+    assert fmt.format(warn) == "\x1b[33mWARNING careful\x1b[0m"
+    err = build_record("x", logging.ERROR, "failed", (), 0, None, exc_text="Traceback\n  boom")
+    assert fmt.format(err) == "\x1b[31mERROR failed\x1b[0m\n  | Traceback\n  |   boom"
+    plain = ConsoleFormatter("%(levelname)s %(message)s", color=False)
+    assert plain.format(warn) == "WARNING careful"
+
+
+def test_console_formatter_auto_colour_follows_environment(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """color=auto: NO_COLOR turns colour off, FORCE_COLOR on; otherwise a terminal decides
+    (pytest's captured stdout is not one)."""
+    from hftlogging.console import ConsoleFormatter
+
+    monkeypatch.delenv("NO_COLOR", raising=False)
+    monkeypatch.delenv("FORCE_COLOR", raising=False)
+    assert ConsoleFormatter().color is False
+    monkeypatch.setenv("FORCE_COLOR", "1")
+    assert ConsoleFormatter().color is True
+    monkeypatch.setenv("NO_COLOR", "1")
+    assert ConsoleFormatter().color is False
+
+
+def test_console_formatter_rejects_bad_options() -> None:
+    """Invalid color and stream values are ConfigErrors naming the option."""
+    from hftlogging.console import ConsoleFormatter
+    from hftlogging.exceptions import ConfigError
+
+    with pytest.raises(ConfigError, match="key color: expected 'auto', true or false"):
+        ConsoleFormatter(color="sometimes")
+    with pytest.raises(ConfigError, match="key stream: expected 'stdout' or 'stderr'"):
+        ConsoleFormatter(stream="tty")
