@@ -363,8 +363,8 @@ class _File:
     """One component file: its descriptor, counted size, limits and time period."""
 
     __slots__ = (
-        "backup_count", "compress", "compress_job", "fd", "key", "last_used", "max_bytes",
-        "path", "period_end", "size", "when",
+        "backup_count", "compress", "compress_job", "fd", "identity", "key", "last_used",
+        "max_bytes", "path", "period_end", "size", "when",
     )
 
     def __init__(  # noqa: PLR0917 - private, built in one place
@@ -382,6 +382,7 @@ class _File:
         self.period_end: float | None = None
         self.last_used = 0.0
         self.compress_job: threading.Thread | None = None
+        self.identity: tuple[int, int] = (0, 0)
 
 
 def _contain(text: str) -> str:
@@ -762,6 +763,7 @@ class ComponentRotatingFileHandler(logging.Handler):
             os.close(fd)
             raise
         f.fd = fd
+        f.identity = (st.st_dev, st.st_ino)
         f.size = st.st_size
         if f.when is not None and st.st_size > 0 and f.period_end is None:
             f.period_end = period_bounds(st.st_mtime, f.when, self.utc)[1]
@@ -793,7 +795,18 @@ class ComponentRotatingFileHandler(logging.Handler):
         fd = f.fd
         if fd is None:
             fd = self._open_file(f)
-        write_all(fd, data)
+        view = memoryview(data)
+        try:
+            while view:
+                view = view[os.write(fd, view):]
+        except OSError:
+            # A partial write (file size limit, disk full) would leave half a line that the
+            # next record continues: cut it off; the whole batch goes to the fallback.
+            done = len(data) - len(view)
+            if done:
+                with contextlib.suppress(OSError):
+                    os.ftruncate(fd, os.fstat(fd).st_size - done)
+            raise
         f.size += len(data)
 
     def _rotate(self, f: _File) -> None:
@@ -976,6 +989,10 @@ class ComponentRotatingFileHandler(logging.Handler):
         return text.encode(self.encoding, "backslashreplace")
 
     def _write_lines(self, f: _File, lines: list[str], created: list[float] | None) -> None:
+        if f.fd is not None and not _same_file(f.path, f.identity):
+            # Removed, renamed or replaced under us (a directory removed, logrotate): the
+            # descriptor would write where nobody reads. Reopen the path instead.
+            self._close_file(f)
         if f.fd is None:
             self._open_file(f)  # an existing file's size (and period) are known from here
         data = self._encode("\n".join(lines) + "\n")
@@ -1062,3 +1079,12 @@ class ComponentRotatingFileHandler(logging.Handler):
 
 def _select_logger(record: logging.LogRecord) -> Any:
     return record.name
+
+
+def _same_file(path: str, identity: tuple[int, int]) -> bool:
+    """Whether ``path`` still names the file (device, inode) that was opened."""
+    try:
+        st = os.stat(path, follow_symlinks=False)
+    except OSError:
+        return False
+    return (st.st_dev, st.st_ino) == identity
