@@ -64,6 +64,7 @@ from hftlogging.handlers.rotating import (
     _bind,
     _int_option,
     _mode_option,
+    _same_file,
     check_template,
     open_append,
     per_pid_template,
@@ -330,6 +331,7 @@ class JSONAuditHandler(logging.Handler):
         self.records_written = 0
         self.rotation_errors = 0
         self._torn_pending: tuple[int, bytes] | None = None
+        self._identity = (0, 0)
         try:
             os.makedirs(self.directory, mode=self.dir_mode, exist_ok=True)
         except OSError as e:
@@ -429,9 +431,15 @@ class JSONAuditHandler(logging.Handler):
         self._open()
 
     def _open(self) -> None:
-        fd = open_append(self.path, self.file_mode)
         try:
-            self._size = os.fstat(fd).st_size
+            fd = open_append(self.path, self.file_mode)
+        except FileNotFoundError:  # the directory was removed under us: make it again
+            os.makedirs(self.directory, mode=self.dir_mode, exist_ok=True)
+            fd = open_append(self.path, self.file_mode)
+        try:
+            st = os.fstat(fd)
+            self._size = st.st_size
+            self._identity = (st.st_dev, st.st_ino)
             self._fd = fd
             self._resume()
         except BaseException:
@@ -560,6 +568,8 @@ class JSONAuditHandler(logging.Handler):
         self._close_fd()
         sync_directory(self.directory)
         self._fd = open_append(self.path, self.file_mode)
+        st = os.fstat(self._fd)
+        self._identity = (st.st_dev, st.st_ino)
         self._size = 0
 
     def _line(self, record: logging.LogRecord) -> bytes:
@@ -594,6 +604,10 @@ class JSONAuditHandler(logging.Handler):
         """
         if os.getpid() != self._pid or get_worker() != self._worker:
             self._reclaim()
+        if self._fd is not None and not _same_file(self.path, self._identity):
+            # Removed or replaced under us: the descriptor would write where nobody reads.
+            # Reopen the path; the chain resumes from what that file holds.
+            self._close_fd()
         if self._fd is None:
             self._open()  # after a failed write: resume from what reached the file
         if self._torn_pending is not None:
