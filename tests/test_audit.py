@@ -632,6 +632,41 @@ def test_duplicate_keys_are_rejected(trail: Path) -> None:
     assert not res.ok and res.bad_line == 2
 
 
+@settings(max_examples=60, deadline=None)
+@given(
+    kind=st.sampled_from(["alter", "delete", "swap", "copy"]),
+    at=st.integers(min_value=0, max_value=18),
+    src=st.integers(min_value=0, max_value=19),
+)
+def test_property_any_single_edit_is_caught(kind: str, at: int, src: int) -> None:
+    """Any one altered, deleted, swapped or copied-in line fails verification at or right
+    after the edited place; only the first line's removal passes, with a note that the
+    chain starts at seq 2 (as after a rotated file was pruned)."""
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "a.jsonl"
+        write(path, 20)
+        lines = path.read_text().splitlines(keepends=True)
+        if kind == "alter":
+            lines[at] = lines[at].replace(f'"o-{at}"', '"o-X"')
+        elif kind == "delete":
+            del lines[at]
+        elif kind == "swap":
+            lines[at], lines[at + 1] = lines[at + 1], lines[at]
+        else:
+            if src in (at - 1, at):  # a copy beside its original is a plain duplicate
+                src = (at + 5) % 20
+            lines.insert(at, lines[src])
+        path.write_text("".join(lines))
+        res = verify([str(path)])
+    if kind == "delete" and at == 0:  # looks like older records rotated away: noted
+        assert res.ok and "starts at seq 2" in res.notes[0]
+        return
+    assert not res.ok
+    assert res.bad_line is not None and at + 1 <= res.bad_line <= at + 2, res
+
+
 def test_rotated_file_removed_from_the_middle(tmp_path: Path) -> None:
     """A missing rotated file is a deletion at the first line of the next file."""
     path = tmp_path / "a.jsonl"
