@@ -28,8 +28,8 @@ Torn lines
     not fail verification.
 
 What verification cannot see
-    Removing records at the end (or whole rotated files at the start) leaves a valid,
-    shorter chain. Keep the last ``seq`` and ``hash`` that ``hftlogging audit verify``
+    Removing records at the end, or at the start of the first file given (which looks
+    like older files rotated away, and is noted), leaves a valid, shorter chain. Keep the last ``seq`` and ``hash`` that ``hftlogging audit verify``
     prints somewhere else (a ticket, another host) and compare: ``verify(paths,
     expect_last_hash=...)`` does it.
 
