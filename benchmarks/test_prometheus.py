@@ -13,7 +13,7 @@ Same run, same process, same metric shapes (one label):
 pytest-benchmark times rounds of ``LOOPS`` calls; per-call percentiles are measured with
 ``perf_counter_ns`` around each call (in this process; back-to-back, and paced: bursts of
 20 calls, then 5 ms of sleep) and attached to ``extra_info``;
-all figures also go to the end-of-session summary. Every pipeline figure is checked:
+all figures also go to the summary printed at the end of the run. Every pipeline figure is checked:
 the registry must hold exactly the number of updates made.
 """
 
