@@ -27,6 +27,7 @@ import importlib.util
 import inspect
 import logging
 import logging.config
+import logging.handlers
 import os
 import re
 import sys
@@ -78,6 +79,7 @@ _SETTINGS_KEYS = ("queue", "redact")
 _FORMATTER_KEYS = ("class", "format", "datefmt", "style", "validate", "defaults")
 _HANDLER_COMMON = ("class", "()", "level", "formatter", "filters", ".")
 _LOGGER_KEYS = ("level", "handlers", "filters", "propagate")
+_STDLIB_QUEUE_KEYS = ("queue", "listener", "handlers", "respect_handler_level")
 _ROOT_KEYS = ("level", "handlers", "filters")
 # QueueHandler options that describe one handler and cannot be defaults for every queue.
 _QUEUE_OWN = ("queue", "handlers", "level")
@@ -1108,10 +1110,24 @@ class _Validator:
             return {**out, key: class_path, **_plain(rest)}
         is_queue = bool(getattr(cls, "hft_fast_sink", False))
         targets = self.queue_targets(name, path, rest) if is_queue else []
+        # Python 3.12+ dictConfig gives stdlib's QueueHandler keys of its own.
+        stdlib_queue = {}
+        if not is_queue and isinstance(cls, type) and \
+                issubclass(cls, logging.handlers.QueueHandler):
+            stdlib_queue = {k: rest.pop(k) for k in _STDLIB_QUEUE_KEYS if k in rest}
+            targets = self.names(stdlib_queue.get("handlers"), [*path, "handlers"],
+                                 self.sections["handlers"], "handler")
+            if sys.version_info < (3, 12):
+                self.fail([*path, key], (
+                    f"expected hftlogging.handlers.QueueHandler (the keys of stdlib's "
+                    f"QueueHandler need Python 3.12+), found {class_path!r} on Python "
+                    f"{sys.version_info[0]}.{sys.version_info[1]}"
+                ))
         before = len(self.errors)
         opts = self.options(cls, rest, path, str(class_path),
-                            skip=("queue", "level") if is_queue else ("level",),
+                            skip=("queue", "level") if is_queue or stdlib_queue else ("level",),
                             also=("level", "formatter", "filters"))
+        opts.update(_plain(stdlib_queue))
         # Built (or probed) only when the options passed, so one problem is reported once.
         if len(self.errors) == before:
             self.probe_handler(cls, opts, path, is_queue=is_queue)
@@ -1352,7 +1368,7 @@ def _deliver(plan: Plan, hname: str, record: Any, out: list[str], seen: set[str]
     seen.add(hname)
     if record.levelno < spec.level or not _passes(plan, spec.filters, record):
         return
-    if spec.is_queue:
+    if spec.is_queue or spec.targets:  # hftlogging's queue, or stdlib's (3.12+ keys)
         for t in spec.targets:
             _deliver(plan, t, record, out, seen)
         return

@@ -546,3 +546,25 @@ def test_yaml_file_end_to_end(tmp_path: Path, logger_name: str) -> None:
     log.info("shown")
     hftlogging.shutdown()
     assert (tmp_path / "app.log").read_text() == "INFO shown\n"
+
+
+def test_stdlib_queue_handler_keys_need_python_312() -> None:
+    """stdlib's QueueHandler with dictConfig's 3.12 keys: refused with the alternative on
+    older Pythons, accepted (and routed through to its handlers) from 3.12."""
+    import sys
+
+    cfg = {
+        "handlers": {"q": {"class": "logging.handlers.QueueHandler", "handlers": ["out"]},
+                     "out": {"class": "logging.StreamHandler"}},
+        "root": {"handlers": ["q"]},
+    }
+    if sys.version_info < (3, 12):
+        assert _error(cfg) == (
+            "key handlers.q.class: expected hftlogging.handlers.QueueHandler (the keys of "
+            "stdlib's QueueHandler need Python 3.12+), found 'logging.handlers.QueueHandler' "
+            f"on Python {sys.version_info[0]}.{sys.version_info[1]}"
+        )
+        return
+    plan = prepare(cfg, env={})
+    rows = [r for r in hconfig.routes(plan) if r.log_type == "text" and r.level == 30]
+    assert rows[0].handlers == ["out"]
