@@ -355,11 +355,18 @@ def _run(
         if p.is_alive():
             p.terminate()
             p.join(5.0)
-    return _summary(collected, workers, base, started, out)
+    return _summary(collected, workers=workers, event_rate=rate, base=base, started=started,
+                    out=out)
 
 
 def _summary(
-    results: list[dict[str, Any]], workers: int, base: Path, started: float, out: TextIO
+    results: list[dict[str, Any]],
+    *,
+    workers: int,
+    event_rate: int,
+    base: Path,
+    started: float,
+    out: TextIO,
 ) -> int:
     ok = True
     errors = [r for r in results if "error" in r]
@@ -390,7 +397,8 @@ def _summary(
     rate = calls / elapsed if elapsed else 0.0
     out.write(
         f"\n{calls:,} log calls in {elapsed:.2f} s: {rate:,.0f} records/s "
-        f"({rate / max(1, len(good)):,.0f}/s per worker)\n"
+        f"({rate / max(1, len(good)):,.0f}/s per worker, paced at {event_rate:,} market "
+        f"events/s each: --rate)\n"
         f"accepted by the queues {written + dropped:,} (the others were stopped at the call "
         f"site by level): written {written:,}, dropped {dropped:,}; handler errors "
         f"{handler_errors:,}\n"
