@@ -268,7 +268,7 @@ _INF = (math.inf, -math.inf)
 
 def _check_metric(name: object, value: object, tags: dict[str, Any]) -> str | None:
     """Return why a metric call is invalid, or None."""
-    if name not in _good_metric_names:
+    if type(name) is not str or name not in _good_metric_names:  # a list name: unhashable
         if type(name) is not str or not _METRIC_NAME.match(name):
             return "metric_name"
         if len(_good_metric_names) < 100_000:
@@ -289,8 +289,8 @@ def _check_metric(name: object, value: object, tags: dict[str, Any]) -> str | No
                 return "metric_value"
             if f != f or f in _INF:
                 return "metric_value"
-    for v in tags.values():
-        if type(v) is not str:
+    for k, v in tags.items():
+        if type(v) is not str or type(k) is not str:
             return "metric_tags"
     return None
 
@@ -803,6 +803,7 @@ class HFTLogger(logging.Logger):
         if (
             sink is SLOW
             or tags is not None
+            or type(name) is not str  # before the set lookup: a list name is unhashable
             or name not in _good_metric_names
             or type(value) is not int
             or "value" in more_tags
