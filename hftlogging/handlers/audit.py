@@ -29,9 +29,9 @@ Torn lines
 
 What verification cannot see
     Removing records at the end, or at the start of the first file given (which looks
-    like older files rotated away, and is noted), leaves a valid, shorter chain. Keep the last ``seq`` and ``hash`` that ``hftlogging audit verify``
-    prints somewhere else (a ticket, another host) and compare: ``verify(paths,
-    expect_last_hash=...)`` does it.
+    like older files rotated away, and is noted), leaves a valid, shorter chain. Keep
+    the last ``seq`` and ``hash`` that ``hftlogging audit verify`` prints somewhere else
+    (a ticket, another host) and compare: ``verify(paths, expect_last_hash=...)`` does it.
 
 The handler accepts any record, but it is meant for audit records (``log_type ==
 "audit"``): put a ``LogTypeFilter`` in front of it in the configuration. Other records
