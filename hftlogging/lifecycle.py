@@ -129,6 +129,9 @@ def _after_fork_child() -> None:
 
     health.reset_after_fork()
     record.reset_after_fork()
+    from hftlogging.handlers import queue
+
+    queue.reset_after_fork()
     for h in list(_handlers):
         try:
             h.after_fork()

@@ -12,6 +12,7 @@ from collections.abc import Iterator
 import pytest
 
 import hftlogging
+from hftlogging import config as hft_config
 from hftlogging import logger as hft_logger
 
 IN_CI = bool(os.environ.get("CI"))
@@ -48,6 +49,8 @@ def _logging_state() -> Iterator[None]:
     threads_before = set(threading.enumerate())
     yield
     hftlogging.shutdown()
+    hft_config._State.last_applied = None  # one test's configuration never comes back later
+    hft_config._State.applied_handlers = {}
     _restore(root, saved_root)
     for name, lg in list(manager.loggerDict.items()):
         if not isinstance(lg, logging.Logger):

@@ -22,18 +22,30 @@ from __future__ import annotations
 import collections
 import contextlib
 import logging
+import os
 import logging.handlers
 import sys
 import threading
 import time
 import traceback
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
 from hftlogging import lifecycle
 from hftlogging.exceptions import ConfigError
 from hftlogging.logger import KIND_AUDIT, KIND_METRIC, invalidate_plans
-from hftlogging.record import AUDIT, METRIC, TEXT, Record, build_record, is_immutable
+from hftlogging.record import (
+    _START_NS,
+    AUDIT,
+    IMMUTABLE_FAST,
+    METRIC,
+    RESERVED_ATTRS,
+    TEXT,
+    Record,
+    _path_info,
+    build_record,
+    is_immutable,
+)
 
 __all__ = ["QueueHandler", "QueueListener", "RecordRing"]
 
@@ -233,6 +245,25 @@ def _kind_level(item: Any) -> tuple[str, int]:
 _UNKNOWN_CALLER = ("(unknown file)", 0, "(unknown function)")
 
 
+def _template(logger: Any) -> dict[str, Any]:
+    """The attributes a logger's records share, built once per logger and process.
+
+    A record's ``__dict__`` starts as a copy of this (a dict copy is one C-level clone),
+    then the dozen per-call values are written over it.
+    """
+    pid = os.getpid()
+    rec = build_record(logger.name, logging.INFO, "", (), 0, None)
+    tmpl = dict(rec.__dict__)
+    logger.__dict__["_hft_record_template"] = (pid, tmpl)
+    _pid[0] = pid
+    return tmpl
+
+
+_pid: list[Any] = [None]
+_level_names = logging._levelToName
+_thread_names = threading._active  # type: ignore[attr-defined]
+
+
 def materialize(item: Any) -> logging.LogRecord:
     """Turn a captured call (a tuple from the fast path) into a :class:`Record`."""
     if type(item) is not tuple:
@@ -249,34 +280,63 @@ def materialize(item: Any) -> logging.LogRecord:
             ctx = fields
     else:
         ctx = dict(lctx) if lctx else {}
-    pathname, lineno, func = caller if caller is not None else _UNKNOWN_CALLER
+    tmpl = logger.__dict__.get("_hft_record_template")
+    d = (tmpl[1] if tmpl is not None and tmpl[0] == _pid[0] else _template(logger)).copy()
     if kind == KIND_METRIC:
         mtype, value, tags, unit = args
-        rec = build_record(
-            logger.name, level, "metric %s=%s", (msg, value), t_ns, tid,
-            pathname=pathname, lineno=lineno, func=func, task_name=task,
-            log_type=METRIC, context=ctx, tags=logger._tags,
-        )
-        d = rec.__dict__
+        d["msg"] = "metric %s=%s"
+        d["args"] = (msg, value)
+        d["log_type"] = METRIC
         d["metric_name"] = msg
         d["metric_value"] = value
         d["metric_type"] = mtype
         d["metric_tags"] = tags
         d["metric_unit"] = unit
-        return rec
-    if kind == KIND_AUDIT:
-        rec = build_record(
-            logger.name, level, "audit %s", (msg,), t_ns, tid,
-            pathname=pathname, lineno=lineno, func=func, task_name=task,
-            log_type=AUDIT, context=ctx, tags=logger._tags,
-        )
-        rec.__dict__["audit_event"] = msg
-        return rec
-    return build_record(
-        logger.name, level, msg, args, t_ns, tid,
-        pathname=pathname, lineno=lineno, func=func, task_name=task,
-        log_type=TEXT, context=ctx, tags=logger._tags,
-    )
+    elif kind == KIND_AUDIT:
+        d["msg"] = "audit %s"
+        d["args"] = (msg,)
+        d["log_type"] = AUDIT
+        d["audit_event"] = msg
+    else:
+        d["msg"] = msg
+        if args and len(args) == 1:
+            a0 = args[0]
+            if type(a0) not in IMMUTABLE_FAST and isinstance(a0, Mapping) and a0:
+                args = a0
+        d["args"] = args
+    if level != logging.INFO:
+        d["levelname"] = _level_names.get(level) or f"Level {level}"
+        d["levelno"] = level
+    d["created"] = t_ns / 1e9
+    d["msecs"] = (t_ns % 1_000_000_000) // 1_000_000 + 0.0
+    d["relativeCreated"] = (t_ns - _START_NS) / 1e6
+    d["created_ns"] = t_ns
+    if d["thread"] is not None or logging.logThreads:
+        d["thread"] = tid
+        t = _thread_names.get(tid)
+        d["threadName"] = t._name if t is not None else f"Thread-{tid}"
+    if caller is not None:
+        pathname, lineno, func = caller
+        d["pathname"] = pathname
+        d["lineno"] = lineno
+        d["funcName"] = func
+        d["filename"], d["module"] = _path_info(pathname)
+    if task is not None:
+        d["taskName"] = task
+    d["tags"] = logger._tags
+    d["context"] = ctx
+    if ctx:
+        for k, v in ctx.items():
+            if k not in RESERVED_ATTRS:
+                d[k] = v
+    rec = Record.__new__(Record)
+    rec.__dict__ = d
+    return rec
+
+
+def reset_after_fork() -> None:
+    """Forget the cached process id: the templates are rebuilt for the child."""
+    _pid[0] = None
 
 
 # --- listener ---------------------------------------------------------------------------------
@@ -369,6 +429,7 @@ class QueueListener(logging.handlers.QueueListener):
         self._thread: threading.Thread | None = None
         self.written = 0
         self.batches = 0
+        self.in_flight = 0
         self.listener_errors = 0
         self.drop_reports = 0
         self._reported_dropped = 0
@@ -499,6 +560,9 @@ class QueueListener(logging.handlers.QueueListener):
 
     def _take(self, limit: int) -> list[Any]:
         q = self.queue
+        # Marked before popping and cleared after dispatch: flush() waits on it, so it
+        # cannot return while a batch is off the queue but not yet in the handlers.
+        self.in_flight = 1
         if isinstance(q, RecordRing):
             items = q.items
             n = min(len(items), limit)
@@ -542,11 +606,16 @@ class QueueListener(logging.handlers.QueueListener):
                         self.queue.high_water = depth
                 batch = self._take(batch_size)
                 if batch:
-                    self._process(batch)
+                    try:
+                        self._process(batch)
+                    finally:
+                        self.in_flight = 0
                     if self._pending() >= batch_size:
                         continue
-                elif self._stopping:
-                    return
+                else:
+                    self.in_flight = 0
+                    if self._stopping:
+                        return
                 if self._stopping:
                     continue
                 self._report_drops(force=False)
@@ -561,11 +630,14 @@ class QueueListener(logging.handlers.QueueListener):
                     pass
 
     def _drain_now(self) -> None:
-        while True:
-            batch = self._take(self.batch_size)
-            if not batch:
-                return
-            self._process(batch)
+        try:
+            while True:
+                batch = self._take(self.batch_size)
+                if not batch:
+                    return
+                self._process(batch)
+        finally:
+            self.in_flight = 0
 
     # -- dispatch --------------------------------------------------------------------------
 
@@ -1063,11 +1135,8 @@ class QueueHandler(logging.handlers.QueueHandler):
         listener.wake()
         deadline = _monotonic() + listener.stop_timeout_s
         with logging_lock_released():
-            while self._ring.items and _monotonic() < deadline:
+            while (self._ring.items or listener.in_flight) and _monotonic() < deadline:
                 time.sleep(0.0005)
-            # The last batch taken may still be in dispatch: wait for it.
-            if listener._dispatch_lock.acquire(timeout=max(0.0, deadline - _monotonic())):
-                listener._dispatch_lock.release()
 
     def close(self) -> None:
         """Drain and stop the listener, then close as stdlib handlers do."""
