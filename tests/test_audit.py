@@ -445,6 +445,7 @@ _KILLED_WRITER = textwrap.dedent("""
 """)
 
 
+@pytest.mark.skipif(sys.platform == "win32", reason="needs SIGKILL")
 def test_sigkill_mid_stream_leaves_a_verifiable_file(tmp_path: Path) -> None:
     """A writer killed with SIGKILL while writing leaves files that verify up to their
     last complete line; a new writer resumes the chain and the whole verifies."""
@@ -475,6 +476,7 @@ def test_sigkill_mid_stream_leaves_a_verifiable_file(tmp_path: Path) -> None:
     assert res2.ok and res2.records >= res.records + 10
 
 
+@pytest.mark.skipif(sys.platform == "win32", reason="needs RLIMIT_FSIZE and SIGXFSZ")
 def test_partial_write_is_marked_on_the_next_batch(tmp_path: Path) -> None:
     """A write cut short by the kernel (file size limit) leaves a fragment; the next batch
     reopens the file, marks the fragment and continues the chain."""
