@@ -682,7 +682,12 @@ def test_rotated_file_removed_from_the_middle(tmp_path: Path) -> None:
 def test_cli_exit_codes(trail: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     """``hftlogging audit verify``: 0 intact, 1 tampered, 2 unreadable."""
     assert cli_main(["audit", "verify", str(trail)]) == 0
-    assert "10 records verified" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "10 records verified" in out
+    head = out.rsplit("last hash ", 1)[1].strip()
+    assert verify_command([str(trail)], expect_last_hash=head) == 0
+    assert verify_command([str(trail)], expect_last_hash="0" * 64) == 1
+    assert "removed from the end" in capsys.readouterr().out
     assert cli_main(["audit", "verify", str(tmp_path / "missing.jsonl")]) == 2
     assert "cannot read" in capsys.readouterr().err
     assert cli_main(["audit", "verify", str(tmp_path)]) == 2

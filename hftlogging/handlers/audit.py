@@ -1009,8 +1009,12 @@ def _diagnose(
             f"{'' if missing == 1 else f' to {seq - 1}'})")
 
 
-def verify_command(files: list[str]) -> int:
+def verify_command(files: list[str], expect_last_hash: str | None = None) -> int:
     """``hftlogging audit verify FILE...``: print the result; exit 0, 1 or 2.
+
+    Args:
+        files: the audit files (any order; rotated families are put in chain order).
+        expect_last_hash: the hash the chain must end with (see :func:`verify`).
 
     Returns:
         0 when the chain is intact (prints the number of verified records), 1 naming the
@@ -1021,7 +1025,7 @@ def verify_command(files: list[str]) -> int:
             print(f"hftlogging audit verify: cannot read {f}", file=sys.stderr)
             return 2
     try:
-        res = verify(files)
+        res = verify(files, expect_last_hash=expect_last_hash)
     except (OSError, EOFError, gzip.BadGzipFile) as e:
         print(f"hftlogging audit verify: cannot read the files: {e}", file=sys.stderr)
         return 2
