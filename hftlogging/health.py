@@ -69,7 +69,8 @@ def stats() -> dict[str, Any]:
     Keys: ``queue_depth``, ``capacity``, ``high_water``, ``enqueued``, ``written``,
     ``dropped`` (total), ``dropped_by_type`` (``{"text": n, "metric": n, "audit": 0}``),
     ``dropped_by_level``, ``handler_errors`` (per handler name), ``handler_fallbacks``,
-    ``batches``, ``mean_batch_size``, ``audit_sync_writes``, ``bad_input`` (per reason),
+    ``batches``, ``mean_batch_size``, ``audit_sync_writes``, ``audit_over_capacity``,
+    ``bad_input`` (per reason),
     ``bad_input_total``, ``listeners`` (running listener threads) and ``queues`` (the same
     figures for each active queue handler).
     """
@@ -90,11 +91,12 @@ def stats() -> dict[str, Any]:
         "batches": 0,
         "mean_batch_size": 0.0,
         "audit_sync_writes": 0,
+        "audit_over_capacity": 0,
         "listeners": 0,
     }
     for q in queues:
         for key in ("queue_depth", "capacity", "enqueued", "written", "dropped", "batches",
-                    "audit_sync_writes", "listeners"):
+                    "audit_sync_writes", "audit_over_capacity", "listeners"):
             total[key] += q[key]
         total["high_water"] = max(total["high_water"], q["high_water"])
         for key in ("dropped_by_type", "dropped_by_level", "handler_errors", "handler_fallbacks"):
