@@ -43,6 +43,48 @@ def register(handler: QueueHandler) -> None:
         _install_hooks()
         if handler.drain_on_sigterm:
             _install_sigterm()
+        _start_watchdog()
+
+
+# --- watchdog: a handler that hangs must not stall the handlers beside it ---------------------
+
+WATCHDOG_INTERVAL_S = 0.25
+_watchdog: threading.Thread | None = None
+_watchdog_stop = threading.Event()
+
+
+def _start_watchdog() -> None:
+    global _watchdog
+    if _watchdog is not None and _watchdog.is_alive():
+        return
+    _watchdog_stop.clear()
+    _watchdog = threading.Thread(target=_watch, name="hftlogging-watchdog", daemon=True)
+    _watchdog.start()
+
+
+def _watch() -> None:
+    import time
+
+    while not _watchdog_stop.wait(WATCHDOG_INTERVAL_S):
+        now = time.monotonic()
+        for h in active_queue_handlers():
+            listener = h.listener
+            if listener is not None and listener.running:
+                try:
+                    listener.check_hung(now)
+                except Exception as e:  # the watchdog must outlive anything it watches
+                    sys.stderr.write(f"hftlogging: watchdog error: {e!r}\n")
+
+
+def _stop_watchdog() -> None:
+    global _watchdog
+    t = _watchdog
+    if t is None:
+        return
+    _watchdog_stop.set()
+    if t is not threading.current_thread():
+        t.join(5)
+    _watchdog = None
 
 
 def active_queue_handlers() -> list[QueueHandler]:
@@ -69,6 +111,7 @@ def shutdown(timeout: float | None = None) -> None:
                 sys.stderr.write(f"hftlogging: error while draining {h!r}: {e!r}\n")
     finally:
         _shutting_down = False
+        _stop_watchdog()
 
 
 def stop_handlers(handlers: list[QueueHandler]) -> None:
@@ -121,9 +164,11 @@ def _after_fork_parent() -> None:
 
 
 def _after_fork_child() -> None:
-    global _lock
+    global _lock, _watchdog, _watchdog_stop
     _held_for_fork.clear()
     _lock = threading.RLock()
+    _watchdog = None  # threads do not survive fork; started again with the listener
+    _watchdog_stop = threading.Event()
     from hftlogging import health, record
     from hftlogging.logger import invalidate_plans
 

@@ -666,3 +666,45 @@ def test_plain_dictconfig_twice_stops_the_old_listener(logger_name: str) -> None
     hftlogging.shutdown()
     assert len(first.records) == 100
     assert len(second.records) == 100
+
+
+def test_a_hung_handler_does_not_stall_the_others(logger_name: str) -> None:
+    """A handler that never returns is bypassed after hang_timeout_s; the others go on."""
+    release = threading.Event()
+    entered = threading.Event()
+
+    class Hung(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            entered.set()
+            release.wait(30)
+
+    good = CaptureHandler()
+    fallback = CaptureHandler()
+    hftlogging.configure({
+        "version": 1,
+        "handlers": {
+            "hung": {"()": Hung},
+            "good": {"()": lambda: good},
+            "fb": {"()": lambda: fallback},
+            "queue": {"class": "hftlogging.handlers.QueueHandler", "handlers": ["hung", "good"],
+                      "fallback": "fb", "hang_timeout_s": 0.3, "retry_initial_s": 0.05},
+        },
+        "loggers": {logger_name: {"level": "INFO", "handlers": ["queue"], "propagate": False}},
+    })
+    qh = logging._handlers["queue"]  # type: ignore[attr-defined]
+    log = logging.getLogger(logger_name)
+    log.info("first")
+    assert entered.wait(10)
+    for i in range(100):
+        log.info("next %s", i)
+    assert good.wait_for(101, timeout=20), "the good handler stalled behind the hung one"
+    assert good.messages()[0] == "first"
+    assert qh.stats()["listener_takeovers"] == 1
+    assert "hung" in qh.stats()["tripped_handlers"]
+    assert any("has not returned" in r.getMessage() for r in fallback.records)
+    routed = {r.getMessage() for r in fallback.records if r.name == logger_name}
+    assert routed == {f"next {i}" for i in range(100)}
+    release.set()
+    log.info("after release")
+    hftlogging.shutdown()
+    assert good.messages()[-1] == "after release"

@@ -346,7 +346,7 @@ class _HandlerState:
     """Per-handler bookkeeping of the listener: errors, fallback, back-off."""
 
     __slots__ = (
-        "batch", "consecutive", "errors", "failed", "fallbacks", "handler", "hooked",
+        "batch", "consecutive", "errors", "failed", "fallbacks", "handler", "hooked", "hung",
         "name", "original_handle_error", "retry_at", "retry_delay", "tripped",
     )
 
@@ -361,6 +361,7 @@ class _HandlerState:
         self.retry_at = 0.0
         self.retry_delay = retry_initial_s
         self.failed = False
+        self.hung = False
         self.hooked = False
         self.original_handle_error: Any = None
 
@@ -394,6 +395,8 @@ class QueueListener(logging.handlers.QueueListener):
         retry_initial_s, retry_max_s: the back-off range.
         drop_report_interval_s: at most one "records dropped" warning per interval.
         stop_timeout_s: default deadline of :meth:`stop`.
+        hang_timeout_s: a handler call that has not returned after this long is bypassed
+            and a new listener thread takes over (see :meth:`check_hung`); 0 disables.
     """
 
     def __init__(
@@ -409,6 +412,7 @@ class QueueListener(logging.handlers.QueueListener):
         retry_max_s: float = 30.0,
         drop_report_interval_s: float = 10.0,
         stop_timeout_s: float = 10.0,
+        hang_timeout_s: float = 5.0,
     ) -> None:
         super().__init__(queue, *handlers, respect_handler_level=respect_handler_level)
         self.batch_size = _positive("batch_size", batch_size, int)
@@ -420,6 +424,15 @@ class QueueListener(logging.handlers.QueueListener):
             "drop_report_interval_s", drop_report_interval_s, float, allow_zero=True
         )
         self.stop_timeout_s = _positive("stop_timeout_s", stop_timeout_s, float)
+        self.hang_timeout_s = _positive("hang_timeout_s", hang_timeout_s, float, allow_zero=True)
+        # Hang supervision: the generation of the thread that owns dispatch, what it is
+        # doing now (handler state, since when, generation, batch, handler index), and
+        # the rest of a batch a replacement thread must finish.
+        self._gen = 0
+        self._busy: tuple[Any, ...] | None = None
+        self._resume: tuple[list[logging.LogRecord], int] | None = None
+        self._takeover_lock = threading.Lock()
+        self.takeovers = 0
         self.fallback = fallback if fallback is not None else _default_fallback()
         self._states = [_HandlerState(h, self.retry_initial_s) for h in self.handlers]
         self._tls = threading.local()
@@ -488,7 +501,11 @@ class QueueListener(logging.handlers.QueueListener):
             return
         self._stopping = False
         self._wake_event.clear()
-        t = threading.Thread(target=self._run, name="hftlogging-listener", daemon=True)
+        self._start_thread()
+
+    def _start_thread(self) -> None:
+        t = threading.Thread(target=self._run, args=(self._gen,), name="hftlogging-listener",
+                             daemon=True)
         self._thread = t
         t.start()
 
@@ -528,8 +545,11 @@ class QueueListener(logging.handlers.QueueListener):
         self._thread = None
         self._stopping = False
         self._dispatch_lock = threading.Lock()
+        self._takeover_lock = threading.Lock()
         self._wake_event = threading.Event()
         self._tls = threading.local()
+        self._busy = None
+        self._resume = None
         self.written = 0
         self.batches = 0
         self._reported_dropped = 0
@@ -594,11 +614,21 @@ class QueueListener(logging.handlers.QueueListener):
         except Exception:
             return 0
 
-    def _run(self) -> None:
+    def _run(self, gen: int) -> None:
+        self._tls.gen = gen
         wait = self._wake_event.wait
         clear = self._wake_event.clear
         batch_size = self.batch_size
+        resume = self._resume
+        if resume is not None:  # a takeover: finish the batch the stuck thread left
+            self._resume = None
+            records, start = resume
+            with self._dispatch_lock:
+                self._dispatch(records, start)
+            self.in_flight = 0
         while True:
+            if self._gen != gen:
+                return  # replaced after a hang: the new thread owns the queue
             try:
                 if isinstance(self.queue, RecordRing):
                     depth = len(self.queue.items)
@@ -609,7 +639,8 @@ class QueueListener(logging.handlers.QueueListener):
                     try:
                         self._process(batch)
                     finally:
-                        self.in_flight = 0
+                        if self._gen == gen:
+                            self.in_flight = 0
                     if self._pending() >= batch_size:
                         continue
                 else:
@@ -676,10 +707,17 @@ class QueueListener(logging.handlers.QueueListener):
         with self._dispatch_lock:
             self._dispatch([record])
 
-    def _dispatch(self, records: list[logging.LogRecord]) -> None:
+    def _dispatch(self, records: list[logging.LogRecord], start: int = 0) -> None:
         respect = self.respect_handler_level
         now = _monotonic()
-        for st in self._states:
+        gen = getattr(self._tls, "gen", None)  # None: a caller's thread, never supervised
+        states = self._states
+        for idx in range(start, len(states)):
+            if gen is not None:
+                if gen != self._gen:
+                    return  # this thread was replaced while stuck in a handler
+                self._busy = (states[idx], now, gen, records, idx)
+            st = states[idx]
             h = st.handler
             if respect and h.level:
                 lvl = h.level
@@ -688,13 +726,66 @@ class QueueListener(logging.handlers.QueueListener):
                 selected = records
             if not selected:
                 continue
-            if st.tripped and now < st.retry_at:
+            if st.tripped and (now < st.retry_at or (st.hung and not self._answers(st, now))):
                 self._to_fallback(st, selected, count_only_matching=True)
                 continue
             if st.batch:
                 self._dispatch_batch(st, selected)
             else:
-                self._dispatch_each(st, selected)
+                self._dispatch_each(st, selected, gen, idx)
+            now = _monotonic()
+        if gen is not None and gen == self._gen:
+            self._busy = None
+
+    def _answers(self, st: _HandlerState, now: float) -> bool:
+        """Whether a handler that hung has returned (its lock is free): retry it then."""
+        lock = st.handler.lock
+        if lock is None or lock.acquire(blocking=False):
+            if lock is not None:
+                lock.release()
+            st.hung = False
+            return True
+        st.retry_delay = min(st.retry_delay * 2, self.retry_max_s)
+        st.retry_at = now + st.retry_delay
+        return False
+
+    def check_hung(self, now: float) -> bool:
+        """Called periodically by the watchdog: replace a thread stuck in a handler.
+
+        When a handler call has not returned for ``hang_timeout_s``, that handler is
+        bypassed (its records go to the fallback, it is retried with back-off once it
+        returns), and a new listener thread takes over: it finishes the batch for the
+        other handlers and goes on with the queue. The stuck thread exits if the handler
+        ever returns. Returns whether a takeover happened.
+        """
+        busy = self._busy
+        if self.hang_timeout_s <= 0 or busy is None:
+            return False
+        st, since, gen, records, idx = busy
+        if gen != self._gen or now - since < self.hang_timeout_s or self._stopping:
+            return False
+        with self._takeover_lock:
+            if self._busy is not busy:
+                return False
+            self._gen = gen + 1
+            self._busy = None
+            st.errors += 1
+            st.hung = True
+            st.tripped = True
+            st.consecutive = max(st.consecutive, self.failure_threshold)
+            st.retry_delay = self.retry_initial_s
+            st.retry_at = now + st.retry_delay
+            self.takeovers += 1
+            self._dispatch_lock = threading.Lock()  # the stuck thread keeps the old one
+            self._resume = (records, idx + 1)
+            self._notice(
+                logging.ERROR,
+                "handler %s has not returned for %.1fs; a new listener thread takes over and "
+                "its records go to the fallback until it answers again",
+                st.name, now - since,
+            )
+            self._start_thread()
+        return True
 
     def _dispatch_batch(self, st: _HandlerState, records: list[logging.LogRecord]) -> None:
         h = st.handler
@@ -719,12 +810,19 @@ class QueueListener(logging.handlers.QueueListener):
         else:
             self._success(st)
 
-    def _dispatch_each(self, st: _HandlerState, records: list[logging.LogRecord]) -> None:
+    def _dispatch_each(
+        self, st: _HandlerState, records: list[logging.LogRecord], gen: int | None = None,
+        idx: int = 0,
+    ) -> None:
         h = st.handler
         tls = self._tls
         tls.current = st
         try:
             for i, r in enumerate(records):
+                if gen is not None:
+                    if gen != self._gen:
+                        return
+                    self._busy = (st, _monotonic(), gen, records, idx)
                 st.failed = False
                 try:
                     h.handle(r)
@@ -894,7 +992,8 @@ class QueueHandler(logging.handlers.QueueHandler):
         audit_wait_ms: longest wait of an audit record for room before it is written
             synchronously.
         batch_size, flush_interval_ms, fallback, failure_threshold, retry_initial_s,
-        retry_max_s, drop_report_interval_s, stop_timeout_s: passed to the listener.
+        retry_max_s, drop_report_interval_s, stop_timeout_s, hang_timeout_s: passed to
+            the listener.
         respect_handler_level: apply handler levels on the listener (default True).
         caller_info: ``"auto"`` (capture ``funcName``/``lineno``/``pathname`` only when a
             formatter or filter behind the queue uses them), ``True`` or ``False``.
@@ -924,6 +1023,7 @@ class QueueHandler(logging.handlers.QueueHandler):
         retry_max_s: float = 30.0,
         drop_report_interval_s: float = 10.0,
         stop_timeout_s: float = 10.0,
+        hang_timeout_s: float = 5.0,
         drain_on_sigterm: bool = True,
         level: int | str = logging.NOTSET,
     ) -> None:
@@ -951,6 +1051,7 @@ class QueueHandler(logging.handlers.QueueHandler):
             "retry_max_s": retry_max_s,
             "drop_report_interval_s": drop_report_interval_s,
             "stop_timeout_s": stop_timeout_s,
+            "hang_timeout_s": hang_timeout_s,
         }
         # Validate the listener options now, at configuration time.
         QueueListener(RecordRing(1), **self._listener_options)
@@ -1179,6 +1280,7 @@ class QueueHandler(logging.handlers.QueueHandler):
             "audit_over_capacity": ring.audit_over_capacity,
             "drop_reports": listener.drop_reports if listener else 0,
             "listener_errors": listener.listener_errors if listener else 0,
+            "listener_takeovers": listener.takeovers if listener else 0,
             "listeners": 1 if listener is not None and listener.running else 0,
             "overflow": ring.overflow_policy,
             "caller_info": self.needs_caller,
