@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import functools
 import inspect
+import logging
 from time import perf_counter_ns
 from typing import TYPE_CHECKING, Any, Callable, TypeVar, cast
+
+from hftlogging.logger import install
 
 if TYPE_CHECKING:
     from types import TracebackType
@@ -41,8 +44,14 @@ class LoggingTimer:
 
     __slots__ = ("_end", "_logger", "_start", "name", "tags")
 
-    def __init__(self, logger: HFTLogger | BoundLogger, name: str, /, **tags: Any) -> None:
-        self._logger = logger
+    def __init__(
+        self, logger: HFTLogger | BoundLogger | logging.Logger, name: str, /, **tags: Any,
+    ) -> None:
+        if type(logger) is logging.Logger:
+            # A logging.getLogger() logger from before install(): convert it in place, as
+            # get_logger() does, rather than fail at the end of the block.
+            install()
+        self._logger = cast("HFTLogger | BoundLogger", logger)
         self.name = name
         self.tags = tags
         self._start: int | None = None
