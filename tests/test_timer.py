@@ -249,3 +249,22 @@ def test_repr_names_timer() -> None:
     hftlogging.install()
     t = LoggingTimer(logging.getLogger("timer.repr"), "op")  # type: ignore[arg-type]
     assert repr(t) == "<LoggingTimer 'op' elapsed_ms=0.000>"
+
+
+def test_timer_on_a_plain_logger_from_before_install(logger_name: str) -> None:
+    """LoggingTimer(logging.getLogger(...)) works even when install() was not called yet."""
+    was = hftlogging.logger.installed()
+    hftlogging.uninstall()
+    logging.setLoggerClass(logging.Logger)
+    try:
+        plain = logging.getLogger(logger_name)
+        assert type(plain) is logging.Logger
+        target = CaptureHandler()
+        plain.addHandler(target)
+        plain.propagate = False
+        with pytest.raises(ValueError), hftlogging.LoggingTimer(plain, "plain_block"):
+            raise ValueError
+        assert [r.log_type for r in target.records] == ["text", "metric"]  # type: ignore[attr-defined]
+    finally:
+        if was:
+            hftlogging.install()
