@@ -249,7 +249,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv[:1] == ["bench"]:
         # The benchmark has its own options (and --help): hand it everything after "bench".
-        from hftlogging.bench import main as bench_main  # noqa: PLC0415
+        from hftlogging.bench import main as bench_main
 
         return bench_main(argv[1:])
     args = _build_parser().parse_args(argv)
@@ -263,7 +263,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             )
         if args.command == "audit" and args.audit_command == "verify":
             # Imported on use: the audit module pulls in the file machinery.
-            from hftlogging.handlers.audit import verify_command  # noqa: PLC0415
+            from hftlogging.handlers.audit import verify_command
 
             return verify_command(args.files)
     except KeyboardInterrupt:

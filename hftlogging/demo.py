@@ -203,8 +203,8 @@ class _Endpoint:
     def __init__(self, directory: str, port: int) -> None:
         # Imported here, never at module level: a spawned worker imports this module
         # before its environment selects prometheus-client's multiprocess storage.
-        from prometheus_client import CollectorRegistry, start_http_server  # noqa: PLC0415
-        from prometheus_client.multiprocess import MultiProcessCollector  # noqa: PLC0415
+        from prometheus_client import CollectorRegistry, start_http_server
+        from prometheus_client.multiprocess import MultiProcessCollector
 
         registry = CollectorRegistry()
         MultiProcessCollector(registry, path=directory)  # type: ignore[no-untyped-call]
@@ -443,7 +443,7 @@ def _verify_audit(files: list[Path], base: Path, out: TextIO) -> bool:
         out.write("\naudit trail: no audit file was written\n")
         return False
     # Imported on use: the audit module pulls in the file machinery.
-    from hftlogging.handlers.audit import verify  # noqa: PLC0415
+    from hftlogging.handlers.audit import verify
 
     ok = True
     total = 0

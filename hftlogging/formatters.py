@@ -117,7 +117,7 @@ class ContextFormatter(logging.Formatter):
         self._uses_time = self.usesTime()
         self._time_cache: tuple[int, str] = (-1, "")
 
-    def formatTime(self, record: logging.LogRecord, datefmt: str | None = None) -> str:  # noqa: N802
+    def formatTime(self, record: logging.LogRecord, datefmt: str | None = None) -> str:
         """As stdlib, but the strftime part is computed once per second."""
         if datefmt is not None:
             return super().formatTime(record, datefmt)

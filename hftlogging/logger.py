@@ -39,7 +39,7 @@ import sys
 import threading
 import time
 from collections.abc import Iterable, Mapping
-from typing import TYPE_CHECKING, Any, Callable, Optional, TypeVar, Union
+from typing import TYPE_CHECKING, Any, Callable, TypeVar, Union
 
 from hftlogging import health
 from hftlogging.record import (
@@ -127,13 +127,13 @@ _logging = logging
 
 # --- contextvars context -----------------------------------------------------------------
 
-_ctxvar: contextvars.ContextVar[Optional[dict[str, Any]]] = contextvars.ContextVar(
+_ctxvar: contextvars.ContextVar[dict[str, Any] | None] = contextvars.ContextVar(
     "hftlogging_context", default=None
 )
 _cv_get = _ctxvar.get
 
 
-class context:  # noqa: N801 - used like a function: ``with hftlogging.context(...)``
+class context:
     """Add fields to every record logged in this thread or asyncio task while active.
 
     Uses :mod:`contextvars`: each thread and each asyncio task sees its own fields, and
@@ -149,7 +149,7 @@ class context:  # noqa: N801 - used like a function: ``with hftlogging.context(.
 
     def __init__(self, **fields: Any) -> None:
         self._fields = fields
-        self._tokens: list[contextvars.Token[Optional[dict[str, Any]]]] = []
+        self._tokens: list[contextvars.Token[dict[str, Any] | None]] = []
 
     def __enter__(self) -> dict[str, Any]:
         cur = _ctxvar.get()
@@ -277,18 +277,17 @@ def _check_metric(name: object, value: object, tags: dict[str, Any]) -> str | No
     if t is float:
         if value != value or value in _INF:
             return "metric_value"
-    elif t is not int:
-        if t is bool or not isinstance(value, (int, float)):
-            try:
-                # Decimal is registered as numbers.Number only, not numbers.Real.
-                real = isinstance(value, (numbers.Real, decimal.Decimal))
-                if not real or isinstance(value, bool):
-                    return "metric_value"
-                f = float(value)  # type: ignore[arg-type]  # Decimal, Fraction, numpy
-            except Exception:
+    elif t is not int and (t is bool or not isinstance(value, (int, float))):
+        try:
+            # Decimal is registered as numbers.Number only, not numbers.Real.
+            real = isinstance(value, (numbers.Real, decimal.Decimal))
+            if not real or isinstance(value, bool):
                 return "metric_value"
-            if f != f or f in _INF:
-                return "metric_value"
+            f = float(value)  # type: ignore[arg-type]  # Decimal, Fraction, numpy
+        except Exception:
+            return "metric_value"
+        if f != f or f in _INF:
+            return "metric_value"
     for k, v in tags.items():
         if type(v) is not str or type(k) is not str:
             return "metric_tags"
@@ -502,11 +501,11 @@ class HFTLogger(logging.Logger):
         if "_cache" in self.__dict__:
             invalidate_plans()
 
-    def addFilter(self, filter: Any) -> None:  # noqa: N802, A002 - stdlib API
+    def addFilter(self, filter: Any) -> None:
         super().addFilter(filter)
         invalidate_plans()
 
-    def removeFilter(self, filter: Any) -> None:  # noqa: N802, A002 - stdlib API
+    def removeFilter(self, filter: Any) -> None:
         super().removeFilter(filter)
         invalidate_plans()
 
@@ -572,7 +571,7 @@ class HFTLogger(logging.Logger):
 
     # -- stdlib-path record creation -------------------------------------------------------
 
-    def findCaller(  # noqa: N802 - stdlib hook
+    def findCaller(
         self, stack_info: bool = False, stacklevel: int = 1
     ) -> tuple[str, int, str, str | None]:
         """Find the user's frame, skipping stdlib logging and every hftlogging module."""
@@ -592,7 +591,7 @@ class HFTLogger(logging.Logger):
                     sinfo = sinfo[:-1]
         return f.f_code.co_filename, f.f_lineno, f.f_code.co_name, sinfo
 
-    def makeRecord(  # noqa: N802 - stdlib hook
+    def makeRecord(
         self,
         name: str,
         level: int,
@@ -867,7 +866,8 @@ class HFTLogger(logging.Logger):
             value = more_tags.pop("value", None)
         if tags:
             if not isinstance(tags, Mapping):
-                health.bad_input("metric_tags", f"tags must be a mapping, got {type(tags).__name__}")
+                health.bad_input("metric_tags",
+                                 f"tags must be a mapping, got {type(tags).__name__}")
                 return
             all_tags = {**tags, **more_tags} if more_tags else dict(tags)
         else:

@@ -130,7 +130,7 @@ class Record(logging.LogRecord):
     into a handler.
     """
 
-    def getMessage(self) -> str:  # noqa: N802 - stdlib hook
+    def getMessage(self) -> str:
         msg = self.msg if type(self.msg) is str else _safe_str(self.msg)
         args = self.args
         if args:

@@ -38,7 +38,7 @@ def _run(tmp_path: Path, body: str, *, drain_on_sigterm: bool = True,
          **kwargs: object) -> tuple[subprocess.Popen[str], Path]:
     log_file = tmp_path / "app.log"
     script = PRELUDE.replace("DRAIN_ON_SIGTERM", repr(drain_on_sigterm)) + textwrap.dedent(body)
-    proc = subprocess.Popen(  # noqa: S603 - our own interpreter and script
+    proc = subprocess.Popen(
         [sys.executable, "-c", script, str(log_file)],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, **kwargs,  # type: ignore[call-overload]
     )
@@ -123,7 +123,7 @@ signal.signal(signal.SIGTERM, mine)
 log.info("configured")
 print(signal.getsignal(signal.SIGTERM) is mine, flush=True)
 """
-    out = subprocess.run(  # noqa: S603
+    out = subprocess.run(
         [sys.executable, "-c", script, str(log_file)], capture_output=True, text=True,
         timeout=60, check=True,
     ).stdout

@@ -466,7 +466,7 @@ def test_no_formatting_on_the_callers_thread(pipeline: Any) -> None:
         marker = Marker()
         ref = weakref.ref(marker)
         try:
-            raise ValueError("bad order")  # noqa: EM101, TRY301
+            raise ValueError("bad order")
         except ValueError:
             log.exception("order %s rejected", 7, reason="limits")
         return ref

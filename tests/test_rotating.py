@@ -589,7 +589,7 @@ def test_logger_name_with_newline_cannot_forge_a_line(tmp_path: Path) -> None:
     kind=st.sampled_from(["hft", "traceback", "stdlib"]),
     offset_ns=st.integers(min_value=0, max_value=10**12),
 )
-def test_fast_line_equals_context_formatter(  # noqa: PLR0917 - Hypothesis arguments
+def test_fast_line_equals_context_formatter(
     msg: str, ctx: dict[str, Any], name: str, level: int, kind: str, offset_ns: int
 ) -> None:
     """The handler's inlined rendering of the default format is ContextFormatter's output,

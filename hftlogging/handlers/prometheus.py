@@ -857,7 +857,7 @@ class PrometheusHandler(logging.Handler):
         except Exception:
             self.handleError(record)
 
-    def emit_batch(  # noqa: PLR0912, PLR0915 - one inline pass: this loop is the hot path
+    def emit_batch(
         self, records: Sequence[logging.LogRecord]
     ) -> None:
         """Apply every metric record of a batch, in one pass under one lock.
@@ -939,7 +939,7 @@ class PrometheusHandler(logging.Handler):
             self._store.count_error("invalid_value")
             return None
 
-    def _define(  # noqa: PLR0911 - one early return per rejection reason
+    def _define(
         self, key: tuple[Any, Any, Any], d: dict[str, Any]
     ) -> _Family | None:
         """Create the metric of a first observation (None when it cannot be: counted)."""

@@ -22,8 +22,8 @@ from __future__ import annotations
 import collections
 import contextlib
 import logging
-import os
 import logging.handlers
+import os
 import sys
 import threading
 import time
@@ -274,10 +274,7 @@ def materialize(item: Any) -> logging.LogRecord:
         if fields:
             ctx.update(fields)
     elif fields:
-        if lctx:
-            ctx = {**lctx, **fields}
-        else:
-            ctx = fields
+        ctx = {**lctx, **fields} if lctx else fields
     else:
         ctx = dict(lctx) if lctx else {}
     tmpl = logger.__dict__.get("_hft_record_template")
@@ -465,10 +462,9 @@ class QueueListener(logging.handlers.QueueListener):
                 continue
             h = st.handler
             original = h.handleError
-            tls = self._tls
 
             def hook(record: logging.LogRecord, _st: Any = st, _orig: Any = original) -> None:
-                if getattr(tls, "current", None) is _st:
+                if getattr(self._tls, "current", None) is _st:
                     _st.failed = True
                     self._failed_record(_st, record, sys.exc_info()[1])
                 else:
@@ -632,8 +628,7 @@ class QueueListener(logging.handlers.QueueListener):
             try:
                 if isinstance(self.queue, RecordRing):
                     depth = len(self.queue.items)
-                    if depth > self.queue.high_water:
-                        self.queue.high_water = depth
+                    self.queue.high_water = max(self.queue.high_water, depth)
                 batch = self._take(batch_size)
                 if batch:
                     try:
@@ -1206,15 +1201,15 @@ class QueueHandler(logging.handlers.QueueHandler):
 
     # -- configuration changes invalidate the callers' plans ------------------------------
 
-    def setLevel(self, level: int | str) -> None:  # noqa: N802 - stdlib API
+    def setLevel(self, level: int | str) -> None:
         super().setLevel(level)
         invalidate_plans()
 
-    def addFilter(self, filter: Any) -> None:  # noqa: N802, A002 - stdlib API
+    def addFilter(self, filter: Any) -> None:
         super().addFilter(filter)
         invalidate_plans()
 
-    def removeFilter(self, filter: Any) -> None:  # noqa: N802, A002 - stdlib API
+    def removeFilter(self, filter: Any) -> None:
         super().removeFilter(filter)
         invalidate_plans()
 

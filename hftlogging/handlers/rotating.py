@@ -198,7 +198,7 @@ _fork_lock = threading.Lock()
 
 def register_for_fork(handler: Any) -> None:
     """Call ``handler.after_fork_child()`` in every forked child (hook installed once)."""
-    global _fork_hook_installed  # noqa: PLW0603 - one process-wide hook
+    global _fork_hook_installed
     with _fork_lock:
         _fork_handlers.add(handler)
         if not _fork_hook_installed and hasattr(os, "register_at_fork"):
@@ -213,7 +213,7 @@ def unregister_for_fork(handler: Any) -> None:
 
 
 def _after_fork_child() -> None:
-    global _fork_lock  # noqa: PLW0603 - the parent's lock may be held in the child
+    global _fork_lock
     _fork_lock = threading.Lock()
     for h in list(_fork_handlers):
         try:
@@ -367,7 +367,7 @@ class _File:
         "max_bytes", "path", "period_end", "size", "when",
     )
 
-    def __init__(  # noqa: PLR0917 - private, built in one place
+    def __init__(
         self, key: str, path: str, max_bytes: int, backup_count: int, when: str | None,
         compress: bool,
     ) -> None:
