@@ -40,7 +40,7 @@ def escape_text(text: str) -> str:
 
 def _safe_str(value: object) -> str:
     try:
-        return value if type(value) is str else str(value)  # type: ignore[return-value]
+        return value if type(value) is str else str(value)  # type: ignore[return-value,unused-ignore]
     except Exception as e:
         return f"<unprintable {type(value).__name__}: {type(e).__name__}>"
 
@@ -126,7 +126,7 @@ class ContextFormatter(logging.Formatter):
         if sec != cached_sec:
             text = time.strftime(self.default_time_format, self.converter(sec))
             self._time_cache = (sec, text)
-        return self.default_msec_format % (text, record.msecs)
+        return (self.default_msec_format or "%s,%03d") % (text, record.msecs)
 
     def format(self, record: logging.LogRecord) -> str:
         """Render one record as one line, then any traceback or stack, indented."""
@@ -249,7 +249,7 @@ _JSON_SKIP = frozenset(
 )
 
 
-class JSONFormatter(_JsonFormatter):  # type: ignore[misc]
+class JSONFormatter(_JsonFormatter):  # type: ignore[misc,unused-ignore]
     """One JSON object per line, through python-json-logger.
 
     Every object has ``timestamp`` (RFC 3339, UTC, microseconds, from ``created_ns``),
@@ -329,6 +329,7 @@ class JSONFormatter(_JsonFormatter):  # type: ignore[misc]
     def jsonify_log_record(self, log_data: dict[str, Any]) -> str:
         """Serialise; a value that still fails is replaced, never raised."""
         try:
-            return super().jsonify_log_record(log_data)  # type: ignore[no-any-return]
+            return super().jsonify_log_record(log_data)  # type: ignore[no-any-return,unused-ignore]
         except Exception:
-            return super().jsonify_log_record(to_jsonable(log_data))  # type: ignore[no-any-return]
+            return super().jsonify_log_record(  # type: ignore[no-any-return,unused-ignore]
+                to_jsonable(log_data))

@@ -123,7 +123,7 @@ _IMMUTABLE = IMMUTABLE_FAST
 _time_ns = time.time_ns
 _get_ident = threading.get_ident
 _LogRecord = logging.LogRecord
-_logging = logging
+_logging: Any = logging  # typed Any: the fast path reads private stdlib state
 
 # --- contextvars context -----------------------------------------------------------------
 
@@ -381,7 +381,7 @@ class HandlerList(list):  # type: ignore[type-arg]
         super().__delitem__(index)
         self._changed()
 
-    def __iadd__(self, items: Iterable[Any]) -> HandlerList:  # type: ignore[override,misc]
+    def __iadd__(self, items: Iterable[Any]) -> HandlerList:  # type: ignore[misc]
         super().__iadd__(items)
         self._changed()
         return self
@@ -458,6 +458,7 @@ class HFTLogger(logging.Logger):
 
     _context: dict[str, Any]
     _tags: list[str]
+    _cache: dict[Any, Any]  # stdlib's level cache, which also holds hftlogging's plans
 
     def __init__(self, name: str, level: int = logging.NOTSET) -> None:
         self._hft_disabled = False
@@ -468,7 +469,7 @@ class HFTLogger(logging.Logger):
         self._tags = []
 
     # Attributes stdlib (and dictConfig) assign directly: changing them invalidates plans.
-    @property  # type: ignore[override]
+    @property
     def handlers(self) -> HandlerList:
         return self._hft_handlers
 
@@ -477,7 +478,7 @@ class HFTLogger(logging.Logger):
         self._hft_handlers = HandlerList(value)
         self._changed()
 
-    @property  # type: ignore[override]
+    @property
     def propagate(self) -> bool:
         return self._hft_propagate
 
@@ -486,7 +487,7 @@ class HFTLogger(logging.Logger):
         self._hft_propagate = value
         self._changed()
 
-    @property  # type: ignore[override]
+    @property
     def disabled(self) -> bool:
         return self._hft_disabled
 
@@ -615,7 +616,7 @@ class HFTLogger(logging.Logger):
         created_ns = _time_ns()
         rv = factory(name, level, fn, lno, msg, args, exc_info, func, sinfo)
         if factory is Record:
-            rv.created_ns = created_ns  # type: ignore[attr-defined]
+            rv.created_ns = created_ns
             rv.created = created_ns / 1e9
             rv.msecs = (created_ns % 1_000_000_000) // 1_000_000 + 0.0
         if extra is not None:
@@ -647,7 +648,7 @@ class HFTLogger(logging.Logger):
                 msg = kw.pop("msg", "")
             if type(stacklevel) is not int:
                 stacklevel = 1
-            if logging._srcfile:  # type: ignore[attr-defined]
+            if logging._srcfile:
                 try:
                     fn, lno, func, sinfo = self.findCaller(bool(stack_info), stacklevel)
                 except ValueError:  # pragma: no cover - as stdlib
@@ -712,7 +713,7 @@ class HFTLogger(logging.Logger):
         kw["exc_info"] = exc_info
         self._emit_text(logging.ERROR, msg, args, kw, None)
 
-    def log(self, level: Any, msg: Any = _NOMSG, /, *args: Any, **kw: Any) -> None:
+    def log(self, level: Any, msg: Any = _NOMSG, /, *args: Any, **kw: Any) -> None:  # type: ignore[override]
         """Log at an explicit level; a bad level is counted, never raised."""
         if type(level) is not int:
             try:
@@ -849,7 +850,7 @@ class HFTLogger(logging.Logger):
         mtype: str,
         name: Any,
         value: Any,
-        tags: Mapping[str, str] | None,
+        tags: Any,  # a mapping, or anything a caller passed (reported)
         more_tags: dict[str, Any],
         unit: str | None,
         bound: dict[str, Any] | None,
@@ -915,7 +916,7 @@ class HFTLogger(logging.Logger):
     def _audit(
         self,
         event: Any,
-        data: Mapping[str, Any] | None,
+        data: Any,  # a mapping, or any other value (kept under "data")
         fields: dict[str, Any],
         bound: dict[str, Any] | None,
     ) -> None:
@@ -978,10 +979,10 @@ class HFTRootLogger(HFTLogger, logging.RootLogger):
         return logging.getLogger, ()
 
 
-_timer_cls: Any = None
+_timer_cls: type[LoggingTimer] | None = None
 
 
-def _timer_class() -> Any:
+def _timer_class() -> type[LoggingTimer]:
     global _timer_cls
     if _timer_cls is None:
         from hftlogging.timer import LoggingTimer
@@ -1049,7 +1050,7 @@ class BoundLogger(logging.LoggerAdapter):  # type: ignore[type-arg]
 
     fatal = critical
 
-    def log(self, level: Any, msg: Any = _NOMSG, /, *args: Any, **kw: Any) -> None:
+    def log(self, level: Any, msg: Any = _NOMSG, /, *args: Any, **kw: Any) -> None:  # type: ignore[override]
         """As :meth:`HFTLogger.log`, with the bound fields."""
         if type(level) is not int:
             try:
@@ -1159,7 +1160,7 @@ def install() -> None:
                 _convert(lg, HFTLogger)
         # stdlib clears level caches through manager._clear_cache (setLevel, disable):
         # have it clear the no-op level methods too.
-        manager._clear_cache = functools.partial(_clear_plans, manager)  # type: ignore[method-assign]
+        manager._clear_cache = functools.partial(_clear_plans, manager)  # type: ignore[attr-defined]
         _installed = True
     invalidate_plans()
 

@@ -162,10 +162,11 @@ def render_message(msg: object, args: tuple[Any, ...] | Mapping[str, Any]) -> st
 
 # --- cheap construction -----------------------------------------------------------------
 
-if isinstance(logging._startTime, int):  # 3.13+: nanoseconds
-    _START_NS: int = logging._startTime
+_stdlib: Any = logging  # private stdlib state, read once
+if isinstance(_stdlib._startTime, int):  # 3.13+: nanoseconds
+    _START_NS: int = _stdlib._startTime
 else:
-    _START_NS = int(logging._startTime * 1e9)
+    _START_NS = int(_stdlib._startTime * 1e9)
 
 _HAS_TASKNAME = sys.version_info >= (3, 12)
 _level_names = logging._levelToName
@@ -204,7 +205,7 @@ def _thread_name(ident: int) -> str:
     t = threading._active.get(ident)  # type: ignore[attr-defined]
     if t is None:
         return f"Thread-{ident}"
-    return t.name
+    return str(t.name)
 
 
 def build_record(

@@ -81,7 +81,7 @@ class RecordRing:
         block_timeout_ms: float = 100.0,
         audit_wait_ms: float = 500.0,
     ) -> None:
-        self.capacity = _positive("capacity", capacity, int)
+        self.capacity: int = _positive("capacity", capacity, int)
         if overflow not in _OVERFLOW_POLICIES:
             msg = (
                 f"overflow must be one of {', '.join(_OVERFLOW_POLICIES)}, got {overflow!r}"
@@ -463,7 +463,9 @@ class QueueListener(logging.handlers.QueueListener):
             h = st.handler
             original = h.handleError
 
-            def hook(record: logging.LogRecord, _st: Any = st, _orig: Any = original) -> None:
+            def hook(
+                record: logging.LogRecord, _st: _HandlerState = st, _orig: Any = original
+            ) -> None:
                 if getattr(self._tls, "current", None) is _st:
                     _st.failed = True
                     self._failed_record(_st, record, sys.exc_info()[1])
@@ -591,10 +593,11 @@ class QueueListener(logging.handlers.QueueListener):
                 pass
             return batch
         batch = []
+        generic: Any = q  # any object with get_nowait()
         try:
             while len(batch) < limit:
-                item = q.get_nowait()
-                if item is self._sentinel:
+                item = generic.get_nowait()
+                if item is None:  # stdlib's sentinel
                     continue
                 batch.append(item)
         except Exception:  # queue.Empty
@@ -606,7 +609,7 @@ class QueueListener(logging.handlers.QueueListener):
         if isinstance(q, RecordRing):
             return len(q.items)
         try:
-            return int(q.qsize())
+            return int(q.qsize())  # type: ignore[attr-defined]
         except Exception:
             return 0
 
@@ -1065,7 +1068,7 @@ class QueueHandler(logging.handlers.QueueHandler):
 
     # -- listener wiring -------------------------------------------------------------------
 
-    @property  # type: ignore[override]
+    @property
     def listener(self) -> QueueListener | None:
         """The :class:`QueueListener` draining this handler's queue."""
         return self._listener
@@ -1076,7 +1079,7 @@ class QueueHandler(logging.handlers.QueueHandler):
         # a queue of its own) and assigns it here: adopt its handlers onto our ring.
         if value is None:
             return
-        if isinstance(value, QueueListener) and value.queue is self._ring:
+        if isinstance(value, QueueListener) and getattr(value, "queue", None) is self._ring:
             self._listener = value
             return
         self._targets = list(getattr(value, "handlers", ()) or self._targets)
@@ -1174,7 +1177,7 @@ class QueueHandler(logging.handlers.QueueHandler):
         if ei:
             if not record.exc_text:
                 record.exc_text = _format_exception(ei)
-            record.exc_info = (ei[0], _detach(ei[1]), None)
+            record.exc_info = (ei[0], _detach(ei[1]), None)  # type: ignore[assignment]
         return record
 
     def enqueue(self, record: Any) -> None:
