@@ -145,6 +145,8 @@ class ContextFormatter(logging.Formatter):
         finally:
             d.pop(_CONTEXT_SLOT, None)
         s = s.rstrip(" ")
+        if not s.isprintable():  # a logger name, thread name or extra field with a line break
+            s = escape_text(s)
         if record.exc_info and not record.exc_text:
             record.exc_text = self.formatException(record.exc_info)
         if record.exc_text:
