@@ -623,17 +623,20 @@ def test_unknown_target_handler_is_a_configuration_error(logger_name: str) -> No
 
 
 @pytest.mark.parametrize(("option", "value", "message"), [
-    ("capacity", 0, "capacity must be > 0"),
-    ("capacity", "lots", "capacity must be an integer"),
-    ("overflow", "drop_everything", "overflow must be one of drop_newest, drop_oldest, block"),
-    ("batch_size", -1, "batch_size must be > 0"),
-    ("flush_interval_ms", "soon", "flush_interval_ms must be a number"),
-    ("caller_info", "sometimes", "caller_info must be 'auto', true or false"),
+    ("capacity", 0, "capacity: expected a value > 0, found 0"),
+    ("capacity", "lots", "capacity: expected an integer, found 'lots'"),
+    ("overflow", "drop_everything",
+     "overflow: expected one of drop_newest, drop_oldest, block, found 'drop_everything'"),
+    ("batch_size", -1, "batch_size: expected a value > 0, found -1"),
+    ("flush_interval_ms", "soon", "flush_interval_ms: expected a number, found 'soon'"),
+    ("caller_info", "sometimes", "caller_info: expected 'auto', true or false, found 'sometimes'"),
 ])
 def test_bad_queue_options_fail_at_construction(option: str, value: Any, message: str) -> None:
     """Each queue option is validated when the handler is built, with a clear message."""
-    with pytest.raises(ConfigError, match=message.replace("(", r"\(")):
+    with pytest.raises(ConfigError) as info:
         QueueHandler(**{option: value})
+    assert info.value.message == message
+    assert info.value.key == option
 
 
 def test_reconfiguring_ten_times_leaves_one_listener_and_loses_nothing(logger_name: str) -> None:

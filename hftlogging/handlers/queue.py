@@ -58,10 +58,10 @@ _monotonic = time.monotonic
 def _positive(name: str, value: Any, kind: type, *, allow_zero: bool = False) -> Any:
     ok_types = (int, float) if kind is float else (int,)
     if isinstance(value, bool) or not isinstance(value, ok_types):
-        msg = f"{name} must be {'a number' if kind is float else 'an integer'}, got {value!r}"
+        msg = f"{name}: expected {'a number' if kind is float else 'an integer'}, found {value!r}"
         raise ConfigError(msg, key=name)
     if value < 0 or (value == 0 and not allow_zero):
-        msg = f"{name} must be {'>= 0' if allow_zero else '> 0'}, got {value!r}"
+        msg = f"{name}: expected a value {'>= 0' if allow_zero else '> 0'}, found {value!r}"
         raise ConfigError(msg, key=name)
     return value
 
@@ -84,7 +84,7 @@ class RecordRing:
         self.capacity: int = _positive("capacity", capacity, int)
         if overflow not in _OVERFLOW_POLICIES:
             msg = (
-                f"overflow must be one of {', '.join(_OVERFLOW_POLICIES)}, got {overflow!r}"
+                f"overflow: expected one of {', '.join(_OVERFLOW_POLICIES)}, found {overflow!r}"
             )
             raise ConfigError(msg, key="overflow")
         self.overflow_policy = overflow
@@ -1034,10 +1034,10 @@ class QueueHandler(logging.handlers.QueueHandler):
         logging.Handler.__init__(self, level)
         self.queue = self._ring  # type: ignore[assignment]
         if caller_info not in ("auto", True, False):
-            msg = f"caller_info must be 'auto', true or false, got {caller_info!r}"
+            msg = f"caller_info: expected 'auto', true or false, found {caller_info!r}"
             raise ConfigError(msg, key="caller_info")
         if isinstance(handlers, (str, bytes)) or not isinstance(handlers, Iterable):
-            msg = f"handlers must be a list of handler names, got {handlers!r}"
+            msg = f"handlers: expected a list of handler names, found {handlers!r}"
             raise ConfigError(msg, key="handlers")
         self._targets: list[logging.Handler | str] = list(handlers)
         self._listener_options: dict[str, Any] = {
