@@ -111,6 +111,13 @@ def _mode_option(name: str, value: Any) -> int:
     return value
 
 
+def _directory_option(directory: Any) -> str:
+    if not isinstance(directory, (str, os.PathLike)) or not os.fspath(directory):
+        msg = f"directory must be a directory path such as 'logs/app', got {directory!r}"
+        raise ConfigError(msg, key="directory")
+    return os.path.abspath(os.fspath(directory))
+
+
 def _check_encoding(encoding: Any) -> str:
     try:
         "".encode(encoding)
@@ -479,7 +486,7 @@ class ComponentRotatingFileHandler(logging.Handler):
         formatter: logging.Formatter | None = None,
     ) -> None:
         super().__init__(level)
-        self.directory = os.path.abspath(os.fspath(directory))
+        self.directory = _directory_option(directory)
         self.template, self._fields = check_template(filename)
         self.max_bytes = _int_option("max_bytes", max_bytes)
         self.backup_count = _int_option("backup_count", backup_count)
@@ -545,6 +552,7 @@ class ComponentRotatingFileHandler(logging.Handler):
             ConfigError: the first invalid option.
         """
         a = _bind(cls, options)
+        _directory_option(a["directory"])
         check_template(a["filename"])
         for key in ("max_bytes", "backup_count"):
             _int_option(key, a[key])
