@@ -416,8 +416,13 @@ def _text_method(level: int, name: str) -> Callable[..., None]:
             args = ()
         for a in args:
             if type(a) not in _IMMUTABLE and not is_immutable(a):
-                msg = render_message(msg, args)
-                args = ()
+                if type(a) is dict and len(args) == 1:
+                    # Mapping arguments stay a mapping (a copy): a RedactFilter behind the
+                    # queue must see the keys to mask a secret before the message is built.
+                    args = (snapshot_value(a),)
+                else:
+                    msg = render_message(msg, args)
+                    args = ()
                 break
         if kw:
             if "exc_info" in kw or "extra" in kw or "stack_info" in kw or "stacklevel" in kw:
@@ -757,8 +762,11 @@ class HFTLogger(logging.Logger):
         if args:
             for a in args:
                 if not is_immutable(a):
-                    msg = render_message(msg, args)
-                    args = ()
+                    if type(a) is dict and len(args) == 1:  # kept a mapping, as above
+                        args = (snapshot_value(a),)
+                    else:
+                        msg = render_message(msg, args)
+                        args = ()
                     break
         fields = {**bound, **kw} if bound else kw
         self._enqueue(sink, KIND_TEXT, level, msg, args, snapshot_fields(fields) or None)
