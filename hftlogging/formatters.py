@@ -60,10 +60,12 @@ def _render_key(key: object) -> str:
     return escape_text(s).replace(" ", "_").replace("=", "_") or '""'
 
 
-def render_context(context: Mapping[str, Any] | None) -> str:
+def render_context(context: object) -> str:
     """Render a context dict as ``key=value`` pairs, quoting values with spaces."""
     if not context:
         return ""
+    if not isinstance(context, Mapping):  # a ``context`` attribute set by other code
+        return _render_value(context)
     return " ".join(f"{_render_key(k)}={_render_value(v)}" for k, v in context.items())
 
 
@@ -311,9 +313,11 @@ class JSONFormatter(_JsonFormatter):  # type: ignore[misc,unused-ignore]
             fixed["tags"] = list(tags)
         log_data.update(fixed)
         ctx = d.get("context")
-        if ctx:
+        if isinstance(ctx, Mapping):
             for k, v in ctx.items():
                 log_data.setdefault(str(k), to_jsonable(v))
+        elif ctx:  # a ``context`` attribute set by other code (extra={"context": ...})
+            log_data.setdefault("context", to_jsonable(ctx))
         super().add_fields(log_data, record, message_dict)
         # python-json-logger copies record attributes over: a field named like a fixed key
         # (timestamp, level, event...) must not replace it.
