@@ -386,3 +386,13 @@ def test_rfc3339_utc() -> None:
     """Nanoseconds truncate to microseconds, always UTC with Z."""
     assert rfc3339_utc(T_NS) == "2023-11-14T22:13:20.123456Z"
     assert rfc3339_utc(0) == "1970-01-01T00:00:00.000000Z"
+
+
+@pytest.mark.parametrize("value", ["a b", ["x"], 5])
+def test_foreign_context_attribute(value: object) -> None:
+    """A record whose ``context`` is not a dict (set by other code) still formats."""
+    rec = logging.LogRecord("n", logging.INFO, "p", 1, "m", (), None)
+    rec.context = value  # type: ignore[attr-defined]
+    line = ContextFormatter("%(message)s %(context)s").format(rec)
+    assert line.startswith("m ") and "\n" not in line
+    assert json.loads(JSONFormatter().format(rec))["context"] == to_jsonable(value)
