@@ -1056,6 +1056,11 @@ class ComponentRotatingFileHandler(logging.Handler):
 
     def close(self) -> None:
         """Close every file, wait for compression jobs, release the lock."""
+        if "_lock_file" not in self.__dict__:
+            # Construction failed on an invalid option: the handler is already in logging's
+            # list, and logging.shutdown() at exit must be able to close it.
+            super().close()
+            return
         self.acquire()
         try:
             self._close_all()
