@@ -668,6 +668,9 @@ class JSONAuditHandler(logging.Handler):
 
     def flush(self) -> None:
         """fsync the file unless the policy is ``"never"`` (writes are never buffered)."""
+        fd = self.__dict__.get("_fd")  # None too when construction failed on an option
+        if fd is None:
+            return
         self.acquire()
         try:
             if self._fd is not None and self.fsync != "never":
@@ -678,6 +681,11 @@ class JSONAuditHandler(logging.Handler):
 
     def close(self) -> None:
         """fsync (unless ``"never"``), close the file and release the lock."""
+        if "_lock_file" not in self.__dict__:
+            # Construction failed on an invalid option: the handler is already in logging's
+            # list, and logging.shutdown() at exit must be able to close it.
+            super().close()
+            return
         self.acquire()
         try:
             if self._fd is not None and self.fsync != "never":
