@@ -1038,7 +1038,8 @@ class PrometheusHandler(logging.Handler):
             self._push_stop.set()
             if thread is not None and thread is not threading.current_thread():
                 thread.join(self.timeout_s * 3 + 1.0)
-            if self.pushgateway and "_store" in self.__dict__:  # built completely
+            # A handler whose options were refused has no pushgateway attribute yet.
+            if getattr(self, "pushgateway", None) and "_store" in self.__dict__:
                 self.push()
             self._stop_endpoint()
         finally:
