@@ -190,3 +190,31 @@ def test_a_failed_configure_leaves_no_handler_thread_or_port(
     assert not [t for t in threading.enumerate() if t.name == "hftlogging-prometheus-http"]
     running()
     logging.getLogger().handlers.clear()
+
+
+HALF_BUILT_CHILD = """
+from hftlogging.handlers import ComponentRotatingFileHandler, JSONAuditHandler
+from hftlogging.handlers.prometheus import PrometheusHandler
+d = sys.argv[1]
+refused = []  # kept, as an application keeping the error would: its traceback holds the handler
+for build in (lambda: ComponentRotatingFileHandler(d, max_bytes="lots"),
+              lambda: ComponentRotatingFileHandler(12345),
+              lambda: JSONAuditHandler(d + "/audit.jsonl", fsync="sometimes"),
+              lambda: PrometheusHandler(namespace="bad name")):
+    try:
+        build()
+    except hftlogging.ConfigError as e:
+        refused.append(e)
+print(len(refused))
+"""
+
+
+def test_handlers_refused_at_construction_exit_cleanly(tmp_path: Path) -> None:
+    """A handler whose options were refused is already in logging's handler list; the
+    process still exits cleanly (logging.shutdown() can close it)."""
+    from faultkit import run_child
+
+    proc = run_child(HALF_BUILT_CHILD, str(tmp_path / "logs"))
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.split() == ["4"]
+    assert "Exception ignored" not in proc.stderr and "Traceback" not in proc.stderr, proc.stderr
