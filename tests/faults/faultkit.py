@@ -398,6 +398,17 @@ class Pipeline:
         """This queue's own counters."""
         return self.queue.stats()
 
+    def detach_test_capture(self) -> None:
+        """Remove pytest's log capture handlers from this logger.
+
+        pytest >= 9.2 attaches them to non-propagating loggers when a test's call phase
+        starts (after fixtures ran): the logger then takes the stdlib path and pytest keeps
+        every record, which a test of speed or memory must not measure.
+        """
+        for h in list(self.log.handlers):
+            if type(h).__module__.startswith("_pytest"):
+                self.log.removeHandler(h)
+
     def assert_healthy(self) -> None:
         """The listener is alive and never caught an error of its own."""
         s = self.queue.stats()

@@ -52,7 +52,8 @@ class Files:
         return self.json.read_text(errors="strict").split("\n")[:-1]
 
     def audit_lines(self) -> list[str]:
-        return self.audit.read_text().splitlines() if self.audit.exists() else []
+        # JSON Lines: "\n" only separates lines (U+0085 inside a string is valid JSON).
+        return self.audit.read_text().split("\n")[:-1] if self.audit.exists() else []
 
 
 @pytest.fixture

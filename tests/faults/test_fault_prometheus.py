@@ -256,6 +256,7 @@ def test_attacker_controlled_label_values_hit_the_series_cap_with_bounded_memory
     """A new label value per call: at most max_series_per_metric series, the rest counted,
     and memory does not grow with the number of distinct values."""
     p, prom = metrics
+    p.detach_test_capture()
 
     def burst(start: int, n: int) -> None:
         for i in range(start, start + n):
