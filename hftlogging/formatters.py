@@ -66,7 +66,26 @@ def render_context(context: object) -> str:
         return ""
     if not isinstance(context, Mapping):  # a ``context`` attribute set by other code
         return _render_value(context)
-    return " ".join(f"{_render_key(k)}={_render_value(v)}" for k, v in context.items())
+    # One loop, no call per pair in the common case (identifier keys, plain values):
+    # this runs for every line a text handler writes.
+    parts = []
+    for k, v in context.items():
+        if type(k) is not str or not k.isidentifier():
+            k = _render_key(k)
+        t = type(v)
+        if t is str:
+            text = v
+        elif t is int or t is float or t is bool:
+            text = repr(v)
+        else:
+            parts.append(f"{k}={_render_value(v)}")
+            continue
+        if text and text.isprintable() and " " not in text and '"' not in text \
+                and "=" not in text:
+            parts.append(f"{k}={text}")
+        else:
+            parts.append(f"{k}={_render_value(text)}")
+    return " ".join(parts)
 
 
 _CONTEXT_SLOT = "_hft_context_text"

@@ -904,8 +904,8 @@ class ComponentRotatingFileHandler(logging.Handler):
                 if ctx:
                     s = f"{s} {render_context(ctx)}"
                 s = s.rstrip(" ")
-                if "\n" in s or "\r" in s:  # a logger name is not escaped by the formatter
-                    s = _contain(s)
+                if not s.isprintable():  # a logger name with a control character
+                    s = escape_text(s)
                 return s
             except Exception:  # an unusual record: the formatter itself decides
                 return slow(record)
