@@ -1479,11 +1479,17 @@ def configure(
 
 
 def _apply(plan: Plan) -> None:
-    logging.config.dictConfig(_copy_tree(plan.config))  # dictConfig consumes its input
+    # dictConfig consumes its input. The configurator is kept until the queues have
+    # resolved their targets: logging holds handlers only weakly, and a handler that no
+    # logger uses directly (one behind a queue) is otherwise kept by nothing but a
+    # reference cycle inside the finished configurator, gone at the next garbage collection.
+    configurator = logging.config.dictConfigClass(_copy_tree(plan.config))
+    configurator.configure()
     for name in plan.queue_names:
         h = logging._handlers.get(name)  # type: ignore[attr-defined]
         if h is not None:
             h.start()
+    del configurator
 
 
 def _failed_key(e: BaseException) -> str | None:
