@@ -218,3 +218,40 @@ def test_handlers_refused_at_construction_exit_cleanly(tmp_path: Path) -> None:
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.split() == ["4"]
     assert "Exception ignored" not in proc.stderr and "Traceback" not in proc.stderr, proc.stderr
+
+
+GC_CHILD = """
+import gc
+from hftlogging.handlers.queue import QueueHandler
+_start = QueueHandler.start
+
+def start(self):
+    gc.collect()  # a collection can run at any allocation: here, at the worst moment
+    _start(self)
+
+QueueHandler.start = start
+d = sys.argv[1]
+hftlogging.configure({
+    "version": 1,
+    "handlers": {
+        "audit": {"class": "hftlogging.handlers.JSONAuditHandler",
+                  "filename": d + "/audit.jsonl"},
+        "files": {"class": "hftlogging.handlers.ComponentRotatingFileHandler", "directory": d},
+        "queue": {"class": "hftlogging.handlers.QueueHandler", "handlers": ["audit", "files"]},
+    },
+    "root": {"level": "INFO", "handlers": ["queue"]},
+})
+hftlogging.get_logger("app").audit("configured")
+"""
+
+
+def test_handlers_behind_a_queue_survive_a_garbage_collection_during_configure(
+    tmp_path: Path,
+) -> None:
+    """Handlers only a queue refers to (by name) are still there when the queue starts,
+    whenever the garbage collector runs."""
+    from faultkit import run_child
+
+    proc = run_child(GC_CHILD, str(tmp_path))
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert '"event": "configured"' in (tmp_path / "audit.jsonl").read_text()
