@@ -1,4 +1,4 @@
-"""A burst of 1,000,000 records into a queue of capacity 10,000 (issue workload 5).
+"""A burst of 1,000,000 records into a queue of capacity 10,000 (docs/benchmarks.md, 5).
 
 Runs in a fresh interpreter so the peak RSS belongs to the burst. The accounting must be
 exact: every emitted record is either written (and on disk) or counted as dropped.

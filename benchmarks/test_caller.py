@@ -1,4 +1,4 @@
-"""Caller-side cost: enabled info, disabled debug, metric calls (issue workloads 1-3).
+"""Caller-side cost: enabled info, disabled debug, metric calls (docs/benchmarks.md, 1-3).
 
 pytest-benchmark times rounds of 1,000 back-to-back calls in this process; per-call
 percentiles (p50/p99/p99.9, ``sat`` and ``paced`` regimes) come from a fresh interpreter

@@ -1,4 +1,4 @@
-"""End-to-end throughput: records/s until every record is on disk (issue workload 4).
+"""End-to-end throughput: records/s until every record is on disk (docs/benchmarks.md, 4).
 
 Each round starts a fresh setup in a fresh directory, logs the records back to back and
 stops the setup (drain, flush, close); the round's time is the time to disk. Text goes

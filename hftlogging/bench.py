@@ -1178,7 +1178,14 @@ def machine() -> str:
     """One line describing the machine, interpreter and date."""
     return (f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}; "
             f"{platform.python_implementation()} {platform.python_version()}; "
-            f"{platform.system()} {platform.machine()}; {os.cpu_count()} CPUs")
+            f"{platform.system()} {platform.machine()}; {os.cpu_count()} CPUs{_load()}")
+
+
+def _load() -> str:
+    try:
+        return "; load average {:.1f} {:.1f} {:.1f}".format(*os.getloadavg())
+    except (AttributeError, OSError):  # pragma: no cover - not on Windows
+        return ""
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -1211,11 +1218,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
 
     plan = Plan(args.quick, args.rounds)
-    if args.setups:
-        setups = [s for s in args.setups.split(",") if s in SETUPS]
-    else:
-        setups = [k for k, cls in SETUPS.items() if k != "empty" and cls.available()]
-    missing = [k for k, cls in SETUPS.items() if not cls.available()]
+    wanted = args.setups.split(",") if args.setups else [k for k in SETUPS if k != "empty"]
+    setups = [k for k in wanted if k in SETUPS and SETUPS[k].available()]
+    missing = [k for k in wanted if k not in setups]
     t0 = time.monotonic()
     res = collect(plan, setups)
     tables, checks = report(res, setups, plan)
@@ -1229,7 +1234,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     for s in setups:
         print(f"- {SETUPS[s].label}: {SETUPS[s]('.').note}")
     if missing:
-        print(f"- not installed, skipped: {', '.join(missing)}")
+        print(f"- not installed (or unknown), skipped: {', '.join(missing)}")
     if res.errors:
         print("\n### Errors\n")
         for e in res.errors:
