@@ -69,9 +69,8 @@ def render_context(context: object) -> str:
     # One loop, no call per pair in the common case (identifier keys, plain values):
     # this runs for every line a text handler writes.
     parts = []
-    for k, v in context.items():
-        if type(k) is not str or not k.isidentifier():
-            k = _render_key(k)
+    for key, v in context.items():
+        k = key if type(key) is str and key.isidentifier() else _render_key(key)
         t = type(v)
         if t is str:
             text = v
