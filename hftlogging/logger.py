@@ -537,7 +537,7 @@ class HFTLogger(logging.Logger):
             # The queue's listener starts lazily; a starting thread may need
             # logging's lock, so start it with the lock released, then decide again.
             try:
-                plan.handler.start()
+                plan.handler.start(lazy=True)
             except Exception as e:  # reported again, with a traceback, by emit()
                 sys.stderr.write(f"hftlogging: queue handler could not start: {e}\n")
                 return SLOW

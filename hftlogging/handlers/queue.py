@@ -428,7 +428,7 @@ class QueueListener(logging.handlers.QueueListener):
         self._gen = 0
         self._busy: tuple[Any, ...] | None = None
         self._resume: tuple[list[logging.LogRecord], int] | None = None
-        self._takeover_lock = threading.Lock()
+        self._takeover_lock = threading.RLock()
         self.takeovers = 0
         self.fallback = fallback if fallback is not None else _default_fallback()
         self._states = [_HandlerState(h, self.retry_initial_s) for h in self.handlers]
@@ -502,10 +502,12 @@ class QueueListener(logging.handlers.QueueListener):
         self._start_thread()
 
     def _start_thread(self) -> None:
-        t = threading.Thread(target=self._run, args=(self._gen,), name="hftlogging-listener",
-                             daemon=True)
-        self._thread = t
-        t.start()
+        # Under the takeover lock, so stop() never sees a thread that is not started yet.
+        with self._takeover_lock:
+            t = threading.Thread(target=self._run, args=(self._gen,),
+                                 name="hftlogging-listener", daemon=True)
+            t.start()
+            self._thread = t
 
     def wake(self) -> None:
         """Make the listener look at the queue now instead of after its flush interval."""
@@ -518,11 +520,13 @@ class QueueListener(logging.handlers.QueueListener):
         seconds (default ``stop_timeout_s``); on a missed deadline the number of records
         still queued is reported on stderr.
         """
-        t = self._thread
+        with self._takeover_lock:
+            t = self._thread
+            if t is not None:
+                self._stopping = True
         if t is None:
             self._drain_now()
             return
-        self._stopping = True
         self._wake_event.set()
         if t is not threading.current_thread():
             with logging_lock_released():
@@ -543,7 +547,7 @@ class QueueListener(logging.handlers.QueueListener):
         self._thread = None
         self._stopping = False
         self._dispatch_lock = threading.Lock()
-        self._takeover_lock = threading.Lock()
+        self._takeover_lock = threading.RLock()
         self._wake_event = threading.Event()
         self._tls = threading.local()
         self._busy = None
@@ -659,11 +663,20 @@ class QueueListener(logging.handlers.QueueListener):
                     pass
 
     def _drain_now(self) -> None:
+        """Write what is queued now, on this thread.
+
+        Bounded: callers whose plan still pointed at this queue when it closed can append
+        a few more records meanwhile; the drain takes what was queued when it began plus a
+        margin, so producers can never keep it going forever. Whatever arrives later is
+        picked up by the next drain (every stop, shutdown and exit drains again).
+        """
+        budget = self._pending() + 10 * self.batch_size
         try:
-            while True:
-                batch = self._take(self.batch_size)
+            while budget > 0:
+                batch = self._take(min(self.batch_size, budget))
                 if not batch:
                     return
+                budget -= len(batch)
                 self._process(batch)
         finally:
             self.in_flight = 0
@@ -1093,12 +1106,18 @@ class QueueHandler(logging.handlers.QueueHandler):
         """Whether the listener still has to be started (lazily, on first use)."""
         return not self._started and not self._closed
 
-    def start(self) -> None:
+    def start(self, *, lazy: bool = False) -> None:
         """Resolve the target handlers, build the listener and start it. Idempotent.
+
+        Args:
+            lazy: a start on first use (by a log call): it never reopens a queue that was
+                stopped — only an explicit start (configure) does.
 
         Never called with ``logging._lock`` held: a starting thread may need that lock.
         """
         with self._start_lock:
+            if lazy and self._closed:
+                return
             if self._started and self._listener is not None and self._listener.running:
                 return
             if self._listener is None:
@@ -1192,7 +1211,7 @@ class QueueHandler(logging.handlers.QueueHandler):
         """Queue a record from the stdlib path; after shutdown, write it synchronously."""
         try:
             if not self._started and not self._closed:
-                self.start()
+                self.start(lazy=True)
             prepared = self.prepare(record)
             listener = self._listener
             if self._closed and listener is not None:
@@ -1220,7 +1239,10 @@ class QueueHandler(logging.handlers.QueueHandler):
 
     def stop(self, timeout: float | None = None) -> None:
         """Drain and stop the listener; records logged afterwards are written synchronously."""
-        self._closed = True
+        # Serialised with start(); the lock is taken with logging's lock released, since a
+        # start in progress may be waiting for it (dictConfig closes handlers holding it).
+        with logging_lock_released(), self._start_lock:
+            self._closed = True
         invalidate_plans()
         listener = self._listener
         if listener is not None:
