@@ -253,10 +253,20 @@ def to_jsonable(value: Any, _depth: int = 0, _seen: set[int] | None = None) -> A
     return _safe_str(value)
 
 
+_rfc3339_second: list[tuple[int, str]] = [(-1, "")]  # one slot: swapped atomically
+
+
 def rfc3339_utc(created_ns: int) -> str:
-    """``2026-11-21T08:15:02.123456Z`` from a nanosecond timestamp."""
+    """``2026-11-21T08:15:02.123456Z`` from a nanosecond timestamp.
+
+    The date and time part is rendered once per second (strftime is the costly part).
+    """
     sec, ns = divmod(created_ns, 1_000_000_000)
-    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(sec)) + f".{ns // 1000:06d}Z"
+    cached_sec, text = _rfc3339_second[0]
+    if cached_sec != sec:
+        text = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(sec))
+        _rfc3339_second[0] = (sec, text)
+    return f"{text}.{ns // 1000:06d}Z"
 
 
 _JSON_SKIP = frozenset(
