@@ -18,6 +18,8 @@ BURST_LINE = re.compile(r"t(\d) (\d+)\Z")
 
 BURST_CHILD = """
 path, mode, out = sys.argv[1], sys.argv[2], sys.argv[3]
+# A child started from a background job inherits SIGINT ignored; make Ctrl-C what it is.
+signal.signal(signal.SIGINT, signal.default_int_handler)
 hftlogging.configure({
     "version": 1,
     "formatters": {"plain": {"format": "%(message)s"}},
