@@ -196,7 +196,9 @@ def metrics(logger_name: str) -> Iterator[tuple[Any, PrometheusHandler]]:
                                        max_series_per_metric=100))
         return built[-1]
 
-    p = build_pipeline(logger_name, {"prom": factory})
+    # Bursts of tens of thousands of calls: the queue waits for room instead of dropping,
+    # so every call reaches the handler and its counters add up exactly.
+    p = build_pipeline(logger_name, {"prom": factory}, overflow="block", block_timeout_ms=30000)
     yield p, built[-1]
     hftlogging.shutdown()
     built[-1].close()
