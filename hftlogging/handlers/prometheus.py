@@ -56,6 +56,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.multiprocess import MultiProcessCollector, mark_process_dead
 
 from hftlogging.exceptions import ConfigError
+from hftlogging.handlers.queue import logging_lock_released
 from hftlogging.health import stats as pipeline_stats
 from hftlogging.record import METRIC
 from hftlogging.worker import get_worker
@@ -748,9 +749,12 @@ class PrometheusHandler(logging.Handler):
         else:
             served = self.registry
         try:
-            result: Any = prometheus_client.start_http_server(
-                port, addr=self.addr, registry=served
-            )
+            # dictConfig builds handlers holding logging's lock; a starting thread may need
+            # it (a garbage handler's weakref callback), so start with the lock released.
+            with logging_lock_released():
+                result: Any = prometheus_client.start_http_server(
+                    port, addr=self.addr, registry=served
+                )
         except OSError as e:
             msg = (
                 f"cannot serve metrics on {self.addr}:{port}: {e.strerror or e}; another "
@@ -786,7 +790,8 @@ class PrometheusHandler(logging.Handler):
         t = threading.Thread(target=self._push_loop, name="hftlogging-prometheus-push",
                              daemon=True)
         self._push_thread = t
-        t.start()
+        with logging_lock_released():
+            t.start()
 
     def retry_delay(self, failures: int) -> float:
         """Seconds to wait after ``failures`` consecutive failed pushes (0: the interval).

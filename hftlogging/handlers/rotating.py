@@ -49,6 +49,7 @@ from hftlogging.formatters import (
     escape_text,
     render_context,
 )
+from hftlogging.handlers.queue import logging_lock_released
 from hftlogging.worker import get_worker
 
 __all__ = ["ComponentRotatingFileHandler"]
@@ -266,6 +267,26 @@ class ExclusiveLock:
         if fd is not None:
             with contextlib.suppress(OSError):
                 os.close(fd)
+
+
+def switch_lock(
+    held: ExclusiveLock | None, directory: str, name: str, file_mode: int
+) -> tuple[bool, ExclusiveLock | None]:
+    """Hold the lock for file set ``name`` instead of ``held``.
+
+    Returns:
+        (True, the lock now held) — ``held`` itself when it already is that lock, else a
+        new one, ``held`` being released; or (False, ``held``) when another process (or
+        handler) holds the new lock, ``held`` being kept.
+    """
+    lock = ExclusiveLock(directory, name, file_mode)
+    if held is not None and held.path == lock.path:
+        return True, held  # already ours (the name did not change)
+    if not lock.acquire():
+        return False, held
+    if held is not None:
+        held.release()
+    return True, lock
 
 
 def open_append(path: str, file_mode: int) -> int:
@@ -674,15 +695,8 @@ class ComponentRotatingFileHandler(logging.Handler):
                 component="@", worker=safe_name(self._worker), pid=self._pid, host=host_name()
             )
         )
-        lock = ExclusiveLock(self.directory, name, self.file_mode)
-        if self._lock_file is not None and self._lock_file.path == lock.path:
-            return True  # already ours (the name did not change)
-        if not lock.acquire():
-            return False
-        old, self._lock_file = self._lock_file, lock
-        if old is not None:
-            old.release()
-        return True
+        ok, self._lock_file = switch_lock(self._lock_file, self.directory, name, self.file_mode)
+        return ok
 
     def _identity_changed(self) -> None:
         """The worker name or the process changed: new file names, new lock."""
@@ -839,7 +853,8 @@ class ComponentRotatingFileHandler(logging.Handler):
                 target=self._compress, args=(rotated,), name="hftlogging-compress", daemon=True
             )
             f.compress_job = job
-            job.start()
+            with logging_lock_released():  # see QueueHandler.start
+                job.start()
 
     def _compress(self, path: str) -> None:
         try:
