@@ -71,6 +71,7 @@ from hftlogging.handlers.rotating import (
     register_for_fork,
     safe_name,
     shift_backups,
+    switch_lock,
     sync_directory,
     unregister_for_fork,
     write_all,
@@ -402,15 +403,10 @@ class JSONAuditHandler(logging.Handler):
         self.path = os.path.join(self.directory, self._file_name())
         if not self.exclusive or "pid" in self._fields:
             return True
-        lock = ExclusiveLock(self.directory, safe_name(self._file_name()), self.file_mode)
-        if self._lock_file is not None and self._lock_file.path == lock.path:
-            return True  # already ours (the name did not change)
-        if not lock.acquire():
-            return False
-        old, self._lock_file = self._lock_file, lock
-        if old is not None:
-            old.release()
-        return True
+        ok, self._lock_file = switch_lock(
+            self._lock_file, self.directory, safe_name(self._file_name()), self.file_mode
+        )
+        return ok
 
     def _reclaim(self) -> None:
         """After a fork or a worker rename: new name, new lock, resume that file's chain."""
