@@ -11,6 +11,7 @@ import dataclasses
 import datetime
 import decimal
 import enum
+import json
 import logging
 import re
 import time
@@ -19,6 +20,12 @@ from collections.abc import Mapping
 from typing import Any
 
 from pythonjsonlogger.json import JsonFormatter as _JsonFormatter
+
+_orjson_dumps: Any
+try:  # optional: the JSON formatter's fast serialiser
+    from orjson import dumps as _orjson_dumps
+except ImportError:  # pragma: no cover - depends on the environment
+    _orjson_dumps = None
 
 __all__ = ["ContextFormatter", "JSONFormatter", "escape_text", "to_jsonable"]
 
@@ -282,7 +289,7 @@ _JSON_SKIP = frozenset(
 
 
 class JSONFormatter(_JsonFormatter):  # type: ignore[misc,unused-ignore]
-    """One JSON object per line, through python-json-logger.
+    """One JSON object per line, python-json-logger compatible.
 
     Every object has ``timestamp`` (RFC 3339, UTC, microseconds, from ``created_ns``),
     ``level``, ``logger``, ``message`` and ``log_type``, then the context fields; metric
@@ -290,10 +297,18 @@ class JSONFormatter(_JsonFormatter):  # type: ignore[misc,unused-ignore]
     records ``event``, factory loggers ``tags``, and exceptions ``exc_info`` (the rendered
     traceback) and ``exc_type``. Values of any type serialise (see :func:`to_jsonable`).
 
+    The object is built directly from the record and serialised with orjson when it is
+    importable (``pip install hftlogging[orjson]``), else with :mod:`json`; both give the
+    same object. A subclass overriding python-json-logger's hooks (``add_fields``,
+    ``process_log_record``, ``jsonify_log_record``, ``serialize_log_record``) goes through
+    python-json-logger's own pipeline, hooks included.
+
     Args:
         fmt: extra stdlib attributes to include, python-json-logger style, e.g.
             ``"%(funcName)s %(lineno)d"``.
         static_fields: fields added to every object (e.g. ``{"service": "mm"}``).
+        json_ensure_ascii: escape every non-ASCII character (always through :mod:`json`).
+        serializer: ``"auto"`` (orjson when importable), ``"orjson"`` or ``"json"``.
     """
 
     def __init__(
@@ -305,6 +320,7 @@ class JSONFormatter(_JsonFormatter):  # type: ignore[misc,unused-ignore]
         *,
         static_fields: dict[str, Any] | None = None,
         json_ensure_ascii: bool = False,
+        serializer: str = "auto",
     ) -> None:
         super().__init__(
             fmt or "",
@@ -316,6 +332,133 @@ class JSONFormatter(_JsonFormatter):  # type: ignore[misc,unused-ignore]
             json_default=to_jsonable,
             json_ensure_ascii=json_ensure_ascii,
         )
+        if serializer not in ("auto", "orjson", "json"):
+            msg = f"serializer must be 'auto', 'orjson' or 'json', got {serializer!r}"
+            raise ValueError(msg)
+        if serializer == "orjson" and _orjson_dumps is None:
+            msg = "serializer 'orjson' needs orjson: pip install hftlogging[orjson]"
+            raise ValueError(msg)
+        self._orjson = (
+            _orjson_dumps if serializer != "json" and not json_ensure_ascii else None
+        )
+        self._encode = json.JSONEncoder(
+            default=to_jsonable, ensure_ascii=json_ensure_ascii, allow_nan=False,
+            separators=(",", ":"),
+        ).encode
+        self._direct = self._direct_layout()
+
+    def _direct_layout(self) -> tuple[tuple[str, ...], frozenset[str], dict[str, Any]] | None:
+        """What :meth:`format` needs to build objects itself, or None to use the pipeline."""
+        cls = type(self)
+        for hook in ("add_fields", "process_log_record", "jsonify_log_record",
+                     "serialize_log_record", "format"):
+            if getattr(cls, hook) is not getattr(JSONFormatter, hook):
+                return None
+        required = getattr(self, "_required_fields", None)
+        skip = getattr(self, "_skip_fields", None)
+        if (
+            required is None or skip is None
+            or getattr(self, "defaults", None) or getattr(self, "rename_fields", None)
+            or getattr(self, "timestamp", False) or getattr(self, "prefix", "")
+            or getattr(self, "rename_fields_keep_missing", False)
+        ):
+            return None
+        static = {str(k): to_jsonable(v) for k, v in (self.static_fields or {}).items()}
+        # ``message`` is always written; python-json-logger lists it for an empty fmt.
+        return tuple(f for f in required if f != "message"), frozenset(skip), static
+
+    def format(self, record: logging.LogRecord) -> str:
+        """Render ``record`` as one JSON line."""
+        direct = self._direct
+        if direct is None or isinstance(record.msg, dict):
+            return super().format(record)  # type: ignore[no-any-return,unused-ignore]
+        required, skip, static = direct
+        d = record.__dict__
+        message = record.getMessage()
+        d["message"] = message
+        created_ns = d.get("created_ns") or int(record.created * 1e9)
+        log_type = d.get("log_type", "text")
+        obj: dict[str, Any] = {
+            "timestamp": rfc3339_utc(created_ns),
+            "level": record.levelname,
+            "logger": record.name,
+            "message": message,
+            "log_type": log_type,
+        }
+        if log_type == "metric":
+            for k in ("metric_name", "metric_value", "metric_type", "metric_tags"):
+                obj[k] = to_jsonable(d.get(k))
+        elif log_type == "audit":
+            obj["event"] = to_jsonable(d.get("audit_event"))
+        tags = d.get("tags")
+        if tags:
+            obj["tags"] = to_jsonable(list(tags))
+        fixed = len(obj)
+        # Attributes outside the LogRecord's own (``extra=``, a filter's): for hftlogging
+        # records these are the context fields again, which are not repeated.
+        extra: Any = d.keys() - skip
+        ctx = d.get("context")
+        if ctx:
+            if type(ctx) is dict or isinstance(ctx, Mapping):
+                for k, v in ctx.items():
+                    key = k if type(k) is str else _safe_str(k)
+                    if key not in obj:
+                        obj[key] = to_jsonable(v)
+                if extra:
+                    extra = [k for k in extra if k not in ctx or d[k] is not ctx[k]]
+            else:  # a ``context`` attribute set by other code (extra={"context": ...})
+                obj["context"] = to_jsonable(ctx)
+        if required or static or extra or record.exc_info or record.exc_text \
+                or record.stack_info:
+            self._add_rest(obj, record, required, frozenset(extra), static, fixed)
+        try:
+            dumps = self._orjson
+            if dumps is not None:
+                return dumps(obj).decode()  # type: ignore[no-any-return]
+            return self._encode(obj)
+        except Exception:  # a huge int, a lone surrogate, a value to_jsonable left as is
+            try:
+                return self._encode(obj)
+            except Exception:
+                return self._encode(to_jsonable(obj))
+
+    def _add_rest(
+        self,
+        obj: dict[str, Any],
+        record: logging.LogRecord,
+        required: tuple[str, ...],
+        extra: frozenset[str],
+        static: dict[str, Any],
+        fixed: int,
+    ) -> None:
+        """Required fields, static fields, traceback, stack and ``extra=`` attributes.
+
+        Keys and order as python-json-logger lays them out; a field never replaces one of
+        the fixed keys (timestamp, level, logger, message, log_type and the metric keys).
+        """
+        d = record.__dict__
+        fixed_keys = set(list(obj)[:fixed])
+        if "asctime" in required:
+            d["asctime"] = self.formatTime(record, self.datefmt)
+        rest: dict[str, Any] = {f: d.get(f) for f in required}
+        rest.update(static)
+        exc_info = record.exc_info
+        if exc_info and not record.exc_text:
+            text = self.formatException(exc_info)
+            record.exc_text = text if isinstance(text, str) else "\n".join(text)
+        if record.exc_text:
+            rest["exc_info"] = record.exc_text
+        if record.stack_info:
+            rest["stack_info"] = self.formatStack(record.stack_info)
+        if extra:
+            for k, v in d.items():
+                if k in extra and not (type(k) is str and k.startswith("_")):
+                    rest[k] = v
+        for k, v in rest.items():
+            if k not in fixed_keys:
+                obj[k] = to_jsonable(v)
+        if exc_info and exc_info[0] is not None:
+            obj["exc_type"] = exc_info[0].__name__
 
     def add_fields(
         self, log_data: dict[str, Any], record: logging.LogRecord, message_dict: dict[str, Any]

@@ -7,8 +7,11 @@ import datetime
 import decimal
 import enum
 import fractions
+import importlib.util
 import json
 import logging
+import os
+import subprocess
 import sys
 import time
 import unicodedata
@@ -376,10 +379,120 @@ def test_to_jsonable_never_raises(value: object) -> None:
 @settings(max_examples=100, deadline=None)
 @given(st.dictionaries(st.text(min_size=1), json_values, max_size=4))
 def test_json_formatter_never_raises(fields: dict[str, Any]) -> None:
-    """JSONFormatter writes one parseable line for any field values."""
-    out = JSONFormatter().format(make_record("m", fields))
-    assert "\n" not in out
-    json.loads(out)
+    """JSONFormatter writes one parseable line for any field values, with either serialiser."""
+    objects = []
+    for serializer in SERIALIZERS:
+        out = JSONFormatter(serializer=serializer).format(make_record("m", fields))
+        assert "\n" not in out
+        objects.append(json.loads(out))
+    assert all(o == objects[0] for o in objects)
+
+
+# --- JSONFormatter: the direct object and its serialisers --------------------------------------
+
+SERIALIZERS = ["json"] + (["orjson"] if importlib.util.find_spec("orjson") else [])
+
+
+def test_orjson_present_in_ci() -> None:
+    """CI installs the test extra, orjson included: the orjson serialiser is exercised there."""
+    if os.environ.get("CI") and "orjson" not in SERIALIZERS:
+        pytest.fail("orjson is part of the test extra; CI must install it")
+
+
+@pytest.mark.parametrize("serializer", SERIALIZERS)
+def test_json_serialisers_write_the_same_line(serializer: str) -> None:
+    """orjson and json produce the same compact line, key order included."""
+    try:
+        raise ValueError("bad px")
+    except ValueError:
+        rec = make_record("filled %s", {"order_id": 7, "px": decimal.Decimal("1.10"),
+                                        "side": Side.BUY, "when": datetime.date(2026, 1, 2),
+                                        "nan": float("nan"), "big": 2**70, "ids": {3, 1}},
+                          ("o-1",), exc_info=sys.exc_info(), tags=["mexc"])
+    line = JSONFormatter(serializer=serializer).format(rec)
+    assert line == JSONFormatter(serializer="json").format(rec)
+    assert line.startswith('{"timestamp":"2023-11-14T22:13:20.123456Z","level":"INFO",')
+    out = json.loads(line)
+    assert list(out) == ["timestamp", "level", "logger", "message", "log_type", "tags",
+                         "order_id", "px", "side", "when", "nan", "big", "ids", "exc_info",
+                         "exc_type"]
+    assert (out["px"], out["side"], out["when"], out["nan"], out["big"], out["ids"]) == (
+        "1.10", "buy", "2026-01-02", "nan", 2**70, [1, 3])
+
+
+@pytest.mark.parametrize("serializer", SERIALIZERS)
+def test_json_non_ascii_and_lone_surrogate(serializer: str) -> None:
+    """Non-ASCII text stays readable; a lone surrogate (which orjson refuses) still writes."""
+    f = JSONFormatter(serializer=serializer)
+    assert json.loads(f.format(make_record("prix €", {"k": "ü"})))["k"] == "ü"
+    assert '"prix €"' in f.format(make_record("prix €"))
+    out = json.loads(f.format(make_record("m", {"k": "a\udc80b"})))
+    assert out["k"] == "a\udc80b"
+    assert JSONFormatter(json_ensure_ascii=True).format(make_record("€")).isascii()
+
+
+def test_json_extra_attributes_and_filter_changes() -> None:
+    """extra= attributes are written; an attribute a filter replaced wins over the field."""
+    rec = make_record("m", {"account": "acc-1", "qty": 1}, venue="mexc", _private=1)
+    rec.__dict__["account"] = "acc-1"
+    rec.__dict__["qty"] = 1
+    out = json.loads(JSONFormatter().format(rec))
+    assert out["venue"] == "mexc" and "_private" not in out
+    assert list(out)[-3:] == ["account", "qty", "venue"]
+    rec.__dict__["account"] = "***"  # a filter masked the attribute, not the context
+    assert json.loads(JSONFormatter().format(rec))["account"] == "***"
+
+
+def test_json_stack_info_and_required_asctime() -> None:
+    """stack_info is rendered; %(asctime)s in fmt adds the formatted time."""
+    rec = make_record("m", stack_info="Stack (most recent call last):\n  File x")
+    out = json.loads(JSONFormatter("%(asctime)s %(lineno)d").format(rec))
+    assert out["stack_info"].startswith("Stack") and out["asctime"] and "lineno" in out
+
+
+def test_json_dict_message_and_subclass_hooks_use_the_pipeline() -> None:
+    """A dict message and a subclass overriding add_fields keep python-json-logger's way."""
+    out = json.loads(JSONFormatter().format(make_record({"event": "x", "n": 1})))
+    assert out["n"] == 1 and out["message"] == ""
+
+    class Tagged(JSONFormatter):
+        def add_fields(self, log_data: dict[str, Any], record: logging.LogRecord,
+                       message_dict: dict[str, Any]) -> None:
+            super().add_fields(log_data, record, message_dict)
+            log_data["desk"] = "fx"
+
+    out = json.loads(Tagged().format(make_record("m", {"order_id": 7})))
+    assert out["desk"] == "fx" and out["order_id"] == 7 and out["level"] == "INFO"
+
+
+def test_json_serializer_option_checked() -> None:
+    """An unknown serialiser is refused when the formatter is built."""
+    with pytest.raises(ValueError, match="serializer must be"):
+        JSONFormatter(serializer="ujson")
+
+
+def test_json_without_orjson_installed(tmp_path: Any) -> None:
+    """With orjson not importable, the formatter falls back to json and writes the same line."""
+    script = tmp_path / "no_orjson.py"
+    script.write_text(
+        "import sys, logging\n"
+        "sys.modules['orjson'] = None  # import fails as if not installed\n"
+        "from hftlogging.formatters import JSONFormatter\n"
+        "from hftlogging.record import build_record\n"
+        "rec = build_record('svc', logging.INFO, 'm %s', (1,), 1_700_000_000_000_000_000,\n"
+        "                   None, context={'a': [1, 2]})\n"
+        "print(JSONFormatter().format(rec))\n"
+        "try:\n"
+        "    JSONFormatter(serializer='orjson')\n"
+        "except ValueError as e:\n"
+        "    print(e)\n"
+    )
+    done = subprocess.run([sys.executable, str(script)], capture_output=True, text=True,
+                          timeout=60, check=True)
+    line, error = done.stdout.splitlines()
+    assert line == ('{"timestamp":"2023-11-14T22:13:20.000000Z","level":"INFO","logger":"svc",'
+                    '"message":"m 1","log_type":"text","a":[1,2]}')
+    assert "pip install hftlogging[orjson]" in error
 
 
 def test_rfc3339_utc() -> None:
