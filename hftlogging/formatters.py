@@ -16,7 +16,7 @@ import logging
 import re
 import time
 import uuid
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from typing import Any
 
 from pythonjsonlogger.json import JsonFormatter as _JsonFormatter
@@ -71,26 +71,24 @@ def render_context(context: object) -> str:
     """Render a context dict as ``key=value`` pairs, quoting values with spaces."""
     if not context:
         return ""
-    if not isinstance(context, Mapping):  # a ``context`` attribute set by other code
-        return _render_value(context)
+    if type(context) is not dict and not isinstance(context, Mapping):
+        return _render_value(context)  # a ``context`` attribute set by other code
     # One loop, no call per pair in the common case (identifier keys, plain values):
     # this runs for every line a text handler writes.
-    parts = []
+    parts: list[str] = []
+    append = parts.append
     for key, v in context.items():
         k = key if type(key) is str and key.isidentifier() else _render_key(key)
         t = type(v)
         if t is str:
-            text = v
-        elif t is int or t is float or t is bool:
-            text = repr(v)
+            if v and v.isprintable() and " " not in v and '"' not in v and "=" not in v:
+                append(f"{k}={v}")
+            else:
+                append(f"{k}={_render_value(v)}")
+        elif t is float or t is int or t is bool:
+            append(f"{k}={v!r}")  # a number's repr needs no quoting
         else:
-            parts.append(f"{k}={_render_value(v)}")
-            continue
-        if text and text.isprintable() and " " not in text and '"' not in text \
-                and "=" not in text:
-            parts.append(f"{k}={text}")
-        else:
-            parts.append(f"{k}={_render_value(text)}")
+            append(f"{k}={_render_value(v)}")
     return " ".join(parts)
 
 
@@ -190,6 +188,8 @@ def _indent(block: str) -> str:
 # --- JSON ----------------------------------------------------------------------------------
 
 _MAX_DEPTH = 32
+_INF = float("inf")
+_NEG_INF = -_INF
 
 
 def to_jsonable(value: Any, _depth: int = 0, _seen: set[int] | None = None) -> Any:
@@ -268,12 +268,12 @@ def rfc3339_utc(created_ns: int) -> str:
 
     The date and time part is rendered once per second (strftime is the costly part).
     """
-    sec, ns = divmod(created_ns, 1_000_000_000)
-    cached_sec, text = _rfc3339_second[0]
-    if cached_sec != sec:
-        text = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(sec))
-        _rfc3339_second[0] = (sec, text)
-    return f"{text}.{ns // 1000:06d}Z"
+    sec = created_ns // 1_000_000_000
+    cached = _rfc3339_second[0]
+    if cached[0] != sec:
+        cached = (sec, time.strftime("%Y-%m-%dT%H:%M:%S.", time.gmtime(sec)))
+        _rfc3339_second[0] = cached
+    return "%s%06dZ" % (cached[1], created_ns % 1_000_000_000 // 1000)  # noqa: UP031 - faster
 
 
 _JSON_SKIP = frozenset(
@@ -346,6 +346,7 @@ class JSONFormatter(_JsonFormatter):  # type: ignore[misc,unused-ignore]
             separators=(",", ":"),
         ).encode
         self._direct = self._direct_layout()
+        self._known: dict[tuple[Any, ...], frozenset[Any]] = {}
 
     def _direct_layout(self) -> tuple[tuple[str, ...], frozenset[str], dict[str, Any]] | None:
         """What :meth:`format` needs to build objects itself, or None to use the pipeline."""
@@ -394,23 +395,34 @@ class JSONFormatter(_JsonFormatter):  # type: ignore[misc,unused-ignore]
         if tags:
             obj["tags"] = to_jsonable(list(tags))
         fixed = len(obj)
-        # Attributes outside the LogRecord's own (``extra=``, a filter's): for hftlogging
-        # records these are the context fields again, which are not repeated.
-        extra: Any = d.keys() - skip
         ctx = d.get("context")
+        known = skip  # attributes that are not ``extra=`` ones
         if ctx:
             if type(ctx) is dict or isinstance(ctx, Mapping):
-                for k, v in ctx.items():
+                for k, field in ctx.items():
                     key = k if type(k) is str else _safe_str(k)
-                    if key not in obj:
-                        obj[key] = to_jsonable(v)
-                if extra:
-                    extra = [k for k in extra if k not in ctx or d[k] is not ctx[k]]
+                    if key in obj:
+                        continue
+                    # hftlogging copies fields onto the record: one a filter replaced
+                    # there wins.
+                    v: Any = field if key in skip else d.get(key, field)
+                    t = type(v)
+                    obj[key] = v if t is str or t is int or t is bool or (
+                        t is float and _NEG_INF < v < _INF) else to_jsonable(v)
+                # The fields' attributes are not extras; one set per layout of fields.
+                layout = tuple(ctx)
+                with_fields = self._known.get(layout)
+                if with_fields is None:
+                    with_fields = skip.union(layout)
+                    if len(self._known) < 1024:
+                        self._known[layout] = with_fields
+                known = with_fields
             else:  # a ``context`` attribute set by other code (extra={"context": ...})
                 obj["context"] = to_jsonable(ctx)
+        extra = () if known.issuperset(d) else frozenset(k for k in d if k not in known)
         if required or static or extra or record.exc_info or record.exc_text \
                 or record.stack_info:
-            self._add_rest(obj, record, required, frozenset(extra), static, fixed)
+            self._add_rest(obj, record, required, extra, static, fixed)
         try:
             dumps = self._orjson
             if dumps is not None:
@@ -427,7 +439,7 @@ class JSONFormatter(_JsonFormatter):  # type: ignore[misc,unused-ignore]
         obj: dict[str, Any],
         record: logging.LogRecord,
         required: tuple[str, ...],
-        extra: frozenset[str],
+        extra: Collection[str],
         static: dict[str, Any],
         fixed: int,
     ) -> None:

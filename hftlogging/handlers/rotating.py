@@ -899,7 +899,7 @@ class ComponentRotatingFileHandler(logging.Handler):
         msec_format = str(fmt.default_msec_format)
         strftime = time.strftime
         slow = self._slow_line
-        cache: list[Any] = [-1, ""]
+        cache: list[Any] = [-1, "", -1.0, ""]  # second, its text, msecs, the stamp
 
         def fast_line(record: logging.LogRecord) -> str:
             d = record.__dict__
@@ -908,17 +908,31 @@ class ComponentRotatingFileHandler(logging.Handler):
                     return slow(record)
                 created = d["created"]
                 sec = int(created)
-                if sec != cache[0]:
-                    cache[1] = strftime(time_format, converter(sec))
-                    cache[0] = sec
-                msg = record.getMessage()
+                msecs = d["msecs"]
+                if sec != cache[0] or msecs != cache[2]:
+                    if sec != cache[0]:
+                        cache[1] = strftime(time_format, converter(sec))
+                        cache[0] = sec
+                    cache[2] = msecs
+                    cache[3] = msec_format % (cache[1], msecs)
+                msg = d["msg"]
+                args = d["args"]
+                if type(msg) is not str:
+                    msg = record.getMessage()
+                elif args:
+                    try:
+                        msg = msg % args
+                    except Exception:
+                        msg = record.getMessage()  # says what went wrong, never raises
                 if not msg.isprintable():
                     msg = escape_text(msg)
                 ctx = d["context"]
-                s = f"{msec_format % (cache[1], d['msecs'])} {d['levelname']} {d['name']}: {msg}"
                 if ctx:
-                    s = f"{s} {render_context(ctx)}"
-                s = s.rstrip(" ")
+                    s = f"{cache[3]} {d['levelname']} {d['name']}: {msg} {render_context(ctx)}"
+                else:
+                    s = f"{cache[3]} {d['levelname']} {d['name']}: {msg}"
+                if s[-1] == " ":
+                    s = s.rstrip(" ")
                 if not s.isprintable():  # a logger name with a control character
                     s = escape_text(s)
                 return s
