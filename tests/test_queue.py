@@ -492,6 +492,91 @@ def test_no_formatting_on_the_callers_thread(pipeline: Any) -> None:
     assert target.records[0].getMessage() == "order 7 rejected"
 
 
+class Keeper(logging.Handler):
+    """A batch handler that keeps what it is given, in one of four ways."""
+
+    def __init__(self, keep: str) -> None:
+        super().__init__()
+        self.keep = keep
+        self.kept: list[Any] = []
+        self.count = 0
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.emit_batch([record])
+
+    def emit_batch(self, records: list[logging.LogRecord]) -> None:
+        self.count += len(records)
+        if self.keep == "records":
+            self.kept.extend(records)
+        elif self.keep == "dicts":
+            self.kept.extend(r.__dict__ for r in records)
+        elif self.keep == "list":
+            self.kept.append(records)
+        elif self.keep == "weakrefs":
+            self.kept.extend(weakref.ref(r) for r in records)
+
+
+@pytest.mark.parametrize("keep", ["records", "dicts", "list", "weakrefs"])
+def test_kept_records_are_never_reused(pipeline: Any, keep: str) -> None:
+    """The listener refills emptied records; one a handler kept (the record, its dict, the
+    batch list or a weak reference) is never among them and keeps its content."""
+    target = Keeper(keep)
+    log, qh = pipeline(target, batch_size=64)
+    for i in range(3000):
+        log.info("n %s", i, i=i)
+        if i % 200 == 0:
+            qh.flush()
+    qh.flush()
+    assert target.count == 3000
+    if keep == "records":
+        kept = target.kept
+    elif keep == "dicts":
+        kept = [logging.makeLogRecord(d) for d in target.kept]
+    elif keep == "list":
+        kept = [r for batch in target.kept for r in batch]
+    else:
+        kept = [r for r in (w() for w in target.kept) if r is not None]
+        assert len(kept) < 3000  # most were freed: nothing kept them strongly
+    for r in kept:
+        assert r.getMessage() == f"n {r.i}", "a kept record was refilled with another"  # type: ignore[attr-defined]
+        assert r.context == {"i": r.i}  # type: ignore[attr-defined]
+    if keep != "weakrefs":
+        assert [r.i for r in kept] == list(range(3000))  # type: ignore[attr-defined]
+
+
+def test_records_are_reused_and_release_the_callers_objects(pipeline: Any) -> None:
+    """Records nothing kept go back to the listener's pool emptied: a logged exception is
+    freed once its batch is written, and the next record is a refilled one."""
+    seen: list[int] = []
+    target = CaptureHandler()
+    target.emit_batch = lambda records: seen.extend(map(id, records))  # type: ignore[method-assign]
+    log, qh = pipeline(target)
+
+    class OrderRejected(Exception):
+        pass
+
+    def fail() -> weakref.ref[BaseException]:
+        try:
+            raise OrderRejected("bad order")
+        except OrderRejected as e:
+            log.error("rejected", exc_info=e)
+            return weakref.ref(e)
+
+    for i in range(2000):
+        log.info("n %s", i)
+    ref = fail()
+    qh.flush()
+    gc.collect()
+    assert ref() is None, "a written record still holds the exception"
+    pool = qh.listener._pool
+    assert 0 < len(pool) <= 2 * qh.listener.batch_size
+    assert all(type(r).__name__ == "Record" and not r.__dict__ for r in pool)
+    pooled = {id(r) for r in pool}
+    log.info("reuse")
+    qh.flush()
+    assert seen[-1] in pooled
+
+
 def test_mutable_arguments_are_rendered_at_call_time(pipeline: Any) -> None:
     """A list argument mutated after the call still shows its call-time value."""
     gate = threading.Event()

@@ -28,6 +28,7 @@ import sys
 import threading
 import time
 import traceback
+import weakref
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
@@ -260,12 +261,17 @@ def _template(logger: Any) -> dict[str, Any]:
 
 
 _pid: list[Any] = [None]
+_weakref_count = weakref.getweakrefcount
 _level_names = logging._levelToName
 _thread_names = threading._active  # type: ignore[attr-defined]
 
 
-def materialize(item: Any) -> logging.LogRecord:
-    """Turn a captured call (a tuple from the fast path) into a :class:`Record`."""
+def materialize(item: Any, pool: list[Any] | None = None) -> logging.LogRecord:
+    """Turn a captured call (a tuple from the fast path) into a :class:`Record`.
+
+    ``pool`` holds emptied records nothing else refers to (see :func:`free_records`);
+    one is refilled instead of allocating a new record and dict.
+    """
     if type(item) is not tuple:
         return item  # type: ignore[no-any-return]
     kind, logger, level, msg, args, fields, lctx, cv, t_ns, tid, caller, task = item
@@ -278,7 +284,13 @@ def materialize(item: Any) -> logging.LogRecord:
     else:
         ctx = dict(lctx) if lctx else {}
     tmpl = logger.__dict__.get("_hft_record_template")
-    d = (tmpl[1] if tmpl is not None and tmpl[0] == _pid[0] else _template(logger)).copy()
+    base = tmpl[1] if tmpl is not None and tmpl[0] == _pid[0] else _template(logger)
+    rec: Any = pool.pop() if pool else None
+    if rec is None:
+        d = base.copy()
+    else:
+        d = rec.__dict__
+        d.update(base)
     if kind == KIND_METRIC:
         mtype, value, tags, unit = args
         d["msg"] = "metric %s=%s"
@@ -326,9 +338,59 @@ def materialize(item: Any) -> logging.LogRecord:
         for k, v in ctx.items():
             if k not in RESERVED_ATTRS:
                 d[k] = v
-    rec = Record.__new__(Record)
-    rec.__dict__ = d
-    return rec
+    if rec is None:
+        rec = Record.__new__(Record)
+        rec.__dict__ = d
+    return rec  # type: ignore[no-any-return]
+
+
+def _reference_counts(records: list[Any]) -> tuple[int, int, int]:
+    """References to a batch list, a record in it and its dict, seen the way
+    :func:`free_records` sees them (calibrates it for this interpreter)."""
+    grc = sys.getrefcount
+    n_list = grc(records)
+    n_rec = n_dict = 0
+    for r in records:
+        n_rec = grc(r)
+        d = r.__dict__
+        n_dict = grc(d)
+    return n_list, n_rec, n_dict
+
+
+def _calibrate() -> tuple[int, int, int]:
+    probe = Record.__new__(Record)
+    probe.__dict__ = {}
+    records = [probe]
+    del probe
+    return _reference_counts(records)
+
+
+_FREE_COUNTS = _calibrate()
+
+
+def free_records(records: list[Any], pool: list[Any], limit: int) -> None:
+    """Empty the records of a written batch that nothing else refers to, into ``pool``.
+
+    A record is reused only when the batch list, the record and its ``__dict__`` have no
+    reference but the listener's own and no weak reference exists: a handler, filter or
+    fallback that kept any of them (in a list, a buffer, a weakref) keeps it unchanged.
+    Reuse keeps the listener from allocating two garbage-collected objects per record,
+    which on a busy listener is most of the collector's work.
+    """
+    grc = sys.getrefcount
+    n_list, n_rec, n_dict = _FREE_COUNTS
+    if grc(records) != n_list:
+        return  # a handler kept the batch list itself
+    room = limit - len(pool)
+    for r in records:
+        if room <= 0:
+            return
+        if type(r) is Record and grc(r) == n_rec:
+            d = r.__dict__
+            if grc(d) == n_dict and not _weakref_count(r):
+                d.clear()  # the user's objects are released now, not at reuse
+                pool.append(r)
+                room -= 1
 
 
 def reset_after_fork() -> None:
@@ -428,6 +490,7 @@ class QueueListener(logging.handlers.QueueListener):
         self._gen = 0
         self._busy: tuple[Any, ...] | None = None
         self._resume: tuple[list[logging.LogRecord], int] | None = None
+        self._pool: list[Any] = []  # emptied records the listener thread refills
         self._takeover_lock = threading.RLock()
         self.takeovers = 0
         self.fallback = fallback if fallback is not None else _default_fallback()
@@ -639,7 +702,7 @@ class QueueListener(logging.handlers.QueueListener):
                 batch = self._take(batch_size)
                 if batch:
                     try:
-                        self._process(batch)
+                        self._process(batch, gen)
                     finally:
                         if self._gen == gen:
                             self.in_flight = 0
@@ -700,18 +763,24 @@ class QueueListener(logging.handlers.QueueListener):
             self._dispatch_lock.release()
         return True
 
-    def _process(self, batch: list[Any]) -> None:
+    def _process(self, batch: list[Any], gen: int | None = None) -> None:
+        """Build and dispatch a batch; ``gen``: called by that listener thread, whose
+        record pool is used (never by another thread, or by one replaced after a hang)."""
+        pool = self._pool if gen is not None else None
         records: list[logging.LogRecord] = []
         for item in batch:
             try:
-                records.append(materialize(item))
+                records.append(materialize(item, pool))
             except Exception as e:
                 self.listener_errors += 1
                 sys.stderr.write(f"hftlogging: could not build a record: {e!r}\n")
+        batch.clear()
         with self._dispatch_lock:
             self.written += len(records)
             self.batches += 1
             self._dispatch(records)
+        if pool is not None and gen == self._gen:
+            free_records(records, pool, 2 * self.batch_size)
 
     def handle(self, record: logging.LogRecord) -> None:
         """Dispatch one record (stdlib's per-record entry point)."""
