@@ -122,6 +122,7 @@ _IMMUTABLE = IMMUTABLE_FAST
 
 _time_ns = time.time_ns
 _get_ident = threading.get_ident
+_current_thread = threading.current_thread
 _LogRecord = logging.LogRecord
 _logging: Any = logging  # typed Any: the fast path reads private stdlib state
 
@@ -434,18 +435,16 @@ def _text_method(level: int, name: str) -> Callable[..., None]:
                     break
         else:
             kw = None  # type: ignore[assignment]
-        if sink.capture:
-            caller = _caller() if sink.needs_caller else None
-            task = _task_name() if sink.needs_task else None
-        else:
-            caller = task = None
+        if sink.capture:  # a formatter behind the queue reads the call site, task or thread
+            self._enqueue(sink, KIND_TEXT, level, msg, args, kw)
+            return
         ring = sink.ring
         if len(ring) < sink.capacity:
             ring.append((KIND_TEXT, self, level, msg, args, kw, self._context, _cv_get(),
-                         _time_ns(), _get_ident(), caller, task))
+                         _time_ns(), _get_ident(), None, None))
         else:
             sink.overflow((KIND_TEXT, self, level, msg, args, kw, self._context, _cv_get(),
-                           _time_ns(), _get_ident(), caller, task))
+                           _time_ns(), _get_ident(), None, None))
 
     method.__name__ = method.__qualname__ = name
     method.__doc__ = (
@@ -774,11 +773,18 @@ class HFTLogger(logging.Logger):
     def _enqueue(
         self, sink: Any, kind: int, level: int, msg: Any, args: Any, fields: Any
     ) -> None:
-        item = (
-            kind, self, level, msg, args, fields, self._context, _cv_get(), _time_ns(),
-            _get_ident(), _caller(3) if sink.needs_caller else None,
-            _task_name() if sink.needs_task else None,
-        )
+        if sink.capture:
+            caller = _caller(3) if sink.needs_caller else None
+            task = _task_name() if sink.needs_task else None
+            # The thread's name now: by the time the listener builds the record the
+            # thread may have ended (or been renamed).
+            tid: Any = (_get_ident(), _current_thread().name) if sink.needs_thread_name \
+                else _get_ident()
+        else:
+            caller = task = None
+            tid = _get_ident()
+        item = (kind, self, level, msg, args, fields, self._context, _cv_get(), _time_ns(),
+                tid, caller, task)
         ring = sink.ring
         if len(ring) < sink.capacity:
             ring.append(item)
@@ -826,10 +832,13 @@ class HFTLogger(logging.Logger):
             if type(v) is not str:
                 self._metric("counter", name, value, tags, more_tags, None, None)
                 return
-        caller = _caller() if sink.needs_caller else None
+        if sink.capture:
+            self._enqueue(sink, KIND_METRIC, METRIC_LEVEL, name,
+                          ("counter", value, more_tags, None), None)
+            return
         ring = sink.ring
         item = (KIND_METRIC, self, METRIC_LEVEL, name, ("counter", value, more_tags, None),
-                None, self._context, _cv_get(), _time_ns(), _get_ident(), caller, None)
+                None, self._context, _cv_get(), _time_ns(), _get_ident(), None, None)
         if len(ring) < sink.capacity:
             ring.append(item)
         else:

@@ -745,14 +745,15 @@ def test_caller_info_points_at_call_site(
     assert line.startswith(f"{func} {recs[-1].lineno} {THIS_FILE} ")
 
 
-def test_caller_info_from_a_thread(pipe: Pipe, request: pytest.FixtureRequest) -> None:
-    """A call from another thread records that thread, its name and its call site."""
-    if pipe.kind == "fast":
-        request.applymarker(pytest.mark.xfail(
-            strict=True,
-            reason="fast path: threadName is looked up when the listener builds the record; "
-                   "a thread that has ended by then is named Thread-<ident>",
-        ))
+@pytest.mark.parametrize("kind", ["stdlib", "fast"])
+def test_caller_info_from_a_thread(kind: str, logger_name: str) -> None:
+    """A call from another thread (ended before its record is written) records that
+    thread, its name and its call site when the format shows them."""
+    target = CaptureHandler()
+    target.setFormatter(logging.Formatter("%(threadName)s " + CALLER_FORMAT))
+    pipe = (make_fast_pipe(logger_name, target) if kind == "fast"
+            else make_stdlib_pipe(logger_name, target))
+
     def worker() -> None:
         pipe.log.info("from thread")  # mark:thread_call
 
@@ -764,6 +765,7 @@ def test_caller_info_from_a_thread(pipe: Pipe, request: pytest.FixtureRequest) -
     assert rec.thread == t.ident
     assert rec.funcName == "worker"
     assert rec.lineno == marked_line("thread_call")
+    assert target.format(rec).startswith("order-worker worker ")
 
 
 # --- call-time values -----------------------------------------------------------------------

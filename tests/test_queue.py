@@ -639,6 +639,40 @@ def test_caller_info_can_be_forced(pipeline: Any) -> None:
     assert target.records[0].lineno == line
 
 
+@pytest.mark.parametrize("fmt", ["%(threadName)s %(message)s", "%(message)s"])
+def test_thread_name_is_taken_at_call_time_when_a_format_shows_it(
+    pipeline: Any, fmt: str
+) -> None:
+    """With threadName in a format behind the queue, a record names its thread as it was at
+    the call, even when the thread has ended before the listener builds the record;
+    otherwise the name is not captured (the caller does not pay for it)."""
+    gate = threading.Event()
+    busy = threading.Event()
+
+    class Gated(CaptureHandler):
+        def emit_batch(self, records: list[logging.LogRecord]) -> None:
+            busy.set()
+            gate.wait(10)
+            super().emit_batch(records)
+
+    target = Gated()
+    target.setFormatter(logging.Formatter(fmt))
+    log, qh = pipeline(target)
+    log.info("first")
+    assert busy.wait(10)  # the listener is inside the handler: later records wait in the queue
+    t = threading.Thread(target=lambda: log.info("from worker"), name="order-worker")
+    t.start()
+    t.join()
+    gate.set()
+    qh.flush()
+    rec = target.records[-1]
+    assert rec.getMessage() == "from worker" and rec.thread == t.ident
+    assert qh.needs_thread_name == ("threadName" in fmt)
+    if "threadName" in fmt:
+        assert rec.threadName == "order-worker"
+        assert target.format(rec) == "order-worker from worker"
+
+
 def test_stats_report_the_pipeline(pipeline: Any) -> None:
     """stats() has the documented keys with consistent values."""
     target = CaptureHandler()

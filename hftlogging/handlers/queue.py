@@ -321,9 +321,12 @@ def materialize(item: Any, pool: list[Any] | None = None) -> logging.LogRecord:
     d["relativeCreated"] = (t_ns - _START_NS) / 1e6
     d["created_ns"] = t_ns
     if d["thread"] is not None or logging.logThreads:
+        if type(tid) is tuple:  # captured with the name: a formatter shows threadName
+            tid, d["threadName"] = tid
+        else:
+            t = _thread_names.get(tid)
+            d["threadName"] = t._name if t is not None else f"Thread-{tid}"
         d["thread"] = tid
-        t = _thread_names.get(tid)
-        d["threadName"] = t._name if t is not None else f"Thread-{tid}"
     if caller is not None:
         pathname, lineno, func = caller
         d["pathname"] = pathname
@@ -1140,6 +1143,7 @@ class QueueHandler(logging.handlers.QueueHandler):
         self.drain_on_sigterm = bool(drain_on_sigterm)
         self.needs_caller = caller_info is True
         self.needs_task = False
+        self.needs_thread_name = False
         self._started = False
         self._closed = False
         self._start_lock = threading.RLock()
@@ -1237,7 +1241,8 @@ class QueueHandler(logging.handlers.QueueHandler):
         else:
             self.needs_caller = bool(self.caller_info)
         self.needs_task = any(_uses(h, ("taskName",)) for h in targets)
-        self.capture = self.needs_caller or self.needs_task
+        self.needs_thread_name = any(_uses(h, ("threadName",)) for h in targets)
+        self.capture = self.needs_caller or self.needs_task or self.needs_thread_name
 
     @property
     def handlers(self) -> list[logging.Handler]:
