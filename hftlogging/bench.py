@@ -213,7 +213,9 @@ class HftSetup(Setup):
             if _importable("hftlogging.handlers.rotating")
             else "stdlib RotatingFileHandler"
         )
-        return f"hftlogging.configure(): QueueHandler -> {target}; keyword fields"
+        serializer = "orjson" if _importable("orjson") else "json"
+        return (f"hftlogging.configure(): QueueHandler -> {target}; keyword fields; JSON: "
+                f"JSONFormatter serialising with {serializer}")
 
     def start(self) -> None:
         queue_entry: dict[str, Any] = {
