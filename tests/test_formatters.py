@@ -22,6 +22,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+import hftlogging
 from hftlogging.formatters import (
     ContextFormatter,
     JSONFormatter,
@@ -487,8 +488,9 @@ def test_json_without_orjson_installed(tmp_path: Any) -> None:
         "except ValueError as e:\n"
         "    print(e)\n"
     )
+    env = {**os.environ, "PYTHONPATH": os.path.dirname(os.path.dirname(hftlogging.__file__))}
     done = subprocess.run([sys.executable, str(script)], capture_output=True, text=True,
-                          timeout=60, check=True)
+                          timeout=60, check=True, env=env)
     line, error = done.stdout.splitlines()
     assert line == ('{"timestamp":"2023-11-14T22:13:20.000000Z","level":"INFO","logger":"svc",'
                     '"message":"m 1","log_type":"text","a":[1,2]}')
