@@ -423,16 +423,7 @@ class JSONFormatter(_JsonFormatter):  # type: ignore[misc,unused-ignore]
         if required or static or extra or record.exc_info or record.exc_text \
                 or record.stack_info:
             self._add_rest(obj, record, required, extra, static, fixed)
-        try:
-            dumps = self._orjson
-            if dumps is not None:
-                return dumps(obj).decode()  # type: ignore[no-any-return]
-            return self._encode(obj)
-        except Exception:  # a huge int, a lone surrogate, a value to_jsonable left as is
-            try:
-                return self._encode(obj)
-            except Exception:
-                return self._encode(to_jsonable(obj))
+        return self._serialise(obj)
 
     def _add_rest(
         self,
@@ -516,9 +507,18 @@ class JSONFormatter(_JsonFormatter):  # type: ignore[misc,unused-ignore]
             del log_data["exc_info"]
 
     def jsonify_log_record(self, log_data: dict[str, Any]) -> str:
-        """Serialise; a value that still fails is replaced, never raised."""
+        """Serialise python-json-logger's object (dict messages, subclasses) as the direct
+        path does: the same serialiser, the same compact line; never raises."""
+        return self._serialise(to_jsonable(log_data))
+
+    def _serialise(self, obj: Any) -> str:
         try:
-            return super().jsonify_log_record(log_data)  # type: ignore[no-any-return,unused-ignore]
-        except Exception:
-            return super().jsonify_log_record(  # type: ignore[no-any-return,unused-ignore]
-                to_jsonable(log_data))
+            dumps = self._orjson
+            if dumps is not None:
+                return dumps(obj).decode()  # type: ignore[no-any-return]
+            return self._encode(obj)
+        except Exception:  # a huge int, a lone surrogate, a value to_jsonable left as is
+            try:
+                return self._encode(obj)
+            except Exception:
+                return self._encode(to_jsonable(obj))

@@ -451,9 +451,15 @@ def test_json_stack_info_and_required_asctime() -> None:
     assert out["stack_info"].startswith("Stack") and out["asctime"] and "lineno" in out
 
 
-def test_json_dict_message_and_subclass_hooks_use_the_pipeline() -> None:
-    """A dict message and a subclass overriding add_fields keep python-json-logger's way."""
-    out = json.loads(JSONFormatter().format(make_record({"event": "x", "n": 1})))
+@pytest.mark.parametrize("serializer", SERIALIZERS)
+def test_json_dict_message_and_subclass_hooks_use_the_pipeline(serializer: str) -> None:
+    """A dict message and a subclass overriding add_fields keep python-json-logger's way,
+    written by the same serialiser as every other line."""
+    rec = make_record({"event": "x", "n": 1, "bad": float("nan")})
+    line = JSONFormatter(serializer=serializer).format(rec)
+    assert line == JSONFormatter(serializer="json").format(rec)
+    assert line.startswith('{"timestamp":') and line.endswith(',"event":"x","n":1,"bad":"nan"}')
+    out = json.loads(line)
     assert out["n"] == 1 and out["message"] == ""
 
     class Tagged(JSONFormatter):
