@@ -348,7 +348,7 @@ class JSONFormatter(_JsonFormatter):  # type: ignore[misc,unused-ignore]
         self._direct = self._direct_layout()
         self._known: dict[tuple[Any, ...], frozenset[Any]] = {}
 
-    def _direct_layout(self) -> tuple[tuple[str, ...], frozenset[str], dict[str, Any]] | None:
+    def _direct_layout(self) -> tuple[tuple[str, ...], frozenset[str]] | None:
         """What :meth:`format` needs to build objects itself, or None to use the pipeline."""
         cls = type(self)
         for hook in ("add_fields", "process_log_record", "jsonify_log_record",
@@ -364,16 +364,16 @@ class JSONFormatter(_JsonFormatter):  # type: ignore[misc,unused-ignore]
             or getattr(self, "rename_fields_keep_missing", False)
         ):
             return None
-        static = {str(k): to_jsonable(v) for k, v in (self.static_fields or {}).items()}
         # ``message`` is always written; python-json-logger lists it for an empty fmt.
-        return tuple(f for f in required if f != "message"), frozenset(skip), static
+        return tuple(f for f in required if f != "message"), frozenset(skip)
 
     def format(self, record: logging.LogRecord) -> str:
         """Render ``record`` as one JSON line."""
         direct = self._direct
         if direct is None or isinstance(record.msg, dict):
             return super().format(record)  # type: ignore[no-any-return,unused-ignore]
-        required, skip, static = direct
+        required, skip = direct
+        static = self.static_fields  # read per record: it may be changed after construction
         d = record.__dict__
         message = record.getMessage()
         d["message"] = message
@@ -444,13 +444,18 @@ class JSONFormatter(_JsonFormatter):  # type: ignore[misc,unused-ignore]
         if "asctime" in required:
             d["asctime"] = self.formatTime(record, self.datefmt)
         rest: dict[str, Any] = {f: d.get(f) for f in required}
-        rest.update(static)
+        for k, v in static.items():  # a field of the call wins over a static one
+            if k not in obj:
+                rest[k] = v
         exc_info = record.exc_info
-        if exc_info and not record.exc_text:
+        exc_text = record.exc_text  # not cached on the record: other handlers render theirs
+        if exc_info and not exc_text:
             text = self.formatException(exc_info)
-            record.exc_text = text if isinstance(text, str) else "\n".join(text)
-        if record.exc_text:
-            rest["exc_info"] = record.exc_text
+            exc_text = text if isinstance(text, str) else "\n".join(text)
+        if exc_text:
+            rest["exc_info"] = exc_text
+        elif "exc_info" in rest:  # asked for in fmt, but there is no exception
+            del rest["exc_info"]
         if record.stack_info:
             rest["stack_info"] = self.formatStack(record.stack_info)
         if extra:

@@ -472,6 +472,47 @@ def test_json_dict_message_and_subclass_hooks_use_the_pipeline(serializer: str) 
     assert out["desk"] == "fx" and out["order_id"] == 7 and out["level"] == "INFO"
 
 
+def test_json_static_fields_give_way_to_the_call() -> None:
+    """A field of the call, or an extra= attribute, wins over a static field of the same
+    name; static fields changed after construction are used."""
+    f = JSONFormatter(static_fields={"service": "mm", "env": "dev"})
+    out = json.loads(f.format(make_record("m", {"service": "hedger"}, service="hedger")))
+    assert (out["service"], out["env"]) == ("hedger", "dev")
+    stdlib = logging.makeLogRecord({"msg": "m", "service": "extra"})
+    assert json.loads(f.format(stdlib))["service"] == "extra"
+    f.static_fields["env"] = "prod"
+    assert json.loads(f.format(make_record("m")))["env"] == "prod"
+
+
+def test_json_exception_text_is_not_cached_on_the_record() -> None:
+    """The JSON formatter renders the traceback for its own line only: a handler after it
+    with its own formatException still renders its own way."""
+
+    class OneLine(logging.Formatter):
+        def formatException(self, ei: Any) -> str:
+            return f"{ei[0].__name__}: {ei[1]}"
+
+    try:
+        raise ValueError("x")
+    except ValueError:
+        rec = make_record("m", exc_info=sys.exc_info())
+    assert "Traceback" in json.loads(JSONFormatter().format(rec))["exc_info"]
+    assert rec.exc_text is None
+    assert OneLine("%(message)s").format(rec) == "m\nValueError: x"
+
+
+def test_json_exc_info_in_fmt_without_an_exception() -> None:
+    """%(exc_info)s in fmt adds the traceback when there is one, and no key otherwise."""
+    f = JSONFormatter("%(exc_info)s %(lineno)d")
+    out = json.loads(f.format(make_record("m")))
+    assert "exc_info" not in out and "lineno" in out
+    try:
+        raise KeyError("k")
+    except KeyError:
+        rec = make_record("m", exc_info=sys.exc_info())
+    assert "KeyError" in json.loads(f.format(rec))["exc_info"]
+
+
 def test_json_serializer_option_checked() -> None:
     """An unknown serialiser is refused when the formatter is built."""
     with pytest.raises(ValueError, match="serializer must be"):

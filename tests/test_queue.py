@@ -373,6 +373,42 @@ def test_failing_handler_is_isolated_routed_to_fallback_and_recovers(pipeline: A
     }
 
 
+def test_a_filter_that_raises_on_a_tripped_handler_loses_nothing(logger_name: str) -> None:
+    """Records for a handler that is being retried go to the fallback after its filter is
+    asked; a filter that raises there sends them to the fallback, and the other handlers
+    still get the whole batch."""
+    good, fallback = CaptureHandler(), CaptureHandler()
+
+    class Failing(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            raise OSError("down")
+
+    bad = Failing()
+    bad.addFilter(lambda r: r.context["user"])  # KeyError: no record has a user field
+    hftlogging.configure({
+        "version": 1, "disable_existing_loggers": False,
+        "handlers": {
+            "bad": {"()": lambda: bad}, "good": {"()": lambda: good},
+            "fb": {"()": lambda: fallback},
+            "queue": {"class": "hftlogging.handlers.QueueHandler", "handlers": ["bad", "good"],
+                      "fallback": "fb", "failure_threshold": 1, "retry_initial_s": 60},
+        },
+        "loggers": {logger_name: {"level": "DEBUG", "handlers": ["queue"],
+                                  "propagate": False}},
+    })
+    log = logging.getLogger(logger_name)
+    qh = logging._handlers["queue"]  # type: ignore[attr-defined]
+    for i in range(200):
+        log.info("n %s", i, i=i)
+        if i % 20 == 0:
+            qh.flush()
+    qh.flush()
+    assert [r.context["i"] for r in good.records] == list(range(200))  # type: ignore[attr-defined]
+    sent = [r for r in fallback.records if r.name == logger_name]
+    assert [r.context["i"] for r in sent] == list(range(200))  # type: ignore[attr-defined]
+    assert qh.listener.takeovers == 0 and qh.listener.listener_errors == 0
+
+
 def test_batch_handler_that_raises_goes_to_fallback(pipeline: Any) -> None:
     """emit_batch raising: the batch goes to the fallback, the error is counted."""
 

@@ -615,6 +615,25 @@ def test_fast_line_equals_context_formatter(
     assert h._line(a) == expected
 
 
+def test_fast_line_keeps_a_record_class_own_get_message(tmp_path: Path) -> None:
+    """A record class rendering its message its own way (here: masking) is rendered by
+    itself, as ContextFormatter would, not by the inlined ``msg % args``."""
+
+    class Masked(logging.LogRecord):
+        def getMessage(self) -> str:
+            return super().getMessage().replace("hunter2", "***")
+
+    r = Masked("svc", logging.INFO, "p", 1, "login pw=%s", ("hunter2",), None)
+    r.context = {}  # type: ignore[attr-defined]
+    h = ComponentRotatingFileHandler(tmp_path, formatter=ContextFormatter())
+    try:
+        assert h._fast
+        assert h._line(r).endswith("INFO svc: login pw=***")
+        assert h._line(rec("svc", "login pw=%s", "x")).endswith("INFO svc: login pw=x")
+    finally:
+        h.close()
+
+
 # --- processes ---------------------------------------------------------------------------------
 
 

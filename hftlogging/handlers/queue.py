@@ -360,12 +360,30 @@ def _reference_counts(records: list[Any]) -> tuple[int, int, int]:
     return n_list, n_rec, n_dict
 
 
-def _calibrate() -> tuple[int, int, int]:
+def _calibrate() -> tuple[int, int, int] | None:
+    """The counts of a record nothing else holds, or None where reuse is not safe.
+
+    Reuse relies on CPython's exact reference counts under the GIL: it is off on other
+    implementations, on free-threaded builds and on versions after 3.13 (whose counts
+    may skip references), and off if an extra reference does not change the counts.
+    """
+    if (
+        sys.implementation.name != "cpython"
+        or sys.version_info >= (3, 14)
+        or not getattr(sys, "_is_gil_enabled", lambda: True)()
+        or not hasattr(sys, "getrefcount")
+    ):
+        return None
     probe = Record.__new__(Record)
     probe.__dict__ = {}
     records = [probe]
     del probe
-    return _reference_counts(records)
+    counts = _reference_counts(records)
+    held = records[0], records[0].__dict__, records  # one more reference to each
+    if any(a == b for a, b in zip(_reference_counts(records), counts)):
+        return None
+    del held
+    return counts
 
 
 _FREE_COUNTS = _calibrate()
@@ -380,6 +398,8 @@ def free_records(records: list[Any], pool: list[Any], limit: int) -> None:
     Reuse keeps the listener from allocating two garbage-collected objects per record,
     which on a busy listener is most of the collector's work.
     """
+    if _FREE_COUNTS is None:
+        return
     grc = sys.getrefcount
     n_list, n_rec, n_dict = _FREE_COUNTS
     if grc(records) != n_list:
@@ -956,8 +976,13 @@ class QueueListener(logging.handlers.QueueListener):
     ) -> None:
         fb = self.fallback
         for r in records:
-            if count_only_matching and st.handler.filters and not st.handler.filter(r):
-                continue
+            if count_only_matching and st.handler.filters:
+                try:
+                    wanted = st.handler.filter(r)
+                except Exception:  # a filter that raises must not lose the batch
+                    wanted = True
+                if not wanted:
+                    continue
             st.fallbacks += 1
             try:
                 r.__dict__["hft_fallback_for"] = st.name

@@ -50,6 +50,7 @@ from hftlogging.formatters import (
     render_context,
 )
 from hftlogging.handlers.queue import logging_lock_released
+from hftlogging.record import Record
 from hftlogging.worker import get_worker
 
 __all__ = ["ComponentRotatingFileHandler"]
@@ -900,6 +901,7 @@ class ComponentRotatingFileHandler(logging.Handler):
         strftime = time.strftime
         slow = self._slow_line
         cache: list[Any] = [-1, "", -1.0, ""]  # second, its text, msecs, the stamp
+        plain = (Record, logging.LogRecord)  # getMessage() is ``msg % args``: inlined
 
         def fast_line(record: logging.LogRecord) -> str:
             d = record.__dict__
@@ -917,8 +919,8 @@ class ComponentRotatingFileHandler(logging.Handler):
                     cache[3] = msec_format % (cache[1], msecs)
                 msg = d["msg"]
                 args = d["args"]
-                if type(msg) is not str:
-                    msg = record.getMessage()
+                if type(msg) is not str or type(record) not in plain:
+                    msg = record.getMessage()  # a record class may render its own way
                 elif args:
                     try:
                         msg = msg % args
