@@ -12,22 +12,56 @@ starts:
   is half-written; the child forgets the parent's queued records (the parent writes them)
   and restarts its listeners on first use. A child made by :mod:`multiprocessing` leaves
   through ``os._exit``, so its queues are drained by a multiprocessing finalizer.
+- Signals: hftlogging's threads start with the process-control signals blocked
+  (:func:`signals_blocked`), so the kernel never hands SIGINT, SIGTERM and the like to
+  them; a main thread blocked in ``sleep()`` is woken by its own signals.
 """
 
 from __future__ import annotations
 
 import atexit
+import contextlib
 import os
 import signal
 import sys
 import threading
 import weakref
+from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from hftlogging.handlers.queue import QueueHandler
 
-__all__ = ["active_queue_handlers", "register", "shutdown"]
+__all__ = ["CONTROL_SIGNALS", "active_queue_handlers", "register", "shutdown", "signals_blocked"]
+
+# Signals an application uses to control the process: delivered to any thread that does
+# not block them, but acted on only by the main thread, whose blocking call a signal taken
+# by another thread does not interrupt.
+CONTROL_SIGNALS = frozenset(
+    getattr(signal, name)
+    for name in ("SIGINT", "SIGTERM", "SIGHUP", "SIGQUIT", "SIGUSR1", "SIGUSR2", "SIGALRM",
+                 "SIGCHLD", "SIGWINCH")
+    if hasattr(signal, name)
+)
+
+
+@contextlib.contextmanager
+def signals_blocked() -> Iterator[None]:
+    """Block :data:`CONTROL_SIGNALS` on this thread for the block.
+
+    A thread started inside inherits the mask: start every hftlogging thread this way.
+    A signal that arrives meanwhile stays pending and is delivered when the block ends.
+    """
+    mask = getattr(signal, "pthread_sigmask", None)
+    if mask is None:  # pragma: no cover - Windows has no signal masks
+        yield
+        return
+    previous = mask(signal.SIG_BLOCK, CONTROL_SIGNALS)
+    try:
+        yield
+    finally:
+        mask(signal.SIG_SETMASK, previous)
+
 
 _handlers: weakref.WeakSet[QueueHandler] = weakref.WeakSet()
 _lock = threading.RLock()
@@ -59,7 +93,8 @@ def _start_watchdog() -> None:
         return
     _watchdog_stop.clear()
     _watchdog = threading.Thread(target=_watch, name="hftlogging-watchdog", daemon=True)
-    _watchdog.start()
+    with signals_blocked():
+        _watchdog.start()
 
 
 def _watch() -> None:

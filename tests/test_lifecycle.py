@@ -218,3 +218,51 @@ def test_fork_during_heavy_logging_from_other_threads(tmp_path: Path) -> None:
     assert len(lines) == len(set(lines)), "a line was written twice"
     assert sorted(line for line in lines if line.startswith("child")) == [
         f"child {k}" for k in range(5)]
+
+
+def _blocked_signals(native_id: int) -> set[int]:
+    """The signals blocked on one thread of this process, read from /proc."""
+    status = Path(f"/proc/self/task/{native_id}/status").read_text()
+    mask = int(next(ln.split()[1] for ln in status.splitlines() if ln.startswith("SigBlk:")), 16)
+    return {n for n in range(1, 65) if mask & (1 << (n - 1))}
+
+
+@pytest.mark.skipif(not Path("/proc/self/task").is_dir(), reason="reads thread masks in /proc")
+def test_hftlogging_threads_never_take_a_process_signal() -> None:
+    """The listener, the watchdog and the Prometheus threads start with SIGINT, SIGTERM and
+    the other control signals blocked, so the kernel delivers them to the application's
+    threads: a main thread blocked in sleep() is woken by its own Ctrl-C. The thread that
+    started them keeps its mask."""
+    import logging
+    import threading
+
+    import hftlogging
+    from hftlogging.lifecycle import CONTROL_SIGNALS
+
+    before = _blocked_signals(threading.get_native_id())
+    hftlogging.configure({
+        "version": 1,
+        "handlers": {
+            "metrics": {"class": "hftlogging.handlers.PrometheusHandler", "port": 0,
+                        "pushgateway": "http://127.0.0.1:9", "push_interval_s": 60},
+            "queue": {"class": "hftlogging.handlers.QueueHandler", "handlers": ["metrics"]},
+        },
+        "loggers": {"signals.test": {"level": "INFO", "handlers": ["queue"],
+                                     "propagate": False}},
+    })
+    handlers = logging._handlers  # type: ignore[attr-defined]
+    try:
+        logging.getLogger("signals.test").counter("orders_filled")  # type: ignore[attr-defined]
+        handlers["queue"].flush()
+        ours = [t for t in threading.enumerate() if t.name.startswith("hftlogging")]
+        names = {t.name for t in ours}
+        assert {"hftlogging-listener", "hftlogging-watchdog", "hftlogging-prometheus-http",
+                "hftlogging-prometheus-push"} <= names, names
+        for t in ours:
+            assert t.native_id is not None
+            blocked = _blocked_signals(t.native_id)
+            assert blocked >= CONTROL_SIGNALS, (t.name, sorted(CONTROL_SIGNALS - blocked))
+        assert _blocked_signals(threading.get_native_id()) == before
+    finally:
+        hftlogging.shutdown()
+        handlers["metrics"].close()

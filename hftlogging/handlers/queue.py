@@ -592,7 +592,8 @@ class QueueListener(logging.handlers.QueueListener):
         with self._takeover_lock:
             t = threading.Thread(target=self._run, args=(self._gen,),
                                  name="hftlogging-listener", daemon=True)
-            t.start()
+            with lifecycle.signals_blocked():
+                t.start()
             self._thread = t
 
     def wake(self) -> None:

@@ -67,7 +67,10 @@ while min(counts) < 3000:
 print("ready", flush=True)
 if mode == "exit":
     sys.exit(3)
-time.sleep(60)
+# Short sleeps: the kernel may hand the signal to a burst thread, and then the handler runs
+# when the main thread next runs Python, not when a long sleep ends.
+for _ in range(1200):
+    time.sleep(0.05)
 """
 
 
