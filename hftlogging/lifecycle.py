@@ -13,7 +13,7 @@ starts:
   and restarts its listeners on first use. A child made by :mod:`multiprocessing` leaves
   through ``os._exit``, so its queues are drained by a multiprocessing finalizer.
 - Signals: hftlogging's threads start with the process-control signals blocked
-  (:func:`signals_blocked`), so the kernel never hands SIGINT, SIGTERM and the like to
+  (:func:`starting_thread`), so the kernel never hands SIGINT, SIGTERM and the like to
   them; a main thread blocked in ``sleep()`` is woken by its own signals.
 """
 
@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import atexit
 import contextlib
+import logging
 import os
 import signal
 import sys
@@ -32,7 +33,10 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from hftlogging.handlers.queue import QueueHandler
 
-__all__ = ["CONTROL_SIGNALS", "active_queue_handlers", "register", "shutdown", "signals_blocked"]
+__all__ = [
+    "CONTROL_SIGNALS", "active_queue_handlers", "logging_lock_released", "register", "shutdown",
+    "signals_blocked", "starting_thread",
+]
 
 # Signals an application uses to control the process: delivered to any thread that does
 # not block them, but acted on only by the main thread, whose blocking call a signal taken
@@ -61,6 +65,39 @@ def signals_blocked() -> Iterator[None]:
         yield
     finally:
         mask(signal.SIG_SETMASK, previous)
+
+
+@contextlib.contextmanager
+def logging_lock_released() -> Iterator[None]:
+    """Release stdlib logging's module lock for the block, if this thread holds it.
+
+    ``dictConfig`` and ``logging.shutdown`` close handlers with that lock held; the
+    listener thread may need it (a garbage handler's weakref callback takes it) before it
+    can finish. Waiting with the lock held would deadlock, so it is released for the wait
+    and restored after, as :class:`threading.Condition` does with its lock.
+    """
+    lock = logging._lock  # type: ignore[attr-defined]
+    is_owned = getattr(lock, "_is_owned", None)
+    if is_owned is None or not is_owned():
+        yield
+        return
+    state = lock._release_save()
+    try:
+        yield
+    finally:
+        lock._acquire_restore(state)
+
+
+@contextlib.contextmanager
+def starting_thread() -> Iterator[None]:
+    """Where every hftlogging thread is started (or a library call that starts one).
+
+    With logging's lock released (the new thread may need it before ``start()`` returns:
+    dictConfig holds it while it builds handlers) and :data:`CONTROL_SIGNALS` blocked,
+    which the thread inherits.
+    """
+    with logging_lock_released(), signals_blocked():
+        yield
 
 
 _handlers: weakref.WeakSet[QueueHandler] = weakref.WeakSet()
@@ -93,7 +130,7 @@ def _start_watchdog() -> None:
         return
     _watchdog_stop.clear()
     _watchdog = threading.Thread(target=_watch, name="hftlogging-watchdog", daemon=True)
-    with signals_blocked():
+    with starting_thread():
         _watchdog.start()
 
 

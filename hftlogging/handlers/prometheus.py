@@ -56,9 +56,8 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.multiprocess import MultiProcessCollector, mark_process_dead
 
 from hftlogging.exceptions import ConfigError
-from hftlogging.handlers.queue import logging_lock_released
 from hftlogging.health import stats as pipeline_stats
-from hftlogging.lifecycle import signals_blocked
+from hftlogging.lifecycle import starting_thread
 from hftlogging.record import METRIC
 from hftlogging.worker import get_worker
 
@@ -752,7 +751,7 @@ class PrometheusHandler(logging.Handler):
         try:
             # dictConfig builds handlers holding logging's lock; a starting thread may need
             # it (a garbage handler's weakref callback), so start with the lock released.
-            with logging_lock_released(), signals_blocked():
+            with starting_thread():
                 result: Any = prometheus_client.start_http_server(
                     port, addr=self.addr, registry=served
                 )
@@ -791,7 +790,7 @@ class PrometheusHandler(logging.Handler):
         t = threading.Thread(target=self._push_loop, name="hftlogging-prometheus-push",
                              daemon=True)
         self._push_thread = t
-        with logging_lock_released(), signals_blocked():
+        with starting_thread():
             t.start()
 
     def retry_delay(self, failures: int) -> float:

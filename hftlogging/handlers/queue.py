@@ -20,7 +20,6 @@ on the caller's thread, through the listener's handlers (serialised with the lis
 from __future__ import annotations
 
 import collections
-import contextlib
 import logging
 import logging.handlers
 import os
@@ -29,11 +28,12 @@ import threading
 import time
 import traceback
 import weakref
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from hftlogging import lifecycle
 from hftlogging.exceptions import ConfigError
+from hftlogging.lifecycle import logging_lock_released
 from hftlogging.logger import KIND_AUDIT, KIND_METRIC, invalidate_plans
 from hftlogging.record import (
     _START_NS,
@@ -592,7 +592,7 @@ class QueueListener(logging.handlers.QueueListener):
         with self._takeover_lock:
             t = threading.Thread(target=self._run, args=(self._gen,),
                                  name="hftlogging-listener", daemon=True)
-            with lifecycle.signals_blocked():
+            with lifecycle.starting_thread():
                 t.start()
             self._thread = t
 
@@ -1044,27 +1044,6 @@ class QueueListener(logging.handlers.QueueListener):
     def tripped_handlers(self) -> list[str]:
         """Names of the handlers currently bypassed."""
         return [st.name for st in self._states if st.tripped]
-
-
-@contextlib.contextmanager
-def logging_lock_released() -> Iterator[None]:
-    """Release stdlib logging's module lock while waiting for the listener, if we hold it.
-
-    ``dictConfig`` and ``logging.shutdown`` close handlers with that lock held; the
-    listener thread may need it (a garbage handler's weakref callback takes it) before it
-    can finish. Waiting with the lock held would deadlock, so it is released for the wait
-    and restored after, as :class:`threading.Condition` does with its lock.
-    """
-    lock = logging._lock  # type: ignore[attr-defined]
-    is_owned = getattr(lock, "_is_owned", None)
-    if is_owned is None or not is_owned():
-        yield
-        return
-    state = lock._release_save()
-    try:
-        yield
-    finally:
-        lock._acquire_restore(state)
 
 
 def _describe(exc: Any) -> str:

@@ -49,8 +49,7 @@ from hftlogging.formatters import (
     escape_text,
     render_context,
 )
-from hftlogging.handlers.queue import logging_lock_released
-from hftlogging.lifecycle import signals_blocked
+from hftlogging.lifecycle import starting_thread
 from hftlogging.record import Record
 from hftlogging.worker import get_worker
 
@@ -855,7 +854,7 @@ class ComponentRotatingFileHandler(logging.Handler):
                 target=self._compress, args=(rotated,), name="hftlogging-compress", daemon=True
             )
             f.compress_job = job
-            with logging_lock_released(), signals_blocked():  # see QueueHandler.start
+            with starting_thread():  # see QueueHandler.start
                 job.start()
 
     def _compress(self, path: str) -> None:
