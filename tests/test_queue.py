@@ -51,6 +51,25 @@ class SlowBatchHandler(logging.Handler):
             time.sleep(self.delay_s)  # load, not synchronisation: the handler is slow
 
 
+class GatedCapture(CaptureHandler):
+    """Captures records; each batch first sets ``arrived``, then waits for ``gate``.
+
+    The listener stays inside this handler until the test opens the gate, so later
+    records wait in the queue.
+    """
+
+    def __init__(self, wait_s: float = 10) -> None:
+        super().__init__()
+        self.gate = threading.Event()
+        self.arrived = threading.Event()
+        self.wait_s = wait_s
+
+    def emit_batch(self, records: list[logging.LogRecord]) -> None:
+        self.arrived.set()
+        self.gate.wait(self.wait_s)
+        super().emit_batch(records)
+
+
 def _queue_config(logger_name: str, target: logging.Handler, **queue_opts: Any) -> dict[str, Any]:
     return {
         "version": 1,
@@ -129,14 +148,8 @@ def test_audit_records_are_never_dropped(pipeline: Any) -> None:
 
 def test_drop_oldest_keeps_queued_audit_records(pipeline: Any) -> None:
     """drop_oldest never evicts an audit record that is waiting in the queue."""
-    gate = threading.Event()
-
-    class Gated(CaptureHandler):
-        def emit_batch(self, records: list[logging.LogRecord]) -> None:
-            gate.wait(10)
-            super().emit_batch(records)
-
-    target = Gated()
+    target = GatedCapture()
+    gate = target.gate
     log, qh = pipeline(target, capacity=4, overflow="drop_oldest", batch_size=1,
                        audit_wait_ms=0)
     log.info("first")  # taken by the listener, which then waits on the gate
@@ -155,16 +168,8 @@ def test_drop_oldest_keeps_queued_audit_records(pipeline: Any) -> None:
 
 def test_audit_never_waits_on_a_hung_handler(pipeline: Any) -> None:
     """Queue full and the listener stuck in a handler: the audit record is kept past capacity."""
-    gate = threading.Event()
-    arrived = threading.Event()
-
-    class Gated(CaptureHandler):
-        def emit_batch(self, records: list[logging.LogRecord]) -> None:
-            arrived.set()
-            gate.wait(10)
-            super().emit_batch(records)
-
-    target = Gated()
+    target = GatedCapture()
+    gate, arrived = target.gate, target.arrived
     log, qh = pipeline(target, capacity=2, batch_size=1, audit_wait_ms=1)
     log.info("held by the listener")
     assert arrived.wait(10)
@@ -216,14 +221,8 @@ def test_block_policy_waits_for_room_instead_of_dropping(pipeline: Any) -> None:
 
 def test_listener_reports_drops_through_the_handlers(pipeline: Any) -> None:
     """After drops, one warning "N records dropped since ..." reaches the handlers."""
-    gate = threading.Event()
-
-    class Gated(CaptureHandler):
-        def emit_batch(self, records: list[logging.LogRecord]) -> None:
-            gate.wait(10)
-            super().emit_batch(records)
-
-    target = Gated()
+    target = GatedCapture()
+    gate = target.gate
     log, qh = pipeline(target, capacity=5, drop_report_interval_s=0)
     for i in range(50):
         log.info("x %s", i)
@@ -446,14 +445,8 @@ def test_stop_drains_is_idempotent_and_has_a_deadline(
     pipeline: Any, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """stop() drains everything queued; a hung handler makes it return at its deadline."""
-    gate = threading.Event()
-
-    class Gated(CaptureHandler):
-        def emit_batch(self, records: list[logging.LogRecord]) -> None:
-            gate.wait(30)
-            super().emit_batch(records)
-
-    target = Gated()
+    target = GatedCapture(wait_s=30)
+    gate = target.gate
     log, qh = pipeline(target)
     for i in range(100):
         log.info("m %s", i)
@@ -481,18 +474,15 @@ def test_records_after_shutdown_are_written_synchronously(pipeline: Any) -> None
 
 def test_no_formatting_on_the_callers_thread(pipeline: Any) -> None:
     """The stdlib path keeps msg/args and the exception; the traceback is rendered, frames freed."""
-    gate = threading.Event()
-    arrived = threading.Event()
     held: list[logging.LogRecord] = []
 
-    class Gated(CaptureHandler):
+    class Gated(GatedCapture):
         def emit_batch(self, records: list[logging.LogRecord]) -> None:
             held.extend(records)  # as the listener handed them over, before any formatting
-            arrived.set()
-            gate.wait(10)
             super().emit_batch(records)
 
     target = Gated()
+    gate, arrived = target.gate, target.arrived
     log, qh = pipeline(target)
 
     class Marker:
@@ -615,14 +605,8 @@ def test_records_are_reused_and_release_the_callers_objects(pipeline: Any) -> No
 
 def test_mutable_arguments_are_rendered_at_call_time(pipeline: Any) -> None:
     """A list argument mutated after the call still shows its call-time value."""
-    gate = threading.Event()
-
-    class Gated(CaptureHandler):
-        def emit_batch(self, records: list[logging.LogRecord]) -> None:
-            gate.wait(10)
-            super().emit_batch(records)
-
-    target = Gated()
+    target = GatedCapture()
+    gate = target.gate
     log, _ = pipeline(target)
     book = [1, 2]
     log.info("book %s", book)
@@ -682,16 +666,8 @@ def test_thread_name_is_taken_at_call_time_when_a_format_shows_it(
     """With threadName in a format behind the queue, a record names its thread as it was at
     the call, even when the thread has ended before the listener builds the record;
     otherwise the name is not captured (the caller does not pay for it)."""
-    gate = threading.Event()
-    busy = threading.Event()
-
-    class Gated(CaptureHandler):
-        def emit_batch(self, records: list[logging.LogRecord]) -> None:
-            busy.set()
-            gate.wait(10)
-            super().emit_batch(records)
-
-    target = Gated()
+    target = GatedCapture()
+    gate, busy = target.gate, target.arrived
     target.setFormatter(logging.Formatter(fmt))
     log, qh = pipeline(target)
     log.info("first")
