@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -159,6 +160,37 @@ def test_help_everywhere(argv: list[str], capsys: pytest.CaptureFixture[str]) ->
     assert out.startswith("usage: hftlogging")
     if argv[0] != "bench":
         assert "exit codes: 0 success, 1 failure" in out
+
+
+def test_bench_quick_prints_the_tables_against_stdlib(tmp_path: Path) -> None:
+    """`hftlogging bench --quick` measures in fresh interpreters and prints the caller,
+    disabled-call, throughput and burst tables with ratios to stdlib from the same run,
+    the targets, and what each setup was given; every record is accounted for (exit 0)."""
+    raw = tmp_path / "bench.json"
+    done = subprocess.run(
+        [sys.executable, "-m", "hftlogging", "bench", "--quick",
+         "--setups", "hftlogging,stdlib", "--json", str(raw)],
+        capture_output=True, text=True, timeout=300, check=False,
+    )
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+    out = done.stdout
+    for heading in ("### 1. Caller side, enabled info", "### 2. Disabled debug",
+                    "### 4. End-to-end throughput", "### 5. Burst", "### Targets",
+                    "### What each setup was given"):
+        assert heading in out, heading
+    assert "| setup | sat p50 | sat p99 | sat p99.9 | paced p50 |" in out
+    rows = [ln for ln in out.splitlines() if ln.startswith("| hftlogging QueueHandler |")]
+    assert len(rows) == 3 and all(ln.rstrip(" |").endswith("x") for ln in rows), rows
+    assert "| stdlib QueueHandler |" in out and "1.00x" in out
+    assert "| hftlogging, capacity 10,000 | 1,001,000 |" in out and "| exact |" in out
+    assert "[met] burst accounting written + dropped == emitted" in out
+    results = json.loads(raw.read_text())
+    assert results["errors"] == []
+    assert {"calls/hftlogging/info/sat", "calls/stdlib/info/sat", "batch/hftlogging/debug",
+            "throughput/hftlogging/text", "throughput/hftlogging/json",
+            "burst/hftlogging"} <= set(results["raw"])
+    for key in ("throughput/hftlogging/text", "throughput/hftlogging/json"):
+        assert all(r["lines"] == r["expected"] for r in results["raw"][key]), key
 
 
 def test_usage_errors_exit_2(capsys: pytest.CaptureFixture[str]) -> None:
