@@ -87,7 +87,7 @@ _QUEUE_OWN = ("queue", "handlers", "level")
 # but only when they are built, which is after the running configuration is gone).
 _CHOICES: dict[tuple[str, str], tuple[str, ...]] = {
     ("JSONAuditHandler", "fsync"): ("always", "batch", "never"),
-    ("QueueHandler", "overflow"): ("drop_newest", "drop_oldest", "block"),
+    ("QueueHandler", "overflow"): ("drop_newest", "drop_oldest", "block", "discard_below"),
 }
 _REDACT_CLASSES = ("hftlogging.filters.RedactFilter",)
 

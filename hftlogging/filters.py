@@ -18,7 +18,12 @@ from __future__ import annotations
 
 import difflib
 import logging
+import math
 import re
+import sys
+import threading
+import time
+import weakref
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -30,8 +35,11 @@ __all__ = [
     "LOG_TYPES",
     "LevelRangeFilter",
     "LogTypeFilter",
+    "RateLimitFilter",
     "RedactFilter",
     "TagFilter",
+    "positive_seconds",
+    "rate_limit_filters",
 ]
 
 #: The log types of the record contract.
@@ -384,3 +392,105 @@ class RedactFilter(logging.Filter):
 
     def __repr__(self) -> str:
         return f"<RedactFilter keys={sorted(self.keys)} match={self.match}>"
+
+
+_rate_filters: weakref.WeakSet[RateLimitFilter] = weakref.WeakSet()
+
+
+def rate_limit_filters() -> list[RateLimitFilter]:
+    """The live :class:`RateLimitFilter` instances (for ``stats()["suppressed"]``)."""
+    return list(_rate_filters)
+
+
+def positive_seconds(value: object, key: str) -> float:
+    """Check a positive number of seconds (``inf`` allowed), or raise a ConfigError."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        msg = f"expected a number of seconds, found {value!r}"
+        raise ConfigError(msg, key=key)
+    seconds = float(value)
+    if math.isnan(seconds) or seconds <= 0:
+        msg = f"expected a positive number of seconds, found {value!r}"
+        raise ConfigError(msg, key=key)
+    return seconds
+
+
+class RateLimitFilter(logging.Filter):
+    """Let through ``burst`` records per key every ``every_s`` seconds; count the rest.
+
+    Args:
+        every_s: the length of one window, in seconds.
+        burst: how many records of one key pass per window.
+        key: ``"call_site"`` (the record's file and line: the queue then captures caller
+            information for the handlers this filter is on) or ``"message"`` (the
+            message template, ``record.msg``).
+        levels_below: only records below this level are limited (default: all levels;
+            ``"ERROR"`` keeps every ERROR and CRITICAL).
+
+    The first record let through after a window in which records were held back carries
+    ``suppressed=N`` in its context and as an attribute.
+    """
+
+    def __init__(
+        self,
+        every_s: float = 1.0,
+        burst: int = 1,
+        key: str = "call_site",
+        levels_below: int | str | None = None,
+        name: str = "",
+    ) -> None:
+        super().__init__(name)
+        self.every_s = positive_seconds(every_s, "every_s")
+        if isinstance(burst, bool) or not isinstance(burst, int) or burst < 1:
+            msg = f"expected a whole number of records >= 1, found {burst!r}"
+            raise ConfigError(msg, key="burst")
+        self.burst = burst
+        if key not in ("call_site", "message"):
+            msg = f"expected 'call_site' or 'message', found {key!r}"
+            raise ConfigError(msg, key="key")
+        self.key = key
+        self.uses_caller_info = key == "call_site"
+        if levels_below is None:
+            self.levels_below = sys.maxsize
+        else:
+            self.levels_below = to_level(levels_below, "levels_below")
+        self._lock = threading.Lock()
+        # key -> [window end, passed in window, held back since the last pass, logger name]
+        self._state: dict[Any, list[Any]] = {}
+        self._suppressed: dict[str, int] = {}
+        _rate_filters.add(self)
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        """Pass the record, or hold it back and count it."""
+        if record.levelno >= self.levels_below:
+            return True
+        if self.key == "call_site":
+            k: Any = (record.name, record.pathname, record.lineno)
+        else:
+            k = (record.name, record.msg if isinstance(record.msg, str) else repr(record.msg))
+        now = time.monotonic()
+        with self._lock:
+            st = self._state.get(k)
+            if st is None or now >= st[0]:
+                held = st[2] if st is not None else 0
+                self._state[k] = [now + self.every_s, 1, 0]
+            elif st[1] < self.burst:
+                st[1] += 1
+                held = 0
+            else:
+                st[2] += 1
+                self._suppressed[record.name] = self._suppressed.get(record.name, 0) + 1
+                return False
+        if held:
+            _mark_suppressed(record, held)
+        return True
+
+    def counts(self) -> dict[str, int]:
+        """Held-back records of this filter, by logger name."""
+        with self._lock:
+            return dict(self._suppressed)
+
+
+def _mark_suppressed(record: logging.LogRecord, n: int) -> None:
+    ctx = getattr(record, "context", None)
+    record.context = {**ctx, "suppressed": n} if isinstance(ctx, dict) else {"suppressed": n}
+    record.suppressed = n

@@ -12,7 +12,7 @@ import threading
 import time
 from typing import Any
 
-__all__ = ["bad_input", "reset_after_fork", "stats"]
+__all__ = ["add_stats_source", "bad_input", "reset_after_fork", "stats"]
 
 REPORT_INTERVAL_S = 10.0
 
@@ -51,6 +51,18 @@ def bad_input(reason: str, detail: str) -> None:
         _reporting.active = False
 
 
+_sources: dict[str, Any] = {}
+
+
+def add_stats_source(key: str, source: Any) -> None:
+    """Have :func:`stats` report ``source()`` under ``key``.
+
+    Modules register their own figures here (rate limits, for one), so this module
+    imports nothing of the package.
+    """
+    _sources[key] = source
+
+
 def bad_input_counts() -> dict[str, int]:
     """Return a copy of the per-reason counts of dropped call-site inputs."""
     with _lock:
@@ -70,8 +82,12 @@ def stats() -> dict[str, Any]:
     ``dropped`` (total), ``dropped_by_type`` (``{"text": n, "metric": n, "audit": 0}``),
     ``dropped_by_level``, ``handler_errors`` (per handler name), ``handler_fallbacks``,
     ``batches``, ``mean_batch_size``, ``audit_sync_writes``, ``audit_over_capacity``,
+    ``kept_over_capacity`` (records at or above ``discard_threshold`` queued past the
+    capacity by ``overflow: discard_below``),
     ``bad_input`` (per reason),
-    ``bad_input_total``, ``listeners`` (running listener threads) and ``queues`` (the same
+    ``bad_input_total``, ``suppressed`` (calls held back by ``every()``/``once()`` and
+    ``RateLimitFilter``, per logger), ``listeners`` (running listener threads) and
+    ``queues`` (the same
     figures for each active queue handler).
     """
     from hftlogging import lifecycle
@@ -92,11 +108,13 @@ def stats() -> dict[str, Any]:
         "mean_batch_size": 0.0,
         "audit_sync_writes": 0,
         "audit_over_capacity": 0,
+        "kept_over_capacity": 0,
         "listeners": 0,
     }
     for q in queues:
         for key in ("queue_depth", "capacity", "enqueued", "written", "dropped", "batches",
-                    "audit_sync_writes", "audit_over_capacity", "listeners"):
+                    "audit_sync_writes", "audit_over_capacity", "kept_over_capacity",
+                    "listeners"):
             total[key] += q[key]
         total["high_water"] = max(total["high_water"], q["high_water"])
         for key in ("dropped_by_type", "dropped_by_level", "handler_errors", "handler_fallbacks"):
@@ -108,4 +126,9 @@ def stats() -> dict[str, Any]:
     total["bad_input"] = counts
     total["bad_input_total"] = sum(counts.values())
     total["queues"] = queues
+    for key, source in list(_sources.items()):
+        try:
+            total[key] = source()
+        except Exception as e:  # a figure that cannot be read must not hide the others
+            total[key] = f"<unavailable: {type(e).__name__}: {e}>"
     return total

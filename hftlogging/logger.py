@@ -41,7 +41,7 @@ import time
 from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any, Callable, TypeVar, Union
 
-from hftlogging import health
+from hftlogging import health, ratelimit
 from hftlogging.record import (
     AUDIT,
     IMMUTABLE_FAST,
@@ -967,6 +967,21 @@ class HFTLogger(logging.Logger):
         """Return a view of this logger that adds ``fields`` to every record it logs."""
         return BoundLogger(self, fields)
 
+    def every(self, seconds: float) -> ratelimit.RateLimitedLogger:
+        """A view letting each call site through at most once per ``seconds``.
+
+        ``log.every(1.0).warning("feed stale")`` in a loop writes one line a second; the
+        next line that passes carries ``suppressed=N``. Views are cached per interval.
+
+        Raises:
+            ConfigError: ``seconds`` is not a positive number.
+        """
+        return ratelimit.view(self, seconds)
+
+    def once(self) -> ratelimit.RateLimitedLogger:
+        """A view letting each call site through once (later calls are counted only)."""
+        return ratelimit.view(self, math.inf)
+
     def set_context(self, **fields: Any) -> None:
         """Add ``fields`` to every record this logger logs (shared by all its users)."""
         self._context = {**self._context, **fields}
@@ -1128,6 +1143,14 @@ class BoundLogger(logging.LoggerAdapter):  # type: ignore[type-arg]
     def with_context(self, **fields: Any) -> BoundLogger:
         """Return a further view with more fields bound."""
         return BoundLogger(self.logger, {**self._fields, **fields})
+
+    def every(self, seconds: float) -> ratelimit.RateLimitedLogger:
+        """As :meth:`HFTLogger.every`, keeping this view's fields."""
+        return ratelimit.view(self, seconds)
+
+    def once(self) -> ratelimit.RateLimitedLogger:
+        """As :meth:`HFTLogger.once`, keeping this view's fields."""
+        return ratelimit.view(self, math.inf)
 
     @property
     def context(self) -> dict[str, Any]:

@@ -1,4 +1,5 @@
-"""Handlers: the queue, rotating component files, the JSON audit trail, Prometheus.
+"""Handlers: the queue, rotating component files, the JSON audit trail, Prometheus, the
+backtrace ring.
 
 ``PrometheusHandler`` is imported on first use, so ``prometheus_client`` stays out of
 ``import hftlogging``.
@@ -12,10 +13,12 @@ from hftlogging.handlers.queue import QueueHandler, QueueListener
 
 if TYPE_CHECKING:
     from hftlogging.handlers.audit import JSONAuditHandler
+    from hftlogging.handlers.backtrace import BacktraceHandler
     from hftlogging.handlers.prometheus import PrometheusHandler
     from hftlogging.handlers.rotating import ComponentRotatingFileHandler
 
 __all__ = [
+    "BacktraceHandler",
     "ComponentRotatingFileHandler",
     "JSONAuditHandler",
     "PrometheusHandler",
@@ -24,6 +27,7 @@ __all__ = [
 ]
 
 _LAZY = {
+    "BacktraceHandler": "hftlogging.handlers.backtrace",
     "ComponentRotatingFileHandler": "hftlogging.handlers.rotating",
     "JSONAuditHandler": "hftlogging.handlers.audit",
     "PrometheusHandler": "hftlogging.handlers.prometheus",

@@ -8,9 +8,12 @@ write and one flush per batch), ``handle(record)`` otherwise.
 Overflow: when the queue holds ``capacity`` records, ``overflow`` decides —
 ``"drop_newest"`` (default) drops the new record, ``"drop_oldest"`` drops the oldest
 queued record that is not an audit record, ``"block"`` waits up to ``block_timeout_ms``
-for room and then drops. Every drop is counted by log type and level, and the listener
-logs one warning "N records dropped since ..." per ``drop_report_interval_s`` through the
-handlers.
+for room and then drops, ``"discard_below"`` drops records below ``discard_threshold``
+(WARNING by default) and keeps the others: they wait up to ``block_timeout_ms`` for room,
+then are queued past the capacity (up to twice the capacity, counted in
+``kept_over_capacity``) and only beyond that dropped. Every drop is counted by log type
+and level, and the listener logs one warning "N records dropped since ..." per
+``drop_report_interval_s`` through the handlers.
 
 Audit records are never dropped: when the queue is full, an audit call waits up to
 ``audit_wait_ms`` for room; if there is still none, the record is written synchronously,
@@ -33,6 +36,7 @@ from typing import Any
 
 from hftlogging import lifecycle
 from hftlogging.exceptions import ConfigError
+from hftlogging.filters import to_level
 from hftlogging.lifecycle import logging_lock_released
 from hftlogging.logger import KIND_AUDIT, KIND_METRIC, invalidate_plans
 from hftlogging.record import (
@@ -51,7 +55,7 @@ from hftlogging.record import (
 __all__ = ["QueueHandler", "QueueListener", "RecordRing"]
 
 _KIND_NAMES = (TEXT, METRIC, AUDIT)
-_OVERFLOW_POLICIES = ("drop_newest", "drop_oldest", "block")
+_OVERFLOW_POLICIES = ("drop_newest", "drop_oldest", "block", "discard_below")
 _CALLER_FIELDS = ("funcName", "lineno", "pathname", "filename", "module")
 _monotonic = time.monotonic
 
@@ -81,8 +85,10 @@ class RecordRing:
         overflow: str = "drop_newest",
         block_timeout_ms: float = 100.0,
         audit_wait_ms: float = 500.0,
+        discard_threshold: int | str = logging.WARNING,
     ) -> None:
         self.capacity: int = _positive("capacity", capacity, int)
+        self.discard_threshold = to_level(discard_threshold, "discard_threshold")
         if overflow not in _OVERFLOW_POLICIES:
             msg = (
                 f"overflow: expected one of {', '.join(_OVERFLOW_POLICIES)}, found {overflow!r}"
@@ -105,6 +111,7 @@ class RecordRing:
         self.dropped_by_level: dict[str, int] = {}
         self.audit_sync_writes = 0
         self.audit_over_capacity = 0
+        self.kept_over_capacity = 0
         self.high_water = 0
         self.first_unreported_drop: float | None = None
 
@@ -164,6 +171,9 @@ class RecordRing:
             if policy == "block" and self._wait_for_room(self.block_timeout_s):
                 self.items.append(item)
                 return
+            if policy == "discard_below" and level >= self.discard_threshold:
+                self._keep(item)
+                return
             self._count_drop(kind, level)
         except Exception:  # accounting must never raise into a log call
             traceback.print_exc(file=sys.stderr)
@@ -181,6 +191,20 @@ class RecordRing:
             time.sleep(min(pause, deadline - now))
             pause = min(pause * 2, 0.002)
         return True
+
+    def _keep(self, item: Any) -> None:
+        """``discard_below``: a record at or above the threshold waits, then goes past the
+        capacity (bounded at twice the capacity, then dropped and counted)."""
+        if self._wait_for_room(self.block_timeout_s):
+            self.items.append(item)
+            return
+        if len(self.items) < 2 * self.capacity:
+            with self._lock:
+                self.kept_over_capacity += 1
+            self.items.append(item)
+            return
+        kind, level = _kind_level(item)
+        self._count_drop(kind, level)
 
     def _drop_oldest(self, item: Any, kind: str, level: int) -> None:
         items = self.items
@@ -1075,8 +1099,13 @@ class QueueHandler(logging.handlers.QueueHandler):
             own bounded :class:`RecordRing`.
         handlers: the handlers behind the queue, as objects or as configured names.
         capacity: most records queued at once.
-        overflow: ``"drop_newest"``, ``"drop_oldest"`` or ``"block"``.
-        block_timeout_ms: longest wait of the ``"block"`` policy.
+        overflow: ``"drop_newest"``, ``"drop_oldest"``, ``"block"`` or
+            ``"discard_below"``.
+        block_timeout_ms: longest wait of the ``"block"`` policy, and of a record kept
+            by ``"discard_below"``.
+        discard_threshold: with ``"discard_below"``, the level from which records are
+            kept when the queue is full (default ``WARNING``); records below it are
+            dropped and counted by level.
         audit_wait_ms: longest wait of an audit record for room before it is written
             synchronously.
         batch_size, flush_interval_ms, fallback, failure_threshold, retry_initial_s,
@@ -1101,6 +1130,7 @@ class QueueHandler(logging.handlers.QueueHandler):
         overflow: str = "drop_newest",
         block_timeout_ms: float = 100.0,
         audit_wait_ms: float = 500.0,
+        discard_threshold: int | str = logging.WARNING,
         batch_size: int = 512,
         flush_interval_ms: float = 5.0,
         respect_handler_level: bool = True,
@@ -1115,7 +1145,8 @@ class QueueHandler(logging.handlers.QueueHandler):
         drain_on_sigterm: bool = True,
         level: int | str = logging.NOTSET,
     ) -> None:
-        self._ring = RecordRing(capacity, overflow, block_timeout_ms, audit_wait_ms)
+        self._ring = RecordRing(capacity, overflow, block_timeout_ms, audit_wait_ms,
+                                discard_threshold)
         # Plain attributes, read by HFTLogger's fast path on every call.
         self.ring = self._ring.items
         self.capacity = self._ring.capacity
@@ -1377,6 +1408,7 @@ class QueueHandler(logging.handlers.QueueHandler):
             "mean_batch_size": written / batches if batches else 0.0,
             "audit_sync_writes": ring.audit_sync_writes,
             "audit_over_capacity": ring.audit_over_capacity,
+            "kept_over_capacity": ring.kept_over_capacity,
             "drop_reports": listener.drop_reports if listener else 0,
             "listener_errors": listener.listener_errors if listener else 0,
             "listener_takeovers": listener.takeovers if listener else 0,

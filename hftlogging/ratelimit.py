@@ -1,0 +1,162 @@
+"""Rate limits for log storms: per call site on the caller, per key behind the queue.
+
+``log.every(1.0).warning("feed stale: %s", sym)`` lets through at most one record per
+call site (the code location of the call, not the message text) per second; the next
+record that passes carries the keyword field ``suppressed=N``, the number of calls held
+back since the previous one. ``log.once()`` lets each call site through once.
+
+A suppressed call costs about what a disabled call costs: no record is captured or
+enqueued. What it does: one frame lookup, one clock read and a dictionary update under a
+lock, so the counts stay exact when many threads hit one call site.
+
+:class:`hftlogging.filters.RateLimitFilter` does the same for code that cannot be
+changed, configured with ``dictConfig``. It runs where filters run: on the logger
+(before the queue, so the suppressed records are never captured) or on a handler behind
+the queue (after capture: it saves the disk and the downstream, not the caller's time or
+the queue's room).
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+import threading
+import time
+import weakref
+from typing import Any
+
+from hftlogging import health
+from hftlogging.filters import positive_seconds, rate_limit_filters
+
+__all__ = ["RateLimitedLogger", "suppressed_counts", "view"]
+
+_monotonic = time.monotonic
+_getframe = sys._getframe  # documented as CPython-specific; guarded below
+
+try:  # a Python without frame access: every call counts as one call site per method
+    _getframe(0)
+except (AttributeError, ValueError):  # pragma: no cover - CPython always has it
+    _getframe = None  # type: ignore[assignment]
+
+_views: weakref.WeakSet[RateLimitedLogger] = weakref.WeakSet()
+
+
+def suppressed_counts() -> dict[str, int]:
+    """Held-back calls per logger name, summed over every rate-limited view and filter."""
+    out: dict[str, int] = {}
+    for view in list(_views):
+        for name, n in view.counts().items():
+            out[name] = out.get(name, 0) + n
+    for flt in rate_limit_filters():
+        for name, n in flt.counts().items():
+            out[name] = out.get(name, 0) + n
+    return out
+
+
+health.add_stats_source("suppressed", suppressed_counts)
+
+
+def _level_method(level: int, name: str) -> Any:
+    def method(self: RateLimitedLogger, msg: Any, /, *args: Any, **kw: Any) -> None:
+        lg = self.logger
+        if not lg.isEnabledFor(level):
+            return  # a disabled call is not a suppressed one
+        f = _getframe(1) if _getframe is not None else None
+        site = (f.f_code, f.f_lasti) if f is not None else name
+        n = self._admit(site)
+        if n < 0:
+            return
+        if n:
+            kw["suppressed"] = n
+        lg.log(level, msg, *args, **kw)
+
+    method.__name__ = method.__qualname__ = name
+    method.__doc__ = (
+        f"Log at {logging.getLevelName(level)} unless this call site was let through "
+        "less than the interval ago."
+    )
+    return method
+
+
+class RateLimitedLogger:
+    """A view of a logger whose level methods let each call site through once per interval.
+
+    Made by ``log.every(seconds)`` and ``log.once()``; views are cached per logger and
+    interval, so ``log.every(1.0).warning(...)`` in a loop keeps its state between calls.
+
+    Attributes:
+        logger: the logger (or bound view) the records go to.
+        interval_s: the interval; ``inf`` for ``once()``.
+    """
+
+    __slots__ = ("__weakref__", "_lock", "_sites", "_suppressed", "interval_s", "logger")
+
+    def __init__(self, logger: Any, interval_s: float) -> None:
+        self.logger = logger
+        self.interval_s = positive_seconds(interval_s, "every")
+        self._lock = threading.Lock()
+        # call site -> [time the next record may pass, calls held back since the last]
+        self._sites: dict[Any, list[Any]] = {}
+        self._suppressed = 0
+        _views.add(self)
+
+    def _admit(self, site: Any) -> int:
+        """-1 to hold the call back, else how many were held back before it."""
+        now = _monotonic()
+        with self._lock:
+            state = self._sites.get(site)
+            if state is None:
+                self._sites[site] = [now + self.interval_s, 0]
+                return 0
+            if now < state[0]:
+                state[1] += 1
+                self._suppressed += 1
+                return -1
+            n = state[1]
+            state[0] = now + self.interval_s
+            state[1] = 0
+            return n  # type: ignore[no-any-return]
+
+    def pending(self) -> int:
+        """Calls held back since the last record that passed, not yet reported on one."""
+        with self._lock:
+            return sum(state[1] for state in self._sites.values())
+
+    def counts(self) -> dict[str, int]:
+        """Held-back calls of this view, by logger name."""
+        return {self.logger.name: self._suppressed} if self._suppressed else {}
+
+    debug = _level_method(logging.DEBUG, "debug")
+    info = _level_method(logging.INFO, "info")
+    warning = _level_method(logging.WARNING, "warning")
+    error = _level_method(logging.ERROR, "error")
+    critical = _level_method(logging.CRITICAL, "critical")
+
+    def exception(self, msg: Any, /, *args: Any, exc_info: Any = True, **kw: Any) -> None:
+        """Log at ERROR with the current exception, rate limited like :meth:`error`."""
+        lg = self.logger
+        if not lg.isEnabledFor(logging.ERROR):
+            return
+        f = _getframe(1) if _getframe is not None else None
+        n = self._admit((f.f_code, f.f_lasti) if f is not None else "exception")
+        if n < 0:
+            return
+        if n:
+            kw["suppressed"] = n
+        lg.log(logging.ERROR, msg, *args, exc_info=exc_info, **kw)
+
+
+def view(logger: Any, seconds: float) -> RateLimitedLogger:
+    """The cached rate-limited view of ``logger`` for ``seconds`` (made on first use)."""
+    views: dict[float, RateLimitedLogger] | None = logger.__dict__.get("_hft_rate_views")
+    if views is None:
+        views = logger.__dict__.setdefault("_hft_rate_views", {})
+    try:
+        return views[seconds]
+    except (KeyError, TypeError):
+        v = RateLimitedLogger(logger, seconds)
+        try:
+            views[seconds] = v
+        except TypeError:
+            pass
+        return v
