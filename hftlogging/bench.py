@@ -82,6 +82,8 @@ CALLS: dict[str, dict[str, str]] = {
         "counter": 'log.counter("orders_filled")',
         "metric": 'log.metric("position", 1.5)',
         "timer": 'with log.timer("place_order"): pass',
+        # Held back by a rate limit: the view's call site let one record through already.
+        "suppressed": 'log.every(3600.0).warning("order %s filled", i, exchange="mexc")',
     },
     "stdlib": {
         "info": 'log.info("order %s filled", i, extra={"exchange": "mexc", "qty": 0.5})',
@@ -682,6 +684,49 @@ def measure_throughput(setup: Setup, n: int, warmup: int = 1_000) -> dict[str, A
     }
 
 
+def measure_backtrace(directory: str, n: int, ring: bool, every: int = 1_000) -> dict[str, Any]:
+    """Records/s to disk through the queue, with or without a backtrace ring in front.
+
+    The workload is the same either way: ``n`` records, one ERROR every ``every``
+    records, the others INFO. Without the ring every record goes to the file as it comes;
+    with a ring of ``every`` records that flushes at ERROR, the INFO records wait in the
+    ring and each ERROR writes the ``every - 1`` before it, so the same lines reach the
+    file (the last partial ring excepted, which is not written).
+    """
+    path = os.path.join(directory, LOGGER_NAME + ".log")
+    handlers: dict[str, Any] = {
+        "file": {"class": "hftlogging.handlers.ComponentRotatingFileHandler",
+                 "directory": directory, "filename": "{component}.log",
+                 "max_bytes": MAX_BYTES, "backup_count": BACKUP_COUNT, "formatter": "text"},
+    }
+    if ring:
+        handlers["ring"] = {"class": "hftlogging.handlers.BacktraceHandler",
+                            "capacity": every, "flush_level": "ERROR", "target": "file"}
+    handlers["queue"] = {"class": "hftlogging.handlers.QueueHandler",
+                         "handlers": ["ring" if ring else "file"], "overflow": "block",
+                         "block_timeout_ms": 60_000}
+    hftlogging.configure({
+        "version": 1, "disable_existing_loggers": False,
+        "formatters": {"text": {"()": "hftlogging.formatters.ContextFormatter",
+                                "fmt": TEXT_FORMAT}},
+        "handlers": handlers,
+        "loggers": {LOGGER_NAME: {"level": "INFO", "handlers": ["queue"], "propagate": False}},
+    })
+    log: Any = logging.getLogger(LOGGER_NAME)
+    n -= n % every
+    gc.collect()
+    t0 = time.perf_counter()
+    for i in range(n):
+        if i % every == every - 1:
+            log.error("order %s rejected", i, exchange="mexc")
+        else:
+            log.info("order %s filled", i, exchange="mexc", qty=0.5)
+    hftlogging.shutdown()
+    seconds = time.perf_counter() - t0
+    lines = _count_lines(directory) if os.path.exists(path) else 0
+    return {"rate": n / seconds, "seconds": seconds, "lines": lines, "expected": n}
+
+
 def _maxrss_bytes() -> int:
     if resource is None:  # pragma: no cover - not on Windows
         return 0
@@ -762,6 +807,9 @@ def _worker(spec: dict[str, Any]) -> dict[str, Any]:
             return measure_burst(setup, spec["n"])
         if task == "proc":
             return _proc_child(setup, spec["n"])
+        if task == "backtrace":
+            setup.stop()
+            return measure_backtrace(directory, spec["n"], spec["ring"])
         msg = f"unknown task {task!r}"
         raise ValueError(msg)
     finally:
@@ -937,6 +985,12 @@ def _caller_jobs(plan: Plan, setups: list[str]) -> list[tuple[str, dict[str, Any
     for s in setups:
         if s in CALLS and s != "floor":
             jobs.append((f"batch/{s}/debug", {"task": "batch", "setup": s, "kind": "debug"}))
+    if "hftlogging" in setups:
+        for kind in ("suppressed", "info"):
+            key = f"batch/hftlogging/{kind}"
+            if not any(k == key for k, _ in jobs):
+                jobs.append((key, {"task": "batch", "setup": "hftlogging", "kind": kind,
+                                   "capacity": 200_000}))
     if plan.metrics and "hftlogging" in setups:
         for kind in ("info", "counter", "metric", "timer"):
             jobs.append((f"batch/hftlogging/{kind}", {
@@ -955,6 +1009,11 @@ def _throughput_jobs(plan: Plan, setups: list[str]) -> list[tuple[str, dict[str,
             # hftlogging's bounded queue blocks when full instead of dropping.
             jobs.append((f"throughput/{s}/{fmt}", {
                 "task": "throughput", "setup": s, "fmt": fmt, "n": n, "overflow": "block"}))
+    if "hftlogging" in setups:
+        for ring in (False, True):
+            jobs.append((f"backtrace/{'ring' if ring else 'file'}", {
+                "task": "backtrace", "setup": "hftlogging", "n": plan.throughput_n,
+                "ring": ring}))
     return jobs
 
 
@@ -1162,6 +1221,25 @@ def _loss_checks(res: Results, checks: list[Check]) -> None:
                            " expected"))
 
 
+def _storms_table(res: Results) -> str:
+    sup = res.med("batch/hftlogging/suppressed", "median")
+    dis = res.med("batch/hftlogging/debug", "median")
+    ena = res.med("batch/hftlogging/info", "median")
+    rows = [["disabled `debug()`", f"{dis:.0f}", "1.00", _ratio(dis, ena)],
+            ["`every(...)` call held back", f"{sup:.0f}", _ratio(sup, dis), _ratio(sup, ena)],
+            ["enabled `info()`", f"{ena:.0f}", _ratio(ena, dis), "1.00"]]
+    file_rate = res.med("backtrace/file", "rate")
+    ring_rate = res.med("backtrace/ring", "rate")
+    rows2 = [["queue → file", f"{file_rate / 1e3:.1f}k", "1.00"],
+             ["queue → backtrace ring → file", f"{ring_rate / 1e3:.1f}k",
+              _ratio(ring_rate, file_rate)]]
+    return ("### Storms: rate-limited and disabled calls (ns per call in batches of 1,000, "
+            "loop included)\n\n"
+            + _table(["call", "ns/call", "÷ disabled", "÷ enabled"], rows)
+            + "\n\nEnd to end, one ERROR every 1,000 records (records/s until on disk):\n\n"
+            + _table(["pipeline", "records/s", "÷ file"], rows2))
+
+
 def report(res: Results, setups: list[str], plan: Plan) -> tuple[str, list[Check]]:
     """Render the tables; return them and the target checks (name, met, detail)."""
     checks: list[Check] = []
@@ -1171,6 +1249,8 @@ def report(res: Results, setups: list[str], plan: Plan) -> tuple[str, list[Check
     parts += [_throughput_table(res, setups), _burst_table(res, checks)]
     if plan.processes and res.has("procs/1") and res.has("procs/4"):
         parts.append(_procs_table(res, checks))
+    if res.has("batch/hftlogging/suppressed") and res.has("backtrace/file"):
+        parts.append(_storms_table(res))
     _target_checks(res, checks)
     _loss_checks(res, checks)
     return "\n\n".join(parts), checks

@@ -175,7 +175,8 @@ def test_bench_quick_prints_the_tables_against_stdlib(tmp_path: Path) -> None:
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
     out = done.stdout
     for heading in ("### 1. Caller side, enabled info", "### 2. Disabled debug",
-                    "### 4. End-to-end throughput", "### 5. Burst", "### Targets",
+                    "### 4. End-to-end throughput", "### 5. Burst",
+                    "### Storms: rate-limited and disabled calls", "### Targets",
                     "### What each setup was given"):
         assert heading in out, heading
     assert "| setup | sat p50 | sat p99 | sat p99.9 | paced p50 |" in out
@@ -189,8 +190,10 @@ def test_bench_quick_prints_the_tables_against_stdlib(tmp_path: Path) -> None:
     assert {"calls/hftlogging/info/sat", "calls/stdlib/info/sat", "batch/hftlogging/debug",
             "throughput/hftlogging/text", "throughput/hftlogging/json",
             "burst/hftlogging"} <= set(results["raw"])
-    for key in ("throughput/hftlogging/text", "throughput/hftlogging/json"):
+    for key in ("throughput/hftlogging/text", "throughput/hftlogging/json",
+                "backtrace/file", "backtrace/ring"):
         assert all(r["lines"] == r["expected"] for r in results["raw"][key]), key
+    assert "| `every(...)` call held back |" in out
 
 
 def test_usage_errors_exit_2(capsys: pytest.CaptureFixture[str]) -> None:
