@@ -976,7 +976,10 @@ class HFTLogger(logging.Logger):
         Raises:
             ConfigError: ``seconds`` is not a positive number.
         """
-        return ratelimit.view(self, seconds)
+        try:
+            return self.__dict__["_hft_rate_views"][seconds]  # type: ignore[no-any-return]
+        except (KeyError, TypeError):
+            return ratelimit.view(self, seconds)
 
     def once(self) -> ratelimit.RateLimitedLogger:
         """A view letting each call site through once (later calls are counted only)."""

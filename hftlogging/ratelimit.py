@@ -18,7 +18,9 @@ the queue's room).
 
 from __future__ import annotations
 
+import itertools
 import logging
+import math
 import sys
 import threading
 import time
@@ -56,18 +58,27 @@ def suppressed_counts() -> dict[str, int]:
 health.add_stats_source("suppressed", suppressed_counts)
 
 
+def _calls(counter: itertools.count[int]) -> int:
+    """How many numbers ``counter`` has handed out (read without taking one)."""
+    return int(repr(counter)[6:-1])
+
+
 def _level_method(level: int, name: str) -> Any:
     def method(self: RateLimitedLogger, msg: Any, /, *args: Any, **kw: Any) -> None:
         lg = self.logger
         if not lg.isEnabledFor(level):
-            return  # a disabled call is not a suppressed one
+            return  # a disabled call is not a held-back one
         f = _getframe(1) if _getframe is not None else None
-        site = (f.f_code, f.f_lasti) if f is not None else name
-        n = self._admit(site)
-        if n < 0:
+        site = (id(f.f_code), f.f_lasti) if f is not None else name
+        state = self._sites.get(site) or self._new_site(site)
+        n = next(state[1])  # this call's number at the site (atomic: one C call)
+        if _monotonic() < state[0]:
+            return  # held back: no lock, no capture, no enqueue
+        held = self._admit(state, n)
+        if held < 0:
             return
-        if n:
-            kw["suppressed"] = n
+        if held:
+            kw["suppressed"] = held
         lg.log(level, msg, *args, **kw)
 
     method.__name__ = method.__qualname__ = name
@@ -84,47 +95,63 @@ class RateLimitedLogger:
     Made by ``log.every(seconds)`` and ``log.once()``; views are cached per logger and
     interval, so ``log.every(1.0).warning(...)`` in a loop keeps its state between calls.
 
+    Each call site numbers its calls with an ``itertools.count`` (one atomic C call); a
+    held-back call takes its number and compares the clock, nothing else. The lock is
+    taken only when the interval has passed, to let exactly one call through and to
+    report how many numbers were held back since the last one let through. The counts
+    are exact across threads.
+
     Attributes:
         logger: the logger (or bound view) the records go to.
         interval_s: the interval; ``inf`` for ``once()``.
     """
 
-    __slots__ = ("__weakref__", "_lock", "_sites", "_suppressed", "interval_s", "logger")
+    __slots__ = ("__weakref__", "_lock", "_sites", "interval_s", "logger")
 
     def __init__(self, logger: Any, interval_s: float) -> None:
         self.logger = logger
         self.interval_s = positive_seconds(interval_s, "every")
         self._lock = threading.Lock()
-        # call site -> [time the next record may pass, calls held back since the last]
+        # call site -> [time the next record may pass, call numbers, last number let
+        # through, records let through]
         self._sites: dict[Any, list[Any]] = {}
-        self._suppressed = 0
         _views.add(self)
 
-    def _admit(self, site: Any) -> int:
-        """-1 to hold the call back, else how many were held back before it."""
-        now = _monotonic()
+    def _new_site(self, site: Any) -> list[Any]:
         with self._lock:
-            state = self._sites.get(site)
-            if state is None:
-                self._sites[site] = [now + self.interval_s, 0]
-                return 0
-            if now < state[0]:
-                state[1] += 1
-                self._suppressed += 1
+            return self._sites.setdefault(site, [-math.inf, itertools.count(), -1, 0])
+
+    def _admit(self, state: list[Any], n: int) -> int:
+        """-1 to hold call ``n`` back, else how many calls were held back before it."""
+        with self._lock:
+            now = _monotonic()
+            if now < state[0] or n < state[2]:
+                # Another thread let a call through meanwhile (a later number, which
+                # already reported this one as held back).
                 return -1
-            n = state[1]
+            held = n - state[2] - 1
             state[0] = now + self.interval_s
-            state[1] = 0
-            return n  # type: ignore[no-any-return]
+            state[2] = n
+            state[3] += 1
+            return held  # type: ignore[no-any-return]
+
+    def _site_figures(self) -> list[tuple[int, int, int]]:
+        """(calls, last number let through, let through) per call site."""
+        with self._lock:
+            return [(_calls(st[1]), st[2], st[3]) for st in self._sites.values()]
 
     def pending(self) -> int:
         """Calls held back since the last record that passed, not yet reported on one."""
-        with self._lock:
-            return sum(state[1] for state in self._sites.values())
+        return sum(calls - last - 1 for calls, last, _ in self._site_figures())
+
+    def held_back(self) -> int:
+        """Every call this view held back."""
+        return sum(calls - passed for calls, _, passed in self._site_figures())
 
     def counts(self) -> dict[str, int]:
         """Held-back calls of this view, by logger name."""
-        return {self.logger.name: self._suppressed} if self._suppressed else {}
+        n = self.held_back()
+        return {self.logger.name: n} if n else {}
 
     debug = _level_method(logging.DEBUG, "debug")
     info = _level_method(logging.INFO, "info")
@@ -138,11 +165,16 @@ class RateLimitedLogger:
         if not lg.isEnabledFor(logging.ERROR):
             return
         f = _getframe(1) if _getframe is not None else None
-        n = self._admit((f.f_code, f.f_lasti) if f is not None else "exception")
-        if n < 0:
+        site = (id(f.f_code), f.f_lasti) if f is not None else "exception"
+        state = self._sites.get(site) or self._new_site(site)
+        n = next(state[1])
+        if _monotonic() < state[0]:
             return
-        if n:
-            kw["suppressed"] = n
+        held = self._admit(state, n)
+        if held < 0:
+            return
+        if held:
+            kw["suppressed"] = held
         lg.log(logging.ERROR, msg, *args, exc_info=exc_info, **kw)
 
 
