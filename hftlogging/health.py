@@ -10,9 +10,10 @@ from __future__ import annotations
 import logging
 import threading
 import time
+import weakref
 from typing import Any
 
-__all__ = ["add_stats_source", "bad_input", "reset_after_fork", "stats"]
+__all__ = ["add_stats_source", "bad_input", "register_exporter", "reset_after_fork", "stats"]
 
 REPORT_INTERVAL_S = 10.0
 
@@ -63,6 +64,29 @@ def add_stats_source(key: str, source: Any) -> None:
     _sources[key] = source
 
 
+_exporters: weakref.WeakSet[Any] = weakref.WeakSet()
+
+
+def register_exporter(handler: Any) -> None:
+    """Have :func:`stats` report ``handler.exporter_stats()`` under ``exporters``.
+
+    Handlers that send records off the host (syslog, OTLP) register themselves: what
+    they buffer during an outage and what they drop is part of the pipeline's figures.
+    """
+    _exporters.add(handler)
+
+
+def _exporter_stats() -> dict[str, dict[str, int]]:
+    out: dict[str, dict[str, int]] = {}
+    for h in list(_exporters):
+        name = h.get_name() or f"{type(h).__name__}@{id(h):x}"
+        out[name] = h.exporter_stats()
+    return out
+
+
+add_stats_source("exporters", _exporter_stats)
+
+
 def bad_input_counts() -> dict[str, int]:
     """Return a copy of the per-reason counts of dropped call-site inputs."""
     with _lock:
@@ -82,6 +106,7 @@ def stats() -> dict[str, Any]:
     ``dropped`` (total), ``dropped_by_type`` (``{"text": n, "metric": n, "audit": 0}``),
     ``dropped_by_level``, ``handler_errors`` (per handler name), ``handler_fallbacks``,
     ``batches``, ``mean_batch_size``, ``audit_sync_writes``, ``audit_over_capacity``,
+    ``exporters`` (per syslog/OTLP handler: sent, buffered, dropped, reconnects),
     ``kept_over_capacity`` (records at or above ``discard_threshold`` queued past the
     capacity by ``overflow: discard_below``),
     ``bad_input`` (per reason),

@@ -16,6 +16,7 @@ if TYPE_CHECKING:
     from hftlogging.handlers.backtrace import BacktraceHandler
     from hftlogging.handlers.prometheus import PrometheusHandler
     from hftlogging.handlers.rotating import ComponentRotatingFileHandler
+    from hftlogging.handlers.syslog import SyslogHandler
 
 __all__ = [
     "BacktraceHandler",
@@ -24,6 +25,7 @@ __all__ = [
     "PrometheusHandler",
     "QueueHandler",
     "QueueListener",
+    "SyslogHandler",
 ]
 
 _LAZY = {
@@ -31,6 +33,7 @@ _LAZY = {
     "ComponentRotatingFileHandler": "hftlogging.handlers.rotating",
     "JSONAuditHandler": "hftlogging.handlers.audit",
     "PrometheusHandler": "hftlogging.handlers.prometheus",
+    "SyslogHandler": "hftlogging.handlers.syslog",
 }
 
 
