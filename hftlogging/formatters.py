@@ -123,9 +123,13 @@ class ContextFormatter(logging.Formatter):
         validate: bool = True,
         *,
         utc: bool = False,
+        defaults: Mapping[str, Any] | None = None,
     ) -> None:
         fmt = DEFAULT_TEXT_FORMAT if fmt is None else fmt
-        super().__init__(fmt, datefmt, style, validate)  # type: ignore[arg-type]
+        # A record logged outside a span has no trace ids: show them empty, not an error.
+        trace_defaults = {k: "" for k in ("otel_trace_id", "otel_span_id") if k in fmt}
+        super().__init__(fmt, datefmt, style, validate,  # type: ignore[arg-type]
+                         defaults={**trace_defaults, **(defaults or {})} or None)
         placeholder = _CONTEXT_PLACEHOLDERS[style]
         self._has_context = placeholder.search(fmt) is not None
         if self._has_context:

@@ -42,6 +42,7 @@ from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any, Callable, TypeVar, Union
 
 from hftlogging import health, ratelimit
+from hftlogging import otel as _otel
 from hftlogging.record import (
     AUDIT,
     IMMUTABLE_FAST,
@@ -687,6 +688,10 @@ class HFTLogger(logging.Logger):
             attach_contract(record, log_type, ctx, self._tags)
             if attrs:
                 record.__dict__.update(attrs)
+            if _otel._get_current_span is not None:
+                trace = _otel.trace_ids()
+                if trace is not None:
+                    record.__dict__.update(zip(_otel.ATTRIBUTES, trace))
         except Exception as e:  # building the record must never raise into the caller
             health.bad_input("call", f"{type(e).__name__}: {e}")
             return
@@ -775,7 +780,11 @@ class HFTLogger(logging.Logger):
     ) -> None:
         if sink.capture:
             caller = _caller(3) if sink.needs_caller else None
-            task = _task_name() if sink.needs_task else None
+            task: Any = _task_name() if sink.needs_task else None
+            if sink.needs_trace:
+                trace = _otel.trace_ids()  # the span is current here, not on the listener
+                if trace is not None:
+                    task = (task, trace)
             # The thread's name now: by the time the listener builds the record the
             # thread may have ended (or been renamed).
             tid: Any = (_get_ident(), _current_thread().name) if sink.needs_thread_name \

@@ -14,6 +14,7 @@ from hftlogging.handlers.queue import QueueHandler, QueueListener
 if TYPE_CHECKING:
     from hftlogging.handlers.audit import JSONAuditHandler
     from hftlogging.handlers.backtrace import BacktraceHandler
+    from hftlogging.handlers.otlp import OTLPHandler
     from hftlogging.handlers.prometheus import PrometheusHandler
     from hftlogging.handlers.rotating import ComponentRotatingFileHandler
     from hftlogging.handlers.syslog import SyslogHandler
@@ -22,6 +23,7 @@ __all__ = [
     "BacktraceHandler",
     "ComponentRotatingFileHandler",
     "JSONAuditHandler",
+    "OTLPHandler",
     "PrometheusHandler",
     "QueueHandler",
     "QueueListener",
@@ -32,6 +34,7 @@ _LAZY = {
     "BacktraceHandler": "hftlogging.handlers.backtrace",
     "ComponentRotatingFileHandler": "hftlogging.handlers.rotating",
     "JSONAuditHandler": "hftlogging.handlers.audit",
+    "OTLPHandler": "hftlogging.handlers.otlp",
     "PrometheusHandler": "hftlogging.handlers.prometheus",
     "SyslogHandler": "hftlogging.handlers.syslog",
 }

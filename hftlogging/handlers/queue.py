@@ -35,6 +35,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from hftlogging import lifecycle
+from hftlogging import otel as _otel
 from hftlogging.exceptions import ConfigError
 from hftlogging.filters import to_level
 from hftlogging.lifecycle import logging_lock_released
@@ -358,7 +359,11 @@ def materialize(item: Any, pool: list[Any] | None = None) -> logging.LogRecord:
         d["funcName"] = func
         d["filename"], d["module"] = _path_info(pathname)
     if task is not None:
-        d["taskName"] = task
+        if type(task) is tuple:  # (taskName, trace context) captured at the call
+            task, trace = task
+            d["otel_trace_id"], d["otel_span_id"], d["otel_trace_flags"] = trace
+        if task is not None:
+            d["taskName"] = task
     d["tags"] = logger._tags
     d["context"] = ctx
     if ctx:
@@ -1180,6 +1185,7 @@ class QueueHandler(logging.handlers.QueueHandler):
         self.needs_caller = caller_info is True
         self.needs_task = False
         self.needs_thread_name = False
+        self.needs_trace = False
         self._started = False
         self._closed = False
         self._start_lock = threading.RLock()
@@ -1278,7 +1284,9 @@ class QueueHandler(logging.handlers.QueueHandler):
             self.needs_caller = bool(self.caller_info)
         self.needs_task = any(_uses(h, ("taskName",)) for h in targets)
         self.needs_thread_name = any(_uses(h, ("threadName",)) for h in targets)
-        self.capture = self.needs_caller or self.needs_task or self.needs_thread_name
+        self.needs_trace = any(_uses_trace(h) for h in targets) and _otel.available()
+        self.capture = (self.needs_caller or self.needs_task or self.needs_thread_name
+                        or self.needs_trace)
 
     @property
     def handlers(self) -> list[logging.Handler]:
@@ -1452,6 +1460,20 @@ def _uses(handler: logging.Handler, fields: Sequence[str]) -> bool:
         elif type(flt) is not logging.Filter:
             return True
     return False
+
+
+def _uses_trace(handler: logging.Handler) -> bool:
+    """Whether a handler exports or shows the trace context (``uses_trace_context`` on
+    the handler or its formatter, or a format naming ``otel_trace_id``/``otel_span_id``)."""
+    if getattr(handler, "uses_trace_context", False):
+        return True
+    fmt = handler.formatter
+    if fmt is None:
+        return False
+    if getattr(fmt, "uses_trace_context", False):
+        return True
+    text = getattr(fmt, "_fmt", None) or ""
+    return "otel_trace_id" in text or "otel_span_id" in text
 
 
 def _render(record: logging.LogRecord) -> str:
