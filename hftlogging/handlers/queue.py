@@ -32,6 +32,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from hftlogging import lifecycle
+from hftlogging import strict as _strict
 from hftlogging.exceptions import ConfigError
 from hftlogging.lifecycle import logging_lock_released
 from hftlogging.logger import KIND_AUDIT, KIND_METRIC, invalidate_plans
@@ -555,6 +556,11 @@ class QueueListener(logging.handlers.QueueListener):
                 if getattr(self._tls, "current", None) is _st:
                     _st.failed = True
                     self._failed_record(_st, record, sys.exc_info()[1])
+                    if _strict._on:  # strict mode: the handler's own handleError too
+                        try:
+                            _orig(record)
+                        except Exception:  # on the listener there is no caller to fail
+                            pass
                 else:
                     _orig(record)
 
@@ -1426,6 +1432,8 @@ def _render(record: logging.LogRecord) -> str:
     try:
         return record.getMessage()
     except Exception as e:
+        if _strict._on:
+            raise  # strict mode: the handler's handleError, as stdlib
         return f"{record.msg!r} {record.args!r} [format error: {type(e).__name__}: {e}]"
 
 
