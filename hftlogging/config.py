@@ -41,6 +41,7 @@ from typing import Any, Optional
 import yaml
 
 from hftlogging import lifecycle
+from hftlogging import strict as _strict
 from hftlogging.exceptions import ConfigError
 from hftlogging.filters import RedactFilter, TagFilter, to_level
 from hftlogging.handlers.queue import QueueHandler
@@ -1443,6 +1444,7 @@ def configure(
     *,
     env: Mapping[str, str] | None = None,
     overrides: Mapping[str, Any] | None = None,
+    strict: bool | None = None,
 ) -> dict[str, Any]:
     """Load, validate and apply a configuration; start its queue listeners.
 
@@ -1453,6 +1455,9 @@ def configure(
         env: environment for ``${VAR}`` expansion (default ``os.environ``, with
             ``HFTLOGGING_WORKER`` set to :func:`hftlogging.get_worker`).
         overrides: a dict merged over the loaded configuration (before expansion).
+        strict: turn strict mode on or off (:mod:`hftlogging.strict`: broken log calls
+            raise as under stdlib, for test suites). Default: ``$HFTLOGGING_STRICT`` when
+            it is set, else unchanged.
 
     Returns:
         The dictConfig dict that was applied.
@@ -1460,7 +1465,11 @@ def configure(
     Raises:
         ConfigError: the configuration is invalid; the running configuration is untouched.
     """
+    if strict is None:
+        strict = _strict.from_environment(env)
     plan = prepare(name_or_path, env=env, overrides=overrides)
+    if strict is not None:
+        _strict.set_strict(strict)
     with _configure_lock:
         install()
         old_queues = lifecycle.active_queue_handlers()

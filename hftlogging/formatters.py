@@ -21,6 +21,8 @@ from typing import Any
 
 from pythonjsonlogger.json import JsonFormatter as _JsonFormatter
 
+from hftlogging import strict as _strict
+
 _orjson_dumps: Any
 try:  # optional: the JSON formatter's fast serialiser
     from orjson import dumps as _orjson_dumps
@@ -163,6 +165,8 @@ class ContextFormatter(logging.Formatter):
         try:
             message = record.getMessage()
         except Exception as e:
+            if _strict._on:
+                raise  # strict mode: the handler's handleError, as stdlib
             message = f"{_safe_str(record.msg)} [format error: {type(e).__name__}: {e}]"
         d["message"] = escape_text(message)
         if self._uses_time:

@@ -13,6 +13,9 @@ import time
 import weakref
 from typing import Any
 
+from hftlogging import strict as _strict
+from hftlogging.exceptions import CallSiteError
+
 __all__ = ["add_stats_source", "bad_input", "register_exporter", "reset_after_fork", "stats"]
 
 REPORT_INTERVAL_S = 10.0
@@ -27,10 +30,17 @@ _reporting = threading.local()
 def bad_input(reason: str, detail: str) -> None:
     """Count one dropped call-site input and report it at most every few seconds.
 
+    In strict mode (:mod:`hftlogging.strict`) the input is not counted: this raises.
+
     Args:
         reason: short machine-readable reason, e.g. ``"metric_name"``, ``"metric_value"``.
         detail: what was received, for the warning line.
+
+    Raises:
+        CallSiteError: strict mode is on.
     """
+    if _strict._on:
+        raise CallSiteError(reason, detail)
     global _unreported, _last_report
     now = time.monotonic()
     with _lock:

@@ -43,6 +43,7 @@ from typing import TYPE_CHECKING, Any, Callable, TypeVar, Union
 
 from hftlogging import health, ratelimit
 from hftlogging import otel as _otel
+from hftlogging import strict as _strict
 from hftlogging.record import (
     AUDIT,
     IMMUTABLE_FAST,
@@ -320,6 +321,9 @@ _NOOP_NAMES = {
 }
 
 
+_strict.on_change(invalidate_plans)
+
+
 def _noop(*args: Any, **kwargs: Any) -> None:
     """A logging call at a level that is disabled for this logger."""
 
@@ -526,6 +530,8 @@ class HFTLogger(logging.Logger):
                 elif log_type == TEXT and not self.isEnabledFor(level):
                     plan = None
                     self._set_noop(level)
+                elif _strict._on:
+                    plan = SLOW  # strict mode: stdlib's path, records built at the call
                 else:
                     try:
                         plan = self._route(level)
@@ -693,15 +699,22 @@ class HFTLogger(logging.Logger):
                 if trace is not None:
                     record.__dict__.update(zip(_otel.ATTRIBUTES, trace))
         except Exception as e:  # building the record must never raise into the caller
+            if _strict._on:
+                raise
             health.bad_input("call", f"{type(e).__name__}: {e}")
             return
         self.handle(record)
 
     def handle(self, record: logging.LogRecord) -> None:
-        """As stdlib, but a raising logger filter never propagates into the caller."""
+        """As stdlib, but a raising logger filter never propagates into the caller.
+
+        In strict mode it does, as stdlib's.
+        """
         try:
             super().handle(record)
         except Exception as e:
+            if _strict._on:
+                raise
             health.bad_input("filter", f"{type(e).__name__}: {e}")
 
     # -- text ------------------------------------------------------------------------------
@@ -728,6 +741,9 @@ class HFTLogger(logging.Logger):
             try:
                 level = logging._checkLevel(level)  # type: ignore[attr-defined]
             except (TypeError, ValueError) as e:
+                if _strict._on:  # strict mode: stdlib's Logger.log raises TypeError
+                    msg = f"level must be an integer or a level name, got {level!r}"
+                    raise TypeError(msg) from e
                 health.bad_input("level", str(e))
                 return
         self._emit_text(level, msg, args, kw, None)
@@ -1100,6 +1116,9 @@ class BoundLogger(logging.LoggerAdapter):  # type: ignore[type-arg]
             try:
                 level = logging._checkLevel(level)  # type: ignore[attr-defined]
             except (TypeError, ValueError) as e:
+                if _strict._on:  # strict mode: stdlib's Logger.log raises TypeError
+                    msg = f"level must be an integer or a level name, got {level!r}"
+                    raise TypeError(msg) from e
                 health.bad_input("level", str(e))
                 return
         self._text(level, msg, args, kw)
@@ -1194,8 +1213,15 @@ def install() -> None:
     """Make every logger an :class:`HFTLogger`: the root, existing ones and future ones.
 
     Idempotent. Loggers of a user-defined Logger subclass are left as they are.
+    ``$HFTLOGGING_STRICT``, when set, turns strict mode on or off (:mod:`hftlogging.strict`).
+
+    Raises:
+        ConfigError: ``$HFTLOGGING_STRICT`` has a value that is neither true nor false.
     """
     global _installed, _previous_class
+    strict = _strict.from_environment()
+    if strict is not None:
+        _strict.set_strict(strict)
     with _install_lock, logging._lock:  # type: ignore[attr-defined]
         if not _installed:
             current = logging.getLoggerClass()

@@ -35,6 +35,8 @@ import uuid
 from collections.abc import Mapping
 from typing import Any
 
+from hftlogging import strict as _strict
+
 __all__ = [
     "RESERVED_ATTRS",
     "Record",
@@ -127,7 +129,7 @@ class Record(logging.LogRecord):
 
     ``getMessage`` behaves as stdlib's (``str(msg) % args``); when the format and the
     arguments do not match, or ``__str__`` raises, the message says so instead of raising
-    into a handler.
+    into a handler (in strict mode it raises, as stdlib's does).
     """
 
     def getMessage(self) -> str:
@@ -137,6 +139,8 @@ class Record(logging.LogRecord):
             try:
                 msg = msg % args
             except Exception as e:
+                if _strict._on:
+                    raise  # strict mode: the formatting handler's handleError, as stdlib
                 msg = f"{msg} {_safe_args(args)} [format error: {type(e).__name__}: {e}]"
         return msg
 

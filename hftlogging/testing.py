@@ -7,6 +7,21 @@ Example::
     with capture("orders") as records:
         log.info("filled", order_id=7)
     assert records[0].context["order_id"] == 7
+
+Strict mode makes a broken log call fail the test that made it, as it would under
+stdlib logging, while production code keeps its never-raise behaviour. Turn it on for a
+whole test run with ``HFTLOGGING_STRICT=1`` (read by ``hftlogging.configure()`` and
+``hftlogging.install()``) or ``hftlogging.configure(..., strict=True)``, or for one
+block with :func:`strict_mode`::
+
+    from hftlogging.testing import strict_mode
+
+    with strict_mode():
+        log.warning("oops", "first", 2)   # fails: stdlib's handleError, pytest reports it
+        log.metric("spread", float("nan"))  # raises CallSiteError instead of counting it
+
+What strict mode changes is listed in :mod:`hftlogging.strict` and in the differences
+page of the documentation.
 """
 
 from __future__ import annotations
@@ -17,7 +32,9 @@ import threading
 from collections.abc import Iterator
 from typing import Any
 
-__all__ = ["CaptureHandler", "capture"]
+from hftlogging import strict as _strict
+
+__all__ = ["CaptureHandler", "capture", "strict_mode"]
 
 
 class CaptureHandler(logging.Handler):
@@ -98,3 +115,13 @@ def capture(
     finally:
         lg.removeHandler(handler)
         lg.setLevel(old_level)
+
+
+@contextlib.contextmanager
+def strict_mode(on: bool = True) -> Iterator[None]:
+    """Turn strict mode on (or off) for the block, then restore the previous setting."""
+    previous = _strict.set_strict(on)
+    try:
+        yield
+    finally:
+        _strict.set_strict(previous)

@@ -14,6 +14,7 @@ import pytest
 import hftlogging
 from hftlogging import config as hft_config
 from hftlogging import logger as hft_logger
+from hftlogging import strict as hft_strict
 
 IN_CI = bool(os.environ.get("CI"))
 
@@ -45,6 +46,7 @@ def _logging_state() -> Iterator[None]:
     factory = logging.getLogRecordFactory()
     logger_class = logging.getLoggerClass()
     was_installed = hft_logger.installed()
+    was_strict = hft_strict.is_strict()
     disable = manager.disable
     threads_before = set(threading.enumerate())
     yield
@@ -59,6 +61,7 @@ def _logging_state() -> Iterator[None]:
             _restore(lg, saved[name])
         else:
             _restore(lg, (logging.NOTSET, [], True, False, []))
+    hft_strict.set_strict(was_strict)
     logging.setLogRecordFactory(factory)
     if not was_installed and hft_logger.installed():
         hftlogging.uninstall()

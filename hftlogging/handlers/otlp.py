@@ -320,7 +320,7 @@ class OTLPHandler(logging.Handler):
                 self.dropped += len(self._buffer)
                 self._buffer.clear()
         try:
-            self._exporter.shutdown()  # type: ignore[no-untyped-call]
+            self._exporter.shutdown()  # type: ignore[no-untyped-call,unused-ignore]
         except Exception:
             pass
         super().close()

@@ -36,6 +36,7 @@ from typing import Any
 
 from hftlogging import lifecycle
 from hftlogging import otel as _otel
+from hftlogging import strict as _strict
 from hftlogging.exceptions import ConfigError
 from hftlogging.filters import to_level
 from hftlogging.lifecycle import logging_lock_released
@@ -584,6 +585,11 @@ class QueueListener(logging.handlers.QueueListener):
                 if getattr(self._tls, "current", None) is _st:
                     _st.failed = True
                     self._failed_record(_st, record, sys.exc_info()[1])
+                    if _strict._on:  # strict mode: the handler's own handleError too
+                        try:
+                            _orig(record)
+                        except Exception:  # on the listener there is no caller to fail
+                            pass
                 else:
                     _orig(record)
 
@@ -1480,6 +1486,8 @@ def _render(record: logging.LogRecord) -> str:
     try:
         return record.getMessage()
     except Exception as e:
+        if _strict._on:
+            raise  # strict mode: the handler's handleError, as stdlib
         return f"{record.msg!r} {record.args!r} [format error: {type(e).__name__}: {e}]"
 
 

@@ -42,6 +42,7 @@ import weakref
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
+from hftlogging import strict as _strict
 from hftlogging.exceptions import ConfigError
 from hftlogging.formatters import (
     DEFAULT_TEXT_FORMAT,
@@ -947,6 +948,8 @@ class ComponentRotatingFileHandler(logging.Handler):
         try:
             s = self.format(record)
         except Exception as e:
+            if _strict._on:
+                self.handleError(record)  # strict mode: reported as stdlib would; kept below
             s = (
                 f"{getattr(record, 'levelname', '?')} {getattr(record, 'name', '?')}: "
                 f"<record could not be formatted: {type(e).__name__}: {e}> "
