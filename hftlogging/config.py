@@ -43,6 +43,7 @@ import yaml
 from hftlogging import lifecycle
 from hftlogging.exceptions import ConfigError
 from hftlogging.filters import RedactFilter, TagFilter, to_level
+from hftlogging.global_context import set_configured
 from hftlogging.handlers.queue import QueueHandler
 from hftlogging.logger import AUDIT_LEVEL, METRIC_LEVEL, install
 from hftlogging.record import build_record
@@ -75,7 +76,9 @@ _TOP_KEYS = (
     "version", "formatters", "filters", "handlers", "loggers", "root", "incremental",
     "disable_existing_loggers", "hftlogging",
 )
-_SETTINGS_KEYS = ("queue", "redact")
+_SETTINGS_KEYS = ("queue", "redact", "global_context", "max_latency_us", "warning_threshold_us")
+# Caller-side latency thresholds of the hftlogging: section (microseconds).
+_THRESHOLD_KEYS = ("max_latency_us", "warning_threshold_us")
 _FORMATTER_KEYS = ("class", "format", "datefmt", "style", "validate", "defaults")
 _HANDLER_COMMON = ("class", "()", "level", "formatter", "filters", ".")
 _LOGGER_KEYS = ("level", "handlers", "filters", "propagate")
@@ -977,8 +980,9 @@ class _Validator:
     def settings(self, value: Any) -> dict[str, Any]:
         section = self.mapping(value, ["hftlogging"], "the hftlogging settings")
         if not section:
-            return {"queue": {}, "redact": {}}
+            return {"queue": {}, "redact": {}, "global_context": {}}
         self.unknown_keys(section, _SETTINGS_KEYS, ["hftlogging"], "the hftlogging section")
+        extra = self.settings_extra(section)
         queue = self.mapping(section.get("queue"), ["hftlogging", "queue"], "queue settings") or {}
         before = len(self.errors)
         queue = self.options(QueueHandler, queue, ["hftlogging", "queue"],
@@ -1004,7 +1008,34 @@ class _Validator:
                 RedactFilter(**redact)
         if len(self.errors) > before:
             redact = {}
-        return {"queue": queue, "redact": redact, "redact_enabled": enabled is not False}
+        return {"queue": queue, "redact": redact, "redact_enabled": enabled is not False,
+                **extra}
+
+    def settings_extra(self, section: Mapping[str, Any]) -> dict[str, Any]:
+        """``global_context`` and the latency thresholds of the ``hftlogging:`` section."""
+        out: dict[str, Any] = {}
+        fields = self.mapping(section.get("global_context"), ["hftlogging", "global_context"],
+                              "the global context fields") or {}
+        for k in fields:
+            if not isinstance(k, str) or not k:
+                self.fail(["hftlogging", "global_context", k],
+                          f"expected a field name (a string), found {_describe(k)}")
+        out["global_context"] = _plain(fields)
+        for key in _THRESHOLD_KEYS:
+            if section.get(key) is None:
+                continue
+            v = _coerce(section[key], (float,))
+            if not _matches(v, (float,)) or v <= 0:
+                self.fail(["hftlogging", key],
+                          f"expected a number of microseconds > 0, found {_describe(v)}")
+                continue
+            out[key] = v
+        warn, top = out.get("warning_threshold_us"), out.get("max_latency_us")
+        if warn is not None and top is not None and warn > top:
+            self.fail(["hftlogging", "warning_threshold_us"],
+                      f"expected at most max_latency_us ({top}), found {warn}; lower "
+                      "warning_threshold_us or raise max_latency_us")
+        return out
 
     def formatter(self, name: str, entry: Any) -> dict[str, Any]:
         path = ["formatters", name]
@@ -1475,6 +1506,7 @@ def configure(
             raise err from e
         _State.last_applied = plan
         _State.applied_handlers = dict(logging._handlers)  # type: ignore[attr-defined]
+        set_configured(plan.settings.get("global_context") or {})
     return plan.config
 
 
