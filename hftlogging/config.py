@@ -47,6 +47,7 @@ from hftlogging.global_context import set_configured
 from hftlogging.handlers.queue import QueueHandler
 from hftlogging.logger import AUDIT_LEVEL, METRIC_LEVEL, install
 from hftlogging.record import build_record
+from hftlogging.routing import ENVIRONMENT_ALIASES, environment_name
 from hftlogging.worker import get_worker
 
 __all__ = [
@@ -392,27 +393,67 @@ def _load_raw(
     name_or_path: str | os.PathLike[str] | Mapping[str, Any] | None,
     env: Mapping[str, str] | None,
     overrides: Mapping[str, Any] | None,
-) -> tuple[dict[str, Any], str | None]:
+) -> tuple[dict[str, Any], str | None, Any]:
+    """The configuration, expanded; its file; the translation of a file in the write-ups'
+    format (None for dictConfig)."""
     source: str | None = None
     environ: Mapping[str, str] = default_env() if env is None else env
     if isinstance(name_or_path, Mapping):
         _check_expansion(name_or_path, None)
         cfg: Any = _copy_tree(name_or_path)
     else:
-        if name_or_path is None:
-            name_or_path = (
-                environ.get("HFTLOGGING_ENV") or environ.get("ENVIRONMENT") or "development"
-            )
-        path = _resolve_source(name_or_path)
+        path = (_default_source(environ) if name_or_path is None
+                else _resolve_source(name_or_path))
         source = str(path)
         cfg = _parse_yaml(_read(path, source), source)
     if not isinstance(cfg, dict):
         msg = f"expected a mapping at the top level, found {_describe(cfg)}"
         raise ConfigError(msg, path=source)
+    from hftlogging import seeds  # seeds imports this module
+
+    if seeds.is_seed_config(cfg):
+        # Translated first: ${VAR} is expanded only in the parts that are used.
+        translation = seeds.translate(cfg, source=source, env=environ)
+        cfg = translation.config
+        if overrides:
+            cfg = _merge(cfg, _expand(_copy_tree(overrides), environ, source, []))
+        return cfg, source, translation
     if overrides:
         cfg = _merge(cfg, _copy_tree(overrides))
     cfg = _expand(cfg, environ, source, [])
-    return cfg, source
+    return cfg, source, None
+
+
+def _default_source(environ: Mapping[str, str]) -> Path:
+    """The configuration named by ``$HFTLOGGING_ENV``, else ``$ENVIRONMENT``, else development.
+
+    The variables take a shipped name, ``dev``/``prod`` (and other cases of those), or a
+    path; an unknown name is an error naming the variable it came from.
+    """
+    for var in ("HFTLOGGING_ENV", "ENVIRONMENT"):
+        value = environ.get(var)
+        if not value:
+            continue
+        text = value.strip()
+        if os.sep in text or text.endswith((".yaml", ".yml")) or Path(text).is_file():
+            try:
+                return _resolve_source(text)
+            except ConfigError as e:
+                raise ConfigError(f"${var}: {e.message}", path=e.path, key=e.key) from e
+        name = environment_name(text)
+        shipped = _configs_dir() / f"{name}.yaml"
+        if shipped.is_file():
+            return shipped
+        names = available_configs()
+        aliases = ", ".join(f"{a} ({n})" for a, n in ENVIRONMENT_ALIASES.items())
+        hint = _did_you_mean(name, [*names, *ENVIRONMENT_ALIASES]).removeprefix("; ")
+        msg = (
+            f"expected ${var} to name a shipped configuration ({', '.join(names)}; also "
+            f"{aliases}) or a configuration file, found {value!r}"
+            f"{f' ({hint})' if hint else ''}; set {var} to one of those or unset it"
+        )
+        raise ConfigError(msg)
+    return _resolve_source("development")
 
 
 def _copy_tree(value: Any) -> Any:
@@ -545,6 +586,8 @@ class Plan:
         queue_names: the queue handlers to start once dictConfig has run.
         handlers: what validation learnt about each handler.
         filters: the filters, built once during validation (used by :func:`routes`).
+        translation: for a file in the write-ups' format, its
+            :class:`hftlogging.seeds.Translation`; else None.
     """
 
     config: dict[str, Any]
@@ -554,6 +597,8 @@ class Plan:
     queue_names: list[str]
     handlers: dict[str, HandlerSpec]
     filters: dict[str, Any]
+    #: the :class:`hftlogging.seeds.Translation` of a file in the write-ups' format.
+    translation: Any = None
 
 
 def prepare(
@@ -567,8 +612,23 @@ def prepare(
     Raises:
         ConfigError: every problem found, each with its key path.
     """
-    raw, source = _load_raw(name_or_path, env, overrides)
-    return _Validator(raw, source).run()
+    raw, source, translation = _load_raw(name_or_path, env, overrides)
+    if translation is None:
+        return _Validator(raw, source).run()
+    try:
+        plan = _Validator(raw, source).run()
+    except ConfigError as e:
+        # Name the key of the file the user wrote, beside the translated one.
+        seed_key = translation.origin.get(e.key or "")
+        if seed_key is None and e.key:
+            seed_key = next((v for k, v in translation.origin.items()
+                             if e.key.startswith(k + ".")), None)
+        if seed_key is None:
+            raise
+        raise ConfigError(f"{e.message} (translated from key {seed_key})", path=e.path,
+                          key=e.key) from e
+    plan.translation = translation
+    return plan
 
 
 # --- validation --------------------------------------------------------------------------------
