@@ -240,11 +240,16 @@ def _add_global_context(record: logging.LogRecord) -> None:
     """Give a record of a logger that is not an HFTLogger the global context, lowest."""
     d = record.__dict__
     g = _global_fields()
-    own = d.get("context")
-    d["context"] = {**g, **own} if isinstance(own, dict) else dict(g)
+    ctx = dict(g)
     for k, v in g.items():
-        if k not in RESERVED_ATTRS and k not in d:
+        if k in RESERVED_ATTRS:
+            continue
+        if k in d:
+            ctx[k] = d[k]  # the record's own extra= field wins
+        else:
             d[k] = v
+    own = d.get("context")
+    d["context"] = {**ctx, **own} if isinstance(own, dict) else ctx
 
 
 def _kind_level(item: Any) -> tuple[str, int]:
