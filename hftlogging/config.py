@@ -412,7 +412,11 @@ def _load_raw(
     from hftlogging import seeds  # seeds imports this module
 
     if seeds.is_seed_config(cfg):
-        # Translated first: ${VAR} is expanded only in the parts that are used.
+        # Overrides in the same format (a logging: mapping) go in before the translation,
+        # others over it. Translated first: ${VAR} is expanded only in the parts used.
+        if overrides and "logging" in overrides:
+            cfg = _merge(cfg, _copy_tree(overrides))
+            overrides = None
         translation = seeds.translate(cfg, source=source, env=environ)
         cfg = translation.config
         if overrides:
@@ -1539,11 +1543,15 @@ def configure(
 
     Args:
         name_or_path: a shipped configuration name (``"production"``), a YAML path, or a
-            dictConfig dict. Default: ``$HFTLOGGING_ENV`` (or ``$ENVIRONMENT``), else
+            dictConfig dict; a file or dict in the write-ups' ``logging:`` format is
+            translated (:mod:`hftlogging.seeds`). Default: ``$HFTLOGGING_ENV``, else
+            ``$ENVIRONMENT`` (a shipped name, ``dev``, ``prod`` or a path), else
             ``"development"``.
         env: environment for ``${VAR}`` expansion (default ``os.environ``, with
             ``HFTLOGGING_WORKER`` set to :func:`hftlogging.get_worker`).
-        overrides: a dict merged over the loaded configuration (before expansion).
+        overrides: a dict merged over the loaded configuration (before expansion). For a
+            file in the write-ups' ``logging:`` format, overrides with a ``logging:`` key
+            are merged into the file before it is translated, others over the translation.
 
     Returns:
         The dictConfig dict that was applied.

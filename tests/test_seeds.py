@@ -11,6 +11,9 @@ from __future__ import annotations
 
 import json
 import logging
+import re
+import subprocess
+import sys
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -292,6 +295,20 @@ def test_seed003_hft_settings_map_to_options() -> None:
         "record count" in text
 
 
+def test_overrides_in_the_logging_format(tmp_path: Path) -> None:
+    """Overrides written as the write-ups' production setup writes them (a logging:
+    mapping) apply before the translation: console off, file at WARNING, a larger ring."""
+    plan = prepare(SEED_003, env={}, overrides={"logging": {
+        "backends": {"console": {"enabled": False}, "file": {"level": "WARNING"}},
+        "hft_settings": {"ring_buffer_size": 20000, "flush_interval_ms": 5},
+    }})
+    assert sorted(plan.handlers) == ["audit", "file", "prometheus", "queue"]
+    assert plan.handlers["file"].level == logging.WARNING
+    assert plan.handlers["queue"].options["capacity"] == 20000
+    assert plan.handlers["queue"].options["flush_interval_ms"] == 5
+    assert plan.config["root"]["level"] == "WARNING"
+
+
 def test_seed003_blocks_alone(tmp_path: Path) -> None:
     """The backends block loads on its own; the hft_settings block alone has no backend,
     which the write-ups' validation refuses."""
@@ -475,3 +492,18 @@ def test_rule_filter_matches_any_rule_in_its_environment() -> None:
     with pytest.raises(ConfigError) as e:
         RuleFilter([{"min_level": "ERROR", "max_level": "INFO"}])
     assert e.value.key == "rules[0].min_level"
+
+
+# --- the migration guide ------------------------------------------------------------------------
+
+
+def test_migration_guide_examples_run(tmp_path: Path) -> None:
+    """Each Python block of docs/migration.md runs as printed and prints its line."""
+    guide = Path(__file__).parent.parent / "docs" / "migration.md"
+    blocks = re.findall(r"```python\n(.*?)```", guide.read_text(encoding="utf-8"), re.S)
+    assert blocks
+    for block in blocks:
+        done = subprocess.run([sys.executable, "-c", block], capture_output=True, text=True,
+                              cwd=tmp_path, timeout=120, check=False)
+        assert done.returncode == 0, done.stderr
+        assert "service=hft-arbitrage version=1.0.0" in done.stdout
