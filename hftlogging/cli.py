@@ -74,7 +74,7 @@ def _build_parser() -> argparse.ArgumentParser:
 
     cv = sub.add_parser(
         "convert",
-        help="print a configuration in the write-ups' logging: format as dictConfig YAML",
+        help="print a configuration in the logging: format as dictConfig YAML",
         description=(
             "Translate a configuration in the logging: format (backends, routing_rules, "
             "global_context, hft_settings) into the equivalent dictConfig and print it as "
@@ -264,7 +264,7 @@ def _env_args(command: str, env_args: Sequence[str], err: TextIO) -> dict[str, s
 
 
 def render_convert(config: str, env: dict[str, str] | None = None) -> str:
-    """Translate ``config`` (the write-ups' format) and return the YAML ``convert`` prints.
+    """Translate ``config`` (the ``logging:`` format) and return the YAML ``convert`` prints.
 
     Raises:
         ConfigError: the file is not in that format, or is invalid.

@@ -394,8 +394,8 @@ def _load_raw(
     env: Mapping[str, str] | None,
     overrides: Mapping[str, Any] | None,
 ) -> tuple[dict[str, Any], str | None, Any]:
-    """The configuration, expanded; its file; the translation of a file in the write-ups'
-    format (None for dictConfig)."""
+    """The configuration, expanded; its file; the translation of a file in the
+    ``logging:`` format (None for dictConfig)."""
     source: str | None = None
     environ: Mapping[str, str] = default_env() if env is None else env
     if isinstance(name_or_path, Mapping):
@@ -590,7 +590,7 @@ class Plan:
         queue_names: the queue handlers to start once dictConfig has run.
         handlers: what validation learnt about each handler.
         filters: the filters, built once during validation (used by :func:`routes`).
-        translation: for a file in the write-ups' format, its
+        translation: for a file in the ``logging:`` format, its
             :class:`hftlogging.seeds.Translation`; else None.
     """
 
@@ -601,7 +601,7 @@ class Plan:
     queue_names: list[str]
     handlers: dict[str, HandlerSpec]
     filters: dict[str, Any]
-    #: the :class:`hftlogging.seeds.Translation` of a file in the write-ups' format.
+    #: the :class:`hftlogging.seeds.Translation` of a file in the ``logging:`` format.
     translation: Any = None
 
 
@@ -1543,14 +1543,14 @@ def configure(
 
     Args:
         name_or_path: a shipped configuration name (``"production"``), a YAML path, or a
-            dictConfig dict; a file or dict in the write-ups' ``logging:`` format is
+            dictConfig dict; a file or dict in the ``logging:`` format is
             translated (:mod:`hftlogging.seeds`). Default: ``$HFTLOGGING_ENV``, else
             ``$ENVIRONMENT`` (a shipped name, ``dev``, ``prod`` or a path), else
             ``"development"``.
         env: environment for ``${VAR}`` expansion (default ``os.environ``, with
             ``HFTLOGGING_WORKER`` set to :func:`hftlogging.get_worker`).
         overrides: a dict merged over the loaded configuration (before expansion). For a
-            file in the write-ups' ``logging:`` format, overrides with a ``logging:`` key
+            file in the ``logging:`` format, overrides with a ``logging:`` key
             are merged into the file before it is translated, others over the translation.
 
     Returns:

@@ -49,7 +49,7 @@ BACKEND_KINDS: dict[str, frozenset[str]] = {
     "prometheus": frozenset({"metric"}),
     "audit": frozenset({"audit"}),
 }
-#: Backends of the write-ups this package does not ship, and what to use instead.
+#: Backends of the in-house systems this package does not ship, and what to use instead.
 NOT_SHIPPED = {
     "datadog": (
         "hftlogging.handlers.OTLPHandler (pip install 'hftlogging[otel]'; the Datadog Agent "
@@ -104,7 +104,7 @@ HFT_SETTINGS: dict[str, tuple[tuple[str, ...] | None, str]] = {
                       "not by bytes"),
     "gc_threshold": (None, "hftlogging does not tune Python's garbage collector"),
 }
-#: The write-ups' validation limits.
+#: The limits of the in-house systems' configuration validation.
 MAX_LATENCY_LIMIT_US = 5000
 MIN_RING_BUFFER_SIZE = 1000
 _MIB = 1024 * 1024
@@ -113,7 +113,7 @@ _TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s | %(context)s"
 
 @dataclasses.dataclass
 class Translation:
-    """A file in the write-ups' format, translated.
+    """A file in the ``logging:`` format, translated.
 
     Attributes:
         config: the dictConfig dict (``hftlogging:`` section included), values expanded.
@@ -135,7 +135,7 @@ class Translation:
 
 
 def is_seed_config(cfg: Any) -> bool:
-    """Whether ``cfg`` is in the write-ups' format: a ``logging:`` mapping, no dictConfig keys."""
+    """Whether ``cfg`` is in the ``logging:`` format: a ``logging:`` mapping, no dictConfig keys."""
     return (
         isinstance(cfg, Mapping) and isinstance(cfg.get("logging"), Mapping)
         and not any(k in cfg for k in _config._TOP_KEYS)
@@ -731,7 +731,7 @@ def _routes(rules: list[dict[str, Any]], log_type: str, environment: str) -> boo
 def translate(
     cfg: Mapping[str, Any], *, source: str | None = None, env: Mapping[str, str] | None = None
 ) -> Translation:
-    """Translate a configuration in the write-ups' format into dictConfig.
+    """Translate a configuration in the ``logging:`` format into dictConfig.
 
     Args:
         cfg: the parsed file (a mapping with ``logging:``), not yet expanded.
@@ -751,9 +751,19 @@ def translate(
 # --- rendering ---------------------------------------------------------------------------------
 
 
-def _flow(value: Any) -> str:
+def _dollars(value: Any) -> Any:
+    """Write ``$`` as ``$$``: loaded again, a ``$`` would start a ``${VAR}``."""
     if isinstance(value, str):
-        value = value.replace("$", "$$")  # loaded again, a $ would start a ${VAR}
+        return value.replace("$", "$$")
+    if isinstance(value, Mapping):
+        return {k: _dollars(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_dollars(v) for v in value]
+    return value
+
+
+def _flow(value: Any) -> str:
+    value = _dollars(value)
     text = yaml.safe_dump(value, default_flow_style=True, width=1 << 20, sort_keys=False,
                           allow_unicode=True)
     text = text.strip()
@@ -792,7 +802,7 @@ def render_yaml(translation: Translation) -> str:
     src = translation.source or "the configuration"
     head = [
         f"# Translated by hftlogging convert from {src}",
-        f"# (the write-ups' logging: format) for environment {translation.environment!r}.",
+        f"# (the logging: format) for environment {translation.environment!r}.",
         "# It loads with hftlogging.configure(path) and routes as the original file.",
         "# Values of ${VAR} references are as they were at conversion; literal $ is $$.",
     ]

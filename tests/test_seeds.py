@@ -1,10 +1,10 @@
-"""The write-ups' logging: configuration format: loading, routing, validation, convert.
+"""The logging: configuration format of in-house HFT systems: load, route, validate, convert.
 
-The files in tests/data/seeds/ are the YAML of the write-ups exactly as printed:
-seed002_logging.yaml (the ``config/logging.yaml`` of the routed-logging plan),
-seed003_hft_settings.yaml and seed003_backends.yaml (the two blocks of the integration
-specification) and seed003_logging.yaml (both blocks under one ``logging:``, as a team
-keeps them in one file).
+The files in tests/data/seeds/ are the YAML of the documents our users come from,
+exactly as printed: seed002_logging.yaml (the ``config/logging.yaml`` of the
+routed-logging plan), seed003_hft_settings.yaml and seed003_backends.yaml (the two blocks
+of the integration specification) and seed003_logging.yaml (both blocks under one
+``logging:``, as a team keeps them in one file).
 """
 
 from __future__ import annotations
@@ -37,7 +37,7 @@ SEED_003 = SEEDS / "seed003_logging.yaml"
 
 @pytest.fixture(autouse=True)
 def _in_tmp(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    """The write-ups' relative paths (logs/hft.log) land in the test's directory; no
+    """The files' relative paths (logs/hft.log) land in the test's directory; no
     global fields outlive the test."""
     monkeypatch.chdir(tmp_path)
     yield
@@ -71,7 +71,7 @@ def _error(source: Any, env: dict[str, str] | None = None) -> str:
 
 
 def _push_to(gw: Pushgateway) -> dict[str, Any]:
-    """The write-ups' Pushgateway hosts do not exist here: push to a real local one."""
+    """The files' Pushgateway hosts do not exist here: push to a real local one."""
     return {"handlers": {"prometheus": {"pushgateway": gw.url}}}
 
 
@@ -138,7 +138,7 @@ def test_seed002_prod_drops_the_dev_only_rule(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], value: str,
     pushgateway: Pushgateway,  # noqa: F811
 ) -> None:
-    """ENVIRONMENT=prod (the write-ups' variable): debug_to_console_dev_only no longer
+    """ENVIRONMENT=prod (the in-house systems' variable): debug_to_console_dev_only no longer
     applies, so DEBUG and INFO go nowhere and are not even captured (root at WARNING)."""
     tag = uuid.uuid4().hex[:8]
     config = hftlogging.configure(SEED_002, env={"ENVIRONMENT": value},
@@ -155,7 +155,7 @@ def test_seed002_prod_drops_the_dev_only_rule(
 def test_seed002_reads_environment_from_the_process(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, pushgateway: Pushgateway  # noqa: F811
 ) -> None:
-    """Without env=, configure() reads $ENVIRONMENT from os.environ, as the write-ups'
+    """Without env=, configure() reads $ENVIRONMENT from os.environ, as the in-house
     factory does."""
     monkeypatch.setenv("ENVIRONMENT", "prod")
     monkeypatch.delenv("HFTLOGGING_ENV", raising=False)
@@ -194,7 +194,7 @@ def test_enabled_datadog_names_what_to_use_instead(tmp_path: Path, env: dict[str
 
 @pytest.mark.parametrize("backend", ["elasticsearch", "slack"])
 def test_other_unshipped_backends_are_named(tmp_path: Path, backend: str) -> None:
-    """elasticsearch and slack (the write-ups' third-party backends) get their own advice."""
+    """elasticsearch and slack (the in-house systems' third-party backends) get their own advice."""
     path = _copy(SEED_002, tmp_path, ("    datadog:\n      enabled: false",
                                       f"    {backend}:\n      enabled: true"))
     msg = _error(path)
@@ -296,7 +296,7 @@ def test_seed003_hft_settings_map_to_options() -> None:
 
 
 def test_overrides_in_the_logging_format(tmp_path: Path) -> None:
-    """Overrides written as the write-ups' production setup writes them (a logging:
+    """Overrides written as the in-house production setup writes them (a logging:
     mapping) apply before the translation: console off, file at WARNING, a larger ring."""
     plan = prepare(SEED_003, env={}, overrides={"logging": {
         "backends": {"console": {"enabled": False}, "file": {"level": "WARNING"}},
@@ -311,7 +311,7 @@ def test_overrides_in_the_logging_format(tmp_path: Path) -> None:
 
 def test_seed003_blocks_alone(tmp_path: Path) -> None:
     """The backends block loads on its own; the hft_settings block alone has no backend,
-    which the write-ups' validation refuses."""
+    which the in-house validation refuses."""
     assert prepare(SEEDS / "seed003_backends.yaml", env={}).translation is not None
     path = SEEDS / "seed003_hft_settings.yaml"
     assert _error(path) == (
@@ -343,7 +343,7 @@ def test_seed003_validation_rules(tmp_path: Path) -> None:
 
 
 def test_unknown_hft_setting_is_refused(tmp_path: Path) -> None:
-    """A key the write-ups do not have is a mistake: named, with the closest one."""
+    """A key the format does not have is a mistake: named, with the closest one."""
     path = _copy(SEED_003, tmp_path, ("batch_size: 50", "batch_sise: 50"))
     msg = _error(path)
     assert msg.startswith(f"{path}, key logging.hft_settings.batch_sise: expected one of the "
@@ -386,6 +386,18 @@ def test_convert_output_loads_and_routes_identically(
     assert again.config == original.config
     assert again.settings == original.settings
     assert _route_table(again) == _route_table(original)
+
+
+def test_convert_keeps_dollar_signs(tmp_path: Path) -> None:
+    """A $ in a value (from the file or from a variable) is written $$ and reads back as $."""
+    path = _copy(SEED_002, tmp_path, ('global_context:\n    service: "hft-arbitrage"',
+                                      'global_context:\n    service: "${SVC}"'),
+                 ('name: "metrics_to_prometheus"', 'name: "m$${X}"'))
+    converted = tmp_path / "converted.yaml"
+    converted.write_text(render_convert(str(path), {"SVC": "a${b}"}), encoding="utf-8")
+    plan = prepare(converted, env={})
+    assert plan.settings["global_context"]["service"] == "a${b}"
+    assert plan.config["filters"]["prometheus_rules"]["rules"][0]["name"] == "m${X}"
 
 
 def test_convert_comments_each_translated_key(capsys: pytest.CaptureFixture[str]) -> None:
