@@ -204,6 +204,10 @@ def render_check(config: str, env: dict[str, str] | None = None) -> str:
             what = spec.destination()
         tail = f"  ({'; '.join(extras)})" if extras else ""
         lines.append(f"  {name:<{width}}  {what}{tail}")
+    fields = plan.settings.get("global_context")
+    if fields:
+        shown = ", ".join(f"{k}={v}" for k, v in fields.items())
+        lines += ["", f"global context (on every record): {shown}"]
     lines += ["", "routing (log type, level: handlers that write it):"]
     table = routes(plan)
     by_logger: dict[str, list[str]] = {}

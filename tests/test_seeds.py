@@ -129,8 +129,9 @@ def test_seed002_dev_routes_as_its_rules_say(
     assert _gateway_value(pushgateway, f"hft_orders_{tag}_total") == 1
     for line in hft_log.splitlines():
         assert "service=hft-arbitrage" in line and "version=1.0.0" in line
-    assert "warning: audit records reach no backend in environment development" in \
-        render_check(str(SEED_002), {})
+    checked = render_check(str(SEED_002), {})
+    assert "warning: audit records reach no backend in environment development" in checked
+    assert "global context (on every record): service=hft-arbitrage, version=1.0.0" in checked
 
 
 @pytest.mark.parametrize("value", ["prod", "production", "PROD"])
