@@ -206,8 +206,8 @@ def render_check(config: str, env: dict[str, str] | None = None) -> str:
         lines.append(f"  {name:<{width}}  {what}{tail}")
     fields = plan.settings.get("global_context")
     if fields:
-        shown = ", ".join(f"{k}={v}" for k, v in fields.items())
-        lines += ["", f"global context (on every record): {shown}"]
+        pairs = ", ".join(f"{k}={v}" for k, v in fields.items())
+        lines += ["", f"global context (on every record): {pairs}"]
     lines += ["", "routing (log type, level: handlers that write it):"]
     table = routes(plan)
     by_logger: dict[str, list[str]] = {}
