@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -15,16 +14,6 @@ from hftlogging import global_context as gc
 from hftlogging.exceptions import ConfigError
 from hftlogging.logger import HFTLogger
 from hftlogging.testing import CaptureHandler
-
-
-@pytest.fixture(autouse=True)
-def _no_global_context() -> Iterator[None]:
-    """Each test starts and ends without global fields."""
-    gc.clear_global_context()
-    gc.set_configured({})
-    yield
-    gc.clear_global_context()
-    gc.set_configured({})
 
 
 @pytest.fixture(params=["stdlib", "fast"])

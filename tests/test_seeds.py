@@ -23,7 +23,6 @@ import pytest
 from prometheus_servers import Pushgateway, pushgateway  # noqa: F401 - fixture
 
 import hftlogging
-from hftlogging import global_context as gc
 from hftlogging import seeds
 from hftlogging.cli import main, render_check, render_convert
 from hftlogging.config import prepare, routes
@@ -37,14 +36,12 @@ SEED_003 = SEEDS / "seed003_logging.yaml"
 
 @pytest.fixture(autouse=True)
 def _in_tmp(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    """The files' relative paths (logs/hft.log) land in the test's directory; no
-    global fields outlive the test."""
+    """The files' relative paths (logs/hft.log) land in the test's directory; the
+    handlers behind the queue are closed (the Prometheus handler's push thread ends)."""
     monkeypatch.chdir(tmp_path)
     yield
     hftlogging.shutdown()
     _close_outputs()
-    gc.clear_global_context()
-    gc.set_configured({})
 
 
 def _close_outputs() -> None:
