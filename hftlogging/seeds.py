@@ -72,7 +72,7 @@ NOT_SHIPPED = {
 _BACKEND_COMMON = ("enabled", "min_level", "level", "config")
 # Per backend: option → what it becomes (documentation for the "did you mean" list).
 _BACKEND_OPTIONS = {
-    "console": ("color", "colored_output", "structured"),
+    "console": ("color", "colored", "colored_output", "structured"),
     "file": ("file_path", "path", "format", "rotation", "max_size_mb", "backup_count"),
     "prometheus": ("push_gateway", "push_gateway_url", "job_name", "prefix", "batch_size",
                    "flush_interval", "push_interval", "port", "addr"),
@@ -574,7 +574,7 @@ class _Translator:
         o = spec["options"]
         formatter: dict[str, Any] = {"()": "hftlogging.console.ConsoleFormatter",
                                      "stream": "stdout"}
-        for key in ("color", "colored_output"):
+        for key in ("color", "colored", "colored_output"):
             if key in o:
                 v = self.scalar(o[key])
                 if not isinstance(v, bool):
@@ -709,6 +709,10 @@ class _Translator:
             if key in o:
                 h[key] = self.scalar(o[key]) if key == "port" else str(o[key])
                 self.opt(spec, ("handlers", name, key), key, "the /metrics endpoint")
+        if h.get("pushgateway") is None and h.get("port") is None:
+            self.warnings.append(
+                f"{_config._key_path(spec['path'])} has no push_gateway and no port: the "
+                "metrics stay in the process; add port: 9108 to serve /metrics for scraping")
         return h
 
 

@@ -307,6 +307,27 @@ def test_overrides_in_the_logging_format(tmp_path: Path) -> None:
     assert plan.config["root"]["level"] == "WARNING"
 
 
+def test_backend_dicts_of_the_factory_functions() -> None:
+    """The development backends dict of the factory functions (path, colored, no enabled
+    keys, a pull-only Prometheus), wrapped in logging:, loads; the metrics' missing
+    destination is reported."""
+    plan = prepare({"logging": {
+        "environment": "development",
+        "backends": {
+            "console": {"level": "DEBUG", "colored": True, "structured": True},
+            "file": {"level": "INFO", "path": "logs/dev.log", "format": "text"},
+            "prometheus": {"enabled": True, "push_gateway": None},
+        },
+        "hft_settings": {"ring_buffer_size": 5000, "batch_size": 100, "flush_interval_ms": 100},
+    }}, env={})
+    assert plan.config["formatters"]["console"]["color"] is True
+    assert plan.config["handlers"]["file"]["filename"] == "dev.log"
+    assert plan.translation.warnings == [
+        "logging.backends.prometheus has no push_gateway and no port: the metrics stay in "
+        "the process; add port: 9108 to serve /metrics for scraping"
+    ]
+
+
 def test_seed003_blocks_alone(tmp_path: Path) -> None:
     """The backends block loads on its own; the hft_settings block alone has no backend,
     which the in-house validation refuses."""
