@@ -197,6 +197,7 @@ def _parse_yaml(text: str, source: str | None) -> Any:
         if node is None:
             return None
         _check_expansion(node, source)
+        _check_duplicate_keys(node, source)
         return loader.construct_document(node)
     except yaml.constructor.ConstructorError as e:
         mark = e.problem_mark
@@ -219,6 +220,37 @@ def _parse_yaml(text: str, source: str | None) -> Any:
         raise ConfigError(msg, path=source) from e
     finally:
         loader.dispose()
+
+
+def _check_duplicate_keys(root: yaml.Node, source: str | None) -> None:
+    """Refuse a mapping that has the same key twice: YAML would keep only the last one.
+
+    Two blocks pasted one after the other (``logging:`` then ``logging:`` again) would
+    otherwise lose the first block without a word.
+    """
+    seen_nodes: set[int] = set()
+    stack = [root]
+    while stack:
+        node = stack.pop()
+        if id(node) in seen_nodes:
+            continue
+        seen_nodes.add(id(node))
+        if isinstance(node, yaml.MappingNode):
+            first: dict[str, int] = {}
+            for key, value in node.value:
+                if isinstance(key, yaml.ScalarNode) and key.tag != "tag:yaml.org,2002:merge":
+                    line = key.start_mark.line + 1
+                    if key.value in first:
+                        msg = (
+                            f"line {line}: expected each key once in a mapping, found "
+                            f"{key.value!r} again (first at line {first[key.value]}); YAML "
+                            "would keep only the last one: merge the two"
+                        )
+                        raise ConfigError(msg, path=source)
+                    first[key.value] = line
+                stack.append(value)
+        elif isinstance(node, yaml.SequenceNode):
+            stack.extend(node.value)
 
 
 def _children(obj: Any) -> list[Any] | None:

@@ -339,6 +339,20 @@ def test_seed003_blocks_alone(tmp_path: Path) -> None:
     )
 
 
+def test_two_blocks_pasted_one_after_the_other(tmp_path: Path) -> None:
+    """The two blocks of the specification pasted into one file give logging: twice:
+    refused (YAML would silently keep only the second), naming both lines."""
+    path = tmp_path / "pasted.yaml"
+    first = (SEEDS / "seed003_hft_settings.yaml").read_text(encoding="utf-8")
+    path.write_text(first + "\n" + (SEEDS / "seed003_backends.yaml").read_text(encoding="utf-8"),
+                    encoding="utf-8")
+    second = len(first.splitlines()) + 2
+    assert _error(path) == (
+        f"{path}: line {second}: expected each key once in a mapping, found 'logging' again "
+        "(first at line 1); YAML would keep only the last one: merge the two"
+    )
+
+
 def test_seed003_validation_rules(tmp_path: Path) -> None:
     """max_latency_us <= 5000 and ring_buffer_size >= 1000, each with file, key and fix;
     all backends disabled is refused."""
