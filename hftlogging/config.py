@@ -1012,7 +1012,16 @@ class _Validator:
 
     def run(self) -> Plan:
         cfg = self.cfg
-        self.unknown_keys(cfg, _TOP_KEYS, [], "a configuration")
+        if "logging" in cfg:
+            # The logging: format is translated only when it stands alone.
+            self.fail(["logging"], (
+                "expected either dictConfig keys or a logging: section (the logging: format: "
+                "backends, routing_rules, global_context, hft_settings), found both; keep "
+                "logging: alone in its file, or run hftlogging convert on it and merge the "
+                "output into this one"
+            ))
+        self.unknown_keys({k: v for k, v in cfg.items() if k != "logging"}, _TOP_KEYS, [],
+                          "a configuration")
         version = cfg.get("version", 1)
         if version != 1:
             self.fail(["version"], f"expected 1, found {_describe(version)}")

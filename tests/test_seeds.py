@@ -353,6 +353,17 @@ def test_two_blocks_pasted_one_after_the_other(tmp_path: Path) -> None:
     )
 
 
+def test_logging_section_beside_dictconfig_keys() -> None:
+    """A logging: section next to dictConfig keys is neither format: the message says how
+    to resolve it instead of suggesting 'hftlogging'."""
+    assert _error({"version": 1, "logging": {"backends": {}}}) == (
+        "key logging: expected either dictConfig keys or a logging: section (the logging: "
+        "format: backends, routing_rules, global_context, hft_settings), found both; keep "
+        "logging: alone in its file, or run hftlogging convert on it and merge the output "
+        "into this one"
+    )
+
+
 def test_seed003_validation_rules(tmp_path: Path) -> None:
     """max_latency_us <= 5000 and ring_buffer_size >= 1000, each with file, key and fix;
     all backends disabled is refused."""
