@@ -9,6 +9,7 @@ from __future__ import annotations
 from hftlogging.config import configure, setup_development_logging, setup_production_logging
 from hftlogging.exceptions import ConfigError, HftLoggingError
 from hftlogging.factory import get_exchange_logger, get_logger, get_strategy_logger
+from hftlogging.global_context import set_global_context
 from hftlogging.health import stats
 from hftlogging.lifecycle import shutdown
 from hftlogging.logger import BoundLogger, HFTLogger, context, install, uninstall
@@ -30,6 +31,7 @@ __all__ = [
     "get_strategy_logger",
     "get_worker",
     "install",
+    "set_global_context",
     "set_worker",
     "setup_development_logging",
     "setup_production_logging",

@@ -1,4 +1,4 @@
-"""The ``hftlogging`` command: ``check``, ``demo``, ``bench``, ``audit verify``.
+"""The ``hftlogging`` command: ``check``, ``convert``, ``demo``, ``bench``, ``audit verify``.
 
 Exit codes (every command):
 
@@ -28,7 +28,10 @@ from hftlogging.config import Plan, default_env, logger_chain, prepare, routes
 from hftlogging.demo import run_demo
 from hftlogging.exceptions import ConfigError
 
-__all__ = ["EXIT_FAILED", "EXIT_INTERRUPTED", "EXIT_OK", "EXIT_USAGE", "main", "render_check"]
+__all__ = [
+    "EXIT_FAILED", "EXIT_INTERRUPTED", "EXIT_OK", "EXIT_USAGE", "main", "render_check",
+    "render_convert",
+]
 
 EXIT_OK = 0
 EXIT_FAILED = 1
@@ -67,6 +70,24 @@ def _build_parser() -> argparse.ArgumentParser:
     c.add_argument(
         "--set", dest="env", action="append", default=[], metavar="NAME=VALUE",
         help="set an environment variable for ${NAME} expansion (repeatable)",
+    )
+
+    cv = sub.add_parser(
+        "convert",
+        help="print a configuration in the logging: format as dictConfig YAML",
+        description=(
+            "Translate a configuration in the logging: format (backends, routing_rules, "
+            "global_context, hft_settings) into the equivalent dictConfig and print it as "
+            "YAML, with a comment per translated key. The output loads with "
+            "hftlogging.configure(path) and routes as the original file."
+        ),
+        epilog=_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    cv.add_argument("config", metavar="SEED_CONFIG", help="a YAML path in the logging: format")
+    cv.add_argument(
+        "--set", dest="env", action="append", default=[], metavar="NAME=VALUE",
+        help="set an environment variable (ENVIRONMENT, ${NAME} expansion; repeatable)",
     )
 
     d = sub.add_parser(
@@ -183,6 +204,10 @@ def render_check(config: str, env: dict[str, str] | None = None) -> str:
             what = spec.destination()
         tail = f"  ({'; '.join(extras)})" if extras else ""
         lines.append(f"  {name:<{width}}  {what}{tail}")
+    fields = plan.settings.get("global_context")
+    if fields:
+        pairs = ", ".join(f"{k}={v}" for k, v in fields.items())
+        lines += ["", f"global context (on every record): {pairs}"]
     lines += ["", "routing (log type, level: handlers that write it):"]
     table = routes(plan)
     by_logger: dict[str, list[str]] = {}
@@ -204,6 +229,10 @@ def render_check(config: str, env: dict[str, str] | None = None) -> str:
         title = "logger" if len(loggers) == 1 else "loggers"
         lines.append(f"  {title} {', '.join(loggers)}{note}:")
         lines.extend(rows)
+    if plan.translation is not None:
+        from hftlogging.seeds import check_lines
+
+        lines += ["", *check_lines(plan.translation)]
     lines += ["", "ok: the configuration is valid"]
     return "\n".join(lines) + "\n"
 
@@ -227,14 +256,56 @@ def _fast_path_note(plan: Plan, logger: str) -> str:
     return " (fast path)"
 
 
-def _check(config: str, env_args: Sequence[str], out: TextIO, err: TextIO) -> int:
+def _env_args(command: str, env_args: Sequence[str], err: TextIO) -> dict[str, str] | None:
     env = {}
     for item in env_args:
         name, sep, value = item.partition("=")
         if not sep or not name:
-            err.write(f"hftlogging check: expected NAME=VALUE after --set, found {item!r}\n")
-            return EXIT_USAGE
+            err.write(f"hftlogging {command}: expected NAME=VALUE after --set, found {item!r}\n")
+            return None
         env[name] = value
+    return env
+
+
+def render_convert(config: str, env: dict[str, str] | None = None) -> str:
+    """Translate ``config`` (the ``logging:`` format) and return the YAML ``convert`` prints.
+
+    Raises:
+        ConfigError: the file is not in that format, or is invalid.
+    """
+    environ = default_env()
+    if env:
+        environ.update(env)
+    plan = prepare(config, env=environ)
+    if plan.translation is None:
+        msg = (
+            "expected a configuration in the logging: format (a top-level logging: with "
+            "backends, routing_rules, global_context or hft_settings), found a dictConfig "
+            "configuration, which hftlogging.configure loads as it is"
+        )
+        raise ConfigError(msg, path=plan.source)
+    from hftlogging.seeds import render_yaml
+
+    return render_yaml(plan.translation)
+
+
+def _convert(config: str, env_args: Sequence[str], out: TextIO, err: TextIO) -> int:
+    env = _env_args("convert", env_args, err)
+    if env is None:
+        return EXIT_USAGE
+    try:
+        text = render_convert(config, env)
+    except ConfigError as e:
+        err.write(f"hftlogging convert: {e}\n")
+        return EXIT_FAILED
+    out.write(text)
+    return EXIT_OK
+
+
+def _check(config: str, env_args: Sequence[str], out: TextIO, err: TextIO) -> int:
+    env = _env_args("check", env_args, err)
+    if env is None:
+        return EXIT_USAGE
     try:
         text = render_check(config, env)
     except ConfigError as e:
@@ -256,6 +327,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args.command == "check":
             return _check(args.config, args.env, sys.stdout, sys.stderr)
+        if args.command == "convert":
+            return _convert(args.config, args.env, sys.stdout, sys.stderr)
         if args.command == "demo":
             return run_demo(
                 seconds=args.seconds, workers=args.workers, config=args.config,

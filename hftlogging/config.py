@@ -44,9 +44,11 @@ from hftlogging import lifecycle
 from hftlogging import strict as _strict
 from hftlogging.exceptions import ConfigError
 from hftlogging.filters import RedactFilter, TagFilter, to_level
+from hftlogging.global_context import set_configured
 from hftlogging.handlers.queue import QueueHandler
 from hftlogging.logger import AUDIT_LEVEL, METRIC_LEVEL, install
 from hftlogging.record import build_record
+from hftlogging.routing import ENVIRONMENT_ALIASES, environment_name
 from hftlogging.worker import get_worker
 
 __all__ = [
@@ -76,7 +78,9 @@ _TOP_KEYS = (
     "version", "formatters", "filters", "handlers", "loggers", "root", "incremental",
     "disable_existing_loggers", "hftlogging",
 )
-_SETTINGS_KEYS = ("queue", "redact")
+_SETTINGS_KEYS = ("queue", "redact", "global_context", "max_latency_us", "warning_threshold_us")
+# Caller-side latency thresholds of the hftlogging: section (microseconds).
+_THRESHOLD_KEYS = ("max_latency_us", "warning_threshold_us")
 _FORMATTER_KEYS = ("class", "format", "datefmt", "style", "validate", "defaults")
 _HANDLER_COMMON = ("class", "()", "level", "formatter", "filters", ".")
 _LOGGER_KEYS = ("level", "handlers", "filters", "propagate")
@@ -194,6 +198,7 @@ def _parse_yaml(text: str, source: str | None) -> Any:
         if node is None:
             return None
         _check_expansion(node, source)
+        _check_duplicate_keys(node, source)
         return loader.construct_document(node)
     except yaml.constructor.ConstructorError as e:
         mark = e.problem_mark
@@ -216,6 +221,37 @@ def _parse_yaml(text: str, source: str | None) -> Any:
         raise ConfigError(msg, path=source) from e
     finally:
         loader.dispose()
+
+
+def _check_duplicate_keys(root: yaml.Node, source: str | None) -> None:
+    """Refuse a mapping that has the same key twice: YAML would keep only the last one.
+
+    Two blocks pasted one after the other (``logging:`` then ``logging:`` again) would
+    otherwise lose the first block without a word.
+    """
+    seen_nodes: set[int] = set()
+    stack = [root]
+    while stack:
+        node = stack.pop()
+        if id(node) in seen_nodes:
+            continue
+        seen_nodes.add(id(node))
+        if isinstance(node, yaml.MappingNode):
+            first: dict[str, int] = {}
+            for key, value in node.value:
+                if isinstance(key, yaml.ScalarNode) and key.tag != "tag:yaml.org,2002:merge":
+                    line = key.start_mark.line + 1
+                    if key.value in first:
+                        msg = (
+                            f"line {line}: expected each key once in a mapping, found "
+                            f"{key.value!r} again (first at line {first[key.value]}); YAML "
+                            "would keep only the last one: merge the two"
+                        )
+                        raise ConfigError(msg, path=source)
+                    first[key.value] = line
+                stack.append(value)
+        elif isinstance(node, yaml.SequenceNode):
+            stack.extend(node.value)
 
 
 def _children(obj: Any) -> list[Any] | None:
@@ -390,27 +426,71 @@ def _load_raw(
     name_or_path: str | os.PathLike[str] | Mapping[str, Any] | None,
     env: Mapping[str, str] | None,
     overrides: Mapping[str, Any] | None,
-) -> tuple[dict[str, Any], str | None]:
+) -> tuple[dict[str, Any], str | None, Any]:
+    """The configuration, expanded; its file; the translation of a file in the
+    ``logging:`` format (None for dictConfig)."""
     source: str | None = None
     environ: Mapping[str, str] = default_env() if env is None else env
     if isinstance(name_or_path, Mapping):
         _check_expansion(name_or_path, None)
         cfg: Any = _copy_tree(name_or_path)
     else:
-        if name_or_path is None:
-            name_or_path = (
-                environ.get("HFTLOGGING_ENV") or environ.get("ENVIRONMENT") or "development"
-            )
-        path = _resolve_source(name_or_path)
+        path = (_default_source(environ) if name_or_path is None
+                else _resolve_source(name_or_path))
         source = str(path)
         cfg = _parse_yaml(_read(path, source), source)
     if not isinstance(cfg, dict):
         msg = f"expected a mapping at the top level, found {_describe(cfg)}"
         raise ConfigError(msg, path=source)
+    from hftlogging import seeds  # seeds imports this module
+
+    if seeds.is_seed_config(cfg):
+        # Overrides in the same format (a logging: mapping) go in before the translation,
+        # others over it. Translated first: ${VAR} is expanded only in the parts used.
+        if overrides and "logging" in overrides:
+            cfg = _merge(cfg, _copy_tree(overrides))
+            overrides = None
+        translation = seeds.translate(cfg, source=source, env=environ)
+        cfg = translation.config
+        if overrides:
+            cfg = _merge(cfg, _expand(_copy_tree(overrides), environ, source, []))
+        return cfg, source, translation
     if overrides:
         cfg = _merge(cfg, _copy_tree(overrides))
     cfg = _expand(cfg, environ, source, [])
-    return cfg, source
+    return cfg, source, None
+
+
+def _default_source(environ: Mapping[str, str]) -> Path:
+    """The configuration named by ``$HFTLOGGING_ENV``, else ``$ENVIRONMENT``, else development.
+
+    The variables take a shipped name, ``dev``/``prod`` (and other cases of those), or a
+    path; an unknown name is an error naming the variable it came from.
+    """
+    for var in ("HFTLOGGING_ENV", "ENVIRONMENT"):
+        value = environ.get(var)
+        if not value:
+            continue
+        text = value.strip()
+        if os.sep in text or text.endswith((".yaml", ".yml")) or Path(text).is_file():
+            try:
+                return _resolve_source(text)
+            except ConfigError as e:
+                raise ConfigError(f"${var}: {e.message}", path=e.path, key=e.key) from e
+        name = environment_name(text)
+        shipped = _configs_dir() / f"{name}.yaml"
+        if shipped.is_file():
+            return shipped
+        names = available_configs()
+        aliases = ", ".join(f"{a} ({n})" for a, n in ENVIRONMENT_ALIASES.items())
+        hint = _did_you_mean(name, [*names, *ENVIRONMENT_ALIASES]).removeprefix("; ")
+        msg = (
+            f"expected ${var} to name a shipped configuration ({', '.join(names)}; also "
+            f"{aliases}) or a configuration file, found {value!r}"
+            f"{f' ({hint})' if hint else ''}; set {var} to one of those or unset it"
+        )
+        raise ConfigError(msg)
+    return _resolve_source("development")
 
 
 def _copy_tree(value: Any) -> Any:
@@ -543,6 +623,8 @@ class Plan:
         queue_names: the queue handlers to start once dictConfig has run.
         handlers: what validation learnt about each handler.
         filters: the filters, built once during validation (used by :func:`routes`).
+        translation: for a file in the ``logging:`` format, its
+            :class:`hftlogging.seeds.Translation`; else None.
     """
 
     config: dict[str, Any]
@@ -552,6 +634,8 @@ class Plan:
     queue_names: list[str]
     handlers: dict[str, HandlerSpec]
     filters: dict[str, Any]
+    #: the :class:`hftlogging.seeds.Translation` of a file in the ``logging:`` format.
+    translation: Any = None
 
 
 def prepare(
@@ -565,8 +649,23 @@ def prepare(
     Raises:
         ConfigError: every problem found, each with its key path.
     """
-    raw, source = _load_raw(name_or_path, env, overrides)
-    return _Validator(raw, source).run()
+    raw, source, translation = _load_raw(name_or_path, env, overrides)
+    if translation is None:
+        return _Validator(raw, source).run()
+    try:
+        plan = _Validator(raw, source).run()
+    except ConfigError as e:
+        # Name the key of the file the user wrote, beside the translated one.
+        seed_key = translation.origin.get(e.key or "")
+        if seed_key is None and e.key:
+            seed_key = next((v for k, v in translation.origin.items()
+                             if e.key.startswith(k + ".")), None)
+        if seed_key is None:
+            raise
+        raise ConfigError(f"{e.message} (translated from key {seed_key})", path=e.path,
+                          key=e.key) from e
+    plan.translation = translation
+    return plan
 
 
 # --- validation --------------------------------------------------------------------------------
@@ -914,7 +1013,16 @@ class _Validator:
 
     def run(self) -> Plan:
         cfg = self.cfg
-        self.unknown_keys(cfg, _TOP_KEYS, [], "a configuration")
+        if "logging" in cfg:
+            # The logging: format is translated only when it stands alone.
+            self.fail(["logging"], (
+                "expected either dictConfig keys or a logging: section (the logging: format: "
+                "backends, routing_rules, global_context, hft_settings), found both; keep "
+                "logging: alone in its file, or run hftlogging convert on it and merge the "
+                "output into this one"
+            ))
+        self.unknown_keys({k: v for k, v in cfg.items() if k != "logging"}, _TOP_KEYS, [],
+                          "a configuration")
         version = cfg.get("version", 1)
         if version != 1:
             self.fail(["version"], f"expected 1, found {_describe(version)}")
@@ -978,8 +1086,9 @@ class _Validator:
     def settings(self, value: Any) -> dict[str, Any]:
         section = self.mapping(value, ["hftlogging"], "the hftlogging settings")
         if not section:
-            return {"queue": {}, "redact": {}}
+            return {"queue": {}, "redact": {}, "global_context": {}}
         self.unknown_keys(section, _SETTINGS_KEYS, ["hftlogging"], "the hftlogging section")
+        extra = self.settings_extra(section)
         queue = self.mapping(section.get("queue"), ["hftlogging", "queue"], "queue settings") or {}
         before = len(self.errors)
         queue = self.options(QueueHandler, queue, ["hftlogging", "queue"],
@@ -1005,7 +1114,34 @@ class _Validator:
                 RedactFilter(**redact)
         if len(self.errors) > before:
             redact = {}
-        return {"queue": queue, "redact": redact, "redact_enabled": enabled is not False}
+        return {"queue": queue, "redact": redact, "redact_enabled": enabled is not False,
+                **extra}
+
+    def settings_extra(self, section: Mapping[str, Any]) -> dict[str, Any]:
+        """``global_context`` and the latency thresholds of the ``hftlogging:`` section."""
+        out: dict[str, Any] = {}
+        fields = self.mapping(section.get("global_context"), ["hftlogging", "global_context"],
+                              "the global context fields") or {}
+        for k in fields:
+            if not isinstance(k, str) or not k:
+                self.fail(["hftlogging", "global_context", k],
+                          f"expected a field name (a string), found {_describe(k)}")
+        out["global_context"] = _plain(fields)
+        for key in _THRESHOLD_KEYS:
+            if section.get(key) is None:
+                continue
+            v = _coerce(section[key], (float,))
+            if not _matches(v, (float,)) or v <= 0:
+                self.fail(["hftlogging", key],
+                          f"expected a number of microseconds > 0, found {_describe(v)}")
+                continue
+            out[key] = v
+        warn, top = out.get("warning_threshold_us"), out.get("max_latency_us")
+        if warn is not None and top is not None and warn > top:
+            self.fail(["hftlogging", "warning_threshold_us"],
+                      f"expected at most max_latency_us ({top}), found {warn}; lower "
+                      "warning_threshold_us or raise max_latency_us")
+        return out
 
     def formatter(self, name: str, entry: Any) -> dict[str, Any]:
         path = ["formatters", name]
@@ -1450,11 +1586,15 @@ def configure(
 
     Args:
         name_or_path: a shipped configuration name (``"production"``), a YAML path, or a
-            dictConfig dict. Default: ``$HFTLOGGING_ENV`` (or ``$ENVIRONMENT``), else
+            dictConfig dict; a file or dict in the ``logging:`` format is
+            translated (:mod:`hftlogging.seeds`). Default: ``$HFTLOGGING_ENV``, else
+            ``$ENVIRONMENT`` (a shipped name, ``dev``, ``prod`` or a path), else
             ``"development"``.
         env: environment for ``${VAR}`` expansion (default ``os.environ``, with
             ``HFTLOGGING_WORKER`` set to :func:`hftlogging.get_worker`).
-        overrides: a dict merged over the loaded configuration (before expansion).
+        overrides: a dict merged over the loaded configuration (before expansion). For a
+            file in the ``logging:`` format, overrides with a ``logging:`` key
+            are merged into the file before it is translated, others over the translation.
         strict: turn strict mode on or off (:mod:`hftlogging.strict`: broken log calls
             raise as under stdlib, for test suites). Default: ``$HFTLOGGING_STRICT`` when
             it is set, else unchanged.
@@ -1484,6 +1624,7 @@ def configure(
             raise err from e
         _State.last_applied = plan
         _State.applied_handlers = dict(logging._handlers)  # type: ignore[attr-defined]
+        set_configured(plan.settings.get("global_context") or {})
     return plan.config
 
 

@@ -21,8 +21,11 @@ does not raise: it is kept in ``record.context`` only and the attribute keeps it
 stdlib meaning. ``exc_info``, ``stack_info``, ``stacklevel`` and ``extra`` keep their
 stdlib meaning and are not fields.
 
-Context precedence (later wins): ``set_context`` on the logger, ``hftlogging.context()``,
-``extra=``, ``with_context()`` on a bound view, call keywords.
+Context precedence (later wins): global context (``hftlogging.set_global_context``, the
+configuration's ``global_context:``), ``set_context`` on the logger,
+``hftlogging.context()``, ``extra=``, ``with_context()`` on a bound view, call keywords.
+A logger's ``_context`` holds its own fields already merged over the global ones, so the
+global context costs nothing per call.
 """
 
 from __future__ import annotations
@@ -67,6 +70,7 @@ __all__ = [
     "HFTRootLogger",
     "context",
     "current_context",
+    "global_fields",
     "install",
     "installed",
     "uninstall",
@@ -172,6 +176,32 @@ class context:
 
     async def __aexit__(self, *exc: object) -> None:
         self.__exit__(*exc)
+
+
+# --- global context ------------------------------------------------------------------------
+
+# The global fields in effect: replaced (never mutated) by set_global_fields.
+_global: dict[str, Any] = {}
+
+
+def global_fields() -> dict[str, Any]:
+    """Return the global fields in effect (the shared dict: do not mutate it)."""
+    return _global
+
+
+def set_global_fields(fields: dict[str, Any]) -> None:
+    """Make ``fields`` the global fields and re-merge every logger's context over them.
+
+    Each HFTLogger keeps its own fields (``_own_context``) and the merge of both
+    (``_context``, what a call captures), so merging happens here, once, not per call.
+    """
+    global _global
+    with logging._lock:  # type: ignore[attr-defined]
+        _global = dict(fields)
+        loggers = [logging.root, *logging.Logger.manager.loggerDict.values()]
+        for lg in loggers:
+            if isinstance(lg, HFTLogger):
+                lg._merge_context()
 
 
 def current_context() -> dict[str, Any]:
@@ -465,7 +495,8 @@ class HFTLogger(logging.Logger):
     ``stack_info``, ``stacklevel`` and ``extra`` become structured fields.
     """
 
-    _context: dict[str, Any]
+    _context: dict[str, Any]  # global fields with the logger's own merged over them
+    _own_context: dict[str, Any]  # the fields given to set_context
     _tags: list[str]
     _cache: dict[Any, Any]  # stdlib's level cache, which also holds hftlogging's plans
 
@@ -474,7 +505,8 @@ class HFTLogger(logging.Logger):
         self._hft_propagate = True
         self._hft_handlers: HandlerList = HandlerList()
         super().__init__(name, level)
-        self._context = {}
+        self._own_context = {}
+        self._context = _global
         self._tags = []
 
     # Attributes stdlib (and dictConfig) assign directly: changing them invalidates plans.
@@ -1012,16 +1044,24 @@ class HFTLogger(logging.Logger):
 
     def set_context(self, **fields: Any) -> None:
         """Add ``fields`` to every record this logger logs (shared by all its users)."""
-        self._context = {**self._context, **fields}
+        self._own_context = {**self._own_context, **fields}
+        self._merge_context()
 
     def clear_context(self) -> None:
         """Remove the fields set by :meth:`set_context`."""
-        self._context = {}
+        self._own_context = {}
+        self._merge_context()
+
+    def _merge_context(self) -> None:
+        # One attribute assignment: a concurrent call captures the old or the new dict.
+        own = self.__dict__.get("_own_context") or {}
+        g = _global
+        self._context = ({**g, **own} if own else g) if g else own
 
     @property
     def context(self) -> dict[str, Any]:
         """A copy of the fields set by :meth:`set_context`."""
-        return dict(self._context)
+        return dict(self._own_context)
 
     @property
     def tags(self) -> list[str]:
@@ -1186,7 +1226,7 @@ class BoundLogger(logging.LoggerAdapter):  # type: ignore[type-arg]
     @property
     def context(self) -> dict[str, Any]:
         """The logger's own context with this view's fields over it."""
-        return {**self.logger._context, **self._fields}
+        return {**self.logger._own_context, **self._fields}
 
 
 # --- install ----------------------------------------------------------------------------------
@@ -1205,8 +1245,9 @@ def _convert(logger: logging.Logger, cls: type[HFTLogger]) -> None:
     d["_hft_handlers"] = HandlerList(handlers)
     d["_hft_propagate"] = propagate
     d["_hft_disabled"] = disabled
-    d.setdefault("_context", {})
+    d.setdefault("_own_context", {})
     d.setdefault("_tags", [])
+    logger._merge_context()  # type: ignore[attr-defined]
 
 
 def install() -> None:

@@ -13,6 +13,7 @@ import pytest
 
 import hftlogging
 from hftlogging import config as hft_config
+from hftlogging import global_context as hft_global_context
 from hftlogging import logger as hft_logger
 from hftlogging import strict as hft_strict
 
@@ -53,6 +54,8 @@ def _logging_state() -> Iterator[None]:
     hftlogging.shutdown()
     hft_config._State.last_applied = None  # one test's configuration never comes back later
     hft_config._State.applied_handlers = {}
+    hft_global_context.clear_global_context()  # global fields never outlive a test
+    hft_global_context.set_configured({})
     _restore(root, saved_root)
     for name, lg in list(manager.loggerDict.items()):
         if not isinstance(lg, logging.Logger):

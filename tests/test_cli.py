@@ -148,7 +148,7 @@ def test_check_missing_environment_variable(
 
 
 @pytest.mark.parametrize("argv", [
-    ["--help"], ["check", "--help"], ["demo", "--help"], ["audit", "--help"],
+    ["--help"], ["check", "--help"], ["convert", "--help"], ["demo", "--help"], ["audit", "--help"],
     ["audit", "verify", "--help"], ["bench", "--help"],
 ])
 def test_help_everywhere(argv: list[str], capsys: pytest.CaptureFixture[str]) -> None:

@@ -41,6 +41,7 @@ from hftlogging.exceptions import ConfigError
 from hftlogging.filters import to_level
 from hftlogging.lifecycle import logging_lock_released
 from hftlogging.logger import KIND_AUDIT, KIND_METRIC, invalidate_plans
+from hftlogging.logger import global_fields as _global_fields
 from hftlogging.record import (
     _START_NS,
     AUDIT,
@@ -259,6 +260,22 @@ class RecordRing:
             if mark_reported:
                 self.first_unreported_drop = None
             return self.dropped, dict(self.dropped_by_type), first
+
+
+def _add_global_context(record: logging.LogRecord) -> None:
+    """Give a record of a logger that is not an HFTLogger the global context, lowest."""
+    d = record.__dict__
+    g = _global_fields()
+    ctx = dict(g)
+    for k, v in g.items():
+        if k in RESERVED_ATTRS:
+            continue
+        if k in d:
+            ctx[k] = d[k]  # the record's own extra= field wins
+        else:
+            d[k] = v
+    own = d.get("context")
+    d["context"] = {**ctx, **own} if isinstance(own, dict) else ctx
 
 
 def _kind_level(item: Any) -> tuple[str, int]:
@@ -1311,6 +1328,8 @@ class QueueHandler(logging.handlers.QueueHandler):
         traceback is rendered now into ``exc_text`` and the traceback object released;
         ``exc_info`` keeps the type and a traceback-free copy of the value.
         """
+        if _global_fields() and "log_type" not in record.__dict__:
+            _add_global_context(record)  # a plain stdlib logger's record
         args = record.args
         values = (args.values() if isinstance(args, dict) else args) if args else ()
         if not is_immutable(record.msg) or not all(is_immutable(a) for a in values):
