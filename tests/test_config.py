@@ -360,7 +360,7 @@ def test_hftlogging_section_is_validated() -> None:
     )
     assert _error({"hftlogging": {"queue": {"overflow": "drop_all"}}}) == (
         "key hftlogging.queue.overflow: expected one of 'drop_newest', 'drop_oldest', "
-        "'block', found 'drop_all'; did you mean 'drop_oldest'?"
+        "'block', 'discard_below', found 'drop_all'; did you mean 'drop_oldest'?"
     )
     assert _error({"hftlogging": {"redact": {"extra_key": ["pin"]}}}) == (
         "key hftlogging.redact.extra_key: expected an option of the redaction settings "
