@@ -38,8 +38,8 @@ import re
 import sys
 import threading
 import time
-from collections.abc import Iterable, Mapping
-from typing import TYPE_CHECKING, Any, Callable, TypeVar, Union
+from collections.abc import Callable, Iterable, Mapping
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from hftlogging import health
 from hftlogging.record import (
@@ -1199,4 +1199,4 @@ def installed() -> bool:
     return _installed
 
 
-LoggerLike = Union[HFTLogger, BoundLogger]
+LoggerLike = HFTLogger | BoundLogger

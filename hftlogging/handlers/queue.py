@@ -380,7 +380,7 @@ def _calibrate() -> tuple[int, int, int] | None:
     del probe
     counts = _reference_counts(records)
     held = records[0], records[0].__dict__, records  # one more reference to each
-    if any(a == b for a, b in zip(_reference_counts(records), counts)):
+    if any(a == b for a, b in zip(_reference_counts(records), counts, strict=True)):
         return None
     del held
     return counts
