@@ -41,7 +41,7 @@ import time
 from collections.abc import Callable, Iterable, Mapping
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from hftlogging import health
+from hftlogging import health, internals
 from hftlogging.record import (
     AUDIT,
     IMMUTABLE_FAST,
@@ -1159,8 +1159,15 @@ def install() -> None:
     """Make every logger an :class:`HFTLogger`: the root, existing ones and future ones.
 
     Idempotent. Loggers of a user-defined Logger subclass are left as they are.
+
+    Raises:
+        hftlogging.internals.InternalsChanged: a private part of stdlib logging that
+            hftlogging relies on behaves otherwise on this Python (docs/internals.md).
     """
     global _installed, _previous_class
+    # The private stdlib state used below and on the caller's path: a change fails here,
+    # before anything is touched (or the public path is taken, with a warning).
+    internals.check()
     with _install_lock, logging._lock:  # type: ignore[attr-defined]
         if not _installed:
             current = logging.getLoggerClass()
