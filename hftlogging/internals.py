@@ -89,6 +89,24 @@ def _handler_registry() -> str | None:
     return None
 
 
+def _logger_registry() -> str | None:
+    """``Logger.manager.loggerDict`` (name -> logger or placeholder): install() converts the
+    existing loggers and configure() restores them on rollback."""
+    manager = logging.Logger.manager
+    logger_dict = getattr(manager, "loggerDict", None)
+    if not isinstance(logger_dict, dict):
+        return "logging.Logger.manager.loggerDict is not a dict"
+    name = "hftlogging-internals-probe"  # no dot: no placeholder parents are made
+    existed = name in logger_dict
+    try:
+        if logger_dict.get(name, logging.getLogger(name)) is not logging.getLogger(name):
+            return "logging.getLogger() does not register loggers in manager.loggerDict"
+    finally:
+        if not existed:
+            logger_dict.pop(name, None)
+    return None
+
+
 def _level_tables() -> str | None:
     """``logging._levelToName``/``_nameToLevel`` (read on the caller's path for level
     names) and ``logging._checkLevel`` (the stdlib's level validation)."""
@@ -136,7 +154,8 @@ def _context_formatter() -> str | None:
 
 
 LOUD_CHECKS: tuple[Callable[[], str | None], ...] = (
-    _module_lock, _handler_registry, _level_tables, _record_state, _context_formatter,
+    _module_lock, _handler_registry, _logger_registry, _level_tables, _record_state,
+    _context_formatter,
 )
 
 

@@ -98,6 +98,9 @@ CHANGES = {
     "handlers_not_kept": (
         lambda mp: mp.setattr(logging, "_handlers", _IgnoringDict()),
         "not registered in logging._handlers"),
+    "logger_dict_not_kept": (
+        lambda mp: mp.setattr(logging.Logger.manager, "loggerDict", _IgnoringDict()),
+        "does not register loggers in manager.loggerDict"),
     "check_level_changed": (
         lambda mp: mp.setattr(logging, "_checkLevel", lambda level: level),
         "logging._checkLevel('INFO') does not give"),
