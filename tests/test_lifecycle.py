@@ -39,13 +39,15 @@ def listener_asleep():
     # can come late when the machine is loaded.
     listener = logging.getLogger().handlers[0].listener
     thread = listener._thread
-    while True:
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
         frame = sys._current_frames().get(thread.ident)
         if (frame is not None and frame.f_code.co_name == "wait"
                 and frame.f_code.co_filename == threading.__file__
                 and not listener._wake_event.is_set()):
             return
         time.sleep(0.001)
+    sys.exit("the listener thread never slept in Event.wait")
 """
 
 
