@@ -24,9 +24,9 @@ import logging
 import statistics
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from time import perf_counter, perf_counter_ns
-from typing import Any, Callable
+from typing import Any
 
 import pytest
 from prometheus_client import CollectorRegistry, Counter, Histogram

@@ -42,8 +42,8 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Sequence
-from typing import Any, Callable
+from collections.abc import Callable, Sequence
+from typing import Any
 
 from pythonjsonlogger.json import JsonFormatter
 

@@ -36,7 +36,7 @@ import time
 import typing
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any
 
 import yaml
 
@@ -629,7 +629,7 @@ class Plan:
 
     config: dict[str, Any]
     expanded: dict[str, Any]
-    source: Optional[str]  # noqa: UP045 - a dataclass field: Optional reads on Python 3.9
+    source: str | None
     settings: dict[str, Any]
     queue_names: list[str]
     handlers: dict[str, HandlerSpec]

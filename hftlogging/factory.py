@@ -38,5 +38,5 @@ def get_strategy_logger(path: str, tags: Sequence[str]) -> HFTLogger:
     log._tags = [str(t) for t in tags]
     # Asked again with other tags: fields of the previous tags must not linger.
     log._own_context = {k: v for k, v in log._own_context.items() if k not in _TAG_FIELDS}
-    log.set_context(**dict(zip(_TAG_FIELDS, log._tags)))
+    log.set_context(**dict(zip(_TAG_FIELDS, log._tags, strict=False)))
     return log

@@ -270,6 +270,10 @@ def _register_multiprocessing_hook() -> None:
 
     multiprocessing clears its finalizers at the start of a child and then runs its
     after-fork hooks: from there, register a finalizer that drains the child's queues.
+    ``multiprocessing.util.register_after_fork`` and ``Finalize`` are undocumented (stable
+    since Python 2.6); ``os.register_at_fork`` runs before multiprocessing clears its
+    finalizers, so it cannot stand in. Without them a one-time warning says that records
+    queued in a forked multiprocessing child at its exit may be lost.
     """
     global _mp_hook_registered
     if _mp_hook_registered:
@@ -277,14 +281,34 @@ def _register_multiprocessing_hook() -> None:
     mp_util = sys.modules.get("multiprocessing.util")
     if mp_util is None:
         return
-    mp_util.register_after_fork(_mp_hook, _in_multiprocessing_child)
+    register = getattr(mp_util, "register_after_fork", None)
+    if not callable(register) or not callable(getattr(mp_util, "Finalize", None)):
+        from hftlogging import internals
+
+        internals.warn_once(
+            "register_after_fork",
+            "multiprocessing.util.register_after_fork/Finalize are missing on this Python: "
+            "records still queued when a forked multiprocessing child exits may be lost "
+            "(call hftlogging.shutdown() at the end of the child's target)",
+        )
+        _mp_hook_registered = True
+        return
+    register(_mp_hook, _in_multiprocessing_child)
     _mp_hook_registered = True
 
 
 def _in_multiprocessing_child(_hook: object) -> None:
-    mp_util = sys.modules.get("multiprocessing.util")
-    if mp_util is not None:
-        mp_util.Finalize(_mp_hook, shutdown, exitpriority=100)
+    # multiprocessing swallows an exception from an after-fork hook (it only logs it to
+    # its own logger, silent by default): say it on stderr instead.
+    try:
+        mp_util = sys.modules.get("multiprocessing.util")
+        if mp_util is not None:
+            mp_util.Finalize(_mp_hook, shutdown, exitpriority=100)
+    except Exception as e:
+        sys.stderr.write(
+            f"hftlogging: could not register the exit drain in this multiprocessing child "
+            f"({e!r}); call hftlogging.shutdown() before the child ends\n"
+        )
 
 
 # --- SIGTERM ----------------------------------------------------------------------------------

@@ -41,10 +41,10 @@ import re
 import sys
 import threading
 import time
-from collections.abc import Iterable, Mapping
-from typing import TYPE_CHECKING, Any, Callable, TypeVar, Union
+from collections.abc import Callable, Iterable, Mapping
+from typing import TYPE_CHECKING, Any, TypeVar
 
-from hftlogging import health, ratelimit
+from hftlogging import health, internals, ratelimit
 from hftlogging import otel as _otel
 from hftlogging import strict as _strict
 from hftlogging.record import (
@@ -729,7 +729,7 @@ class HFTLogger(logging.Logger):
             if _otel._get_current_span is not None:
                 trace = _otel.trace_ids()
                 if trace is not None:
-                    record.__dict__.update(zip(_otel.ATTRIBUTES, trace))
+                    record.__dict__.update(zip(_otel.ATTRIBUTES, trace, strict=True))
         except Exception as e:  # building the record must never raise into the caller
             if _strict._on:
                 raise
@@ -1258,8 +1258,13 @@ def install() -> None:
 
     Raises:
         ConfigError: ``$HFTLOGGING_STRICT`` has a value that is neither true nor false.
+        hftlogging.internals.InternalsChanged: a private part of stdlib logging that
+            hftlogging relies on behaves otherwise on this Python (docs/internals.md).
     """
     global _installed, _previous_class
+    # The private stdlib state used below and on the caller's path: a change fails here,
+    # before anything is touched (or the public path is taken, with a warning).
+    internals.check()
     strict = _strict.from_environment()
     if strict is not None:
         _strict.set_strict(strict)
@@ -1301,4 +1306,4 @@ def installed() -> bool:
     return _installed
 
 
-LoggerLike = Union[HFTLogger, BoundLogger]
+LoggerLike = HFTLogger | BoundLogger

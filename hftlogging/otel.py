@@ -12,7 +12,8 @@ handler, a call costs what it costs without this module.
 from __future__ import annotations
 
 import importlib.util
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 __all__ = ["ATTRIBUTES", "available", "trace_ids"]
 

@@ -22,8 +22,7 @@ Turn it on with ``hftlogging.configure(..., strict=True)``, the environment vari
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
-from typing import Callable
+from collections.abc import Callable, Mapping
 
 from hftlogging.exceptions import ConfigError
 

@@ -16,7 +16,7 @@ POSIX = os.name == "posix"
 # The records wait in the queue: the listener only wakes every minute and batches are
 # larger than what is logged, so whatever reaches the file was drained at the end.
 PRELUDE = """
-import logging, os, sys, time
+import logging, os, sys, threading, time
 import hftlogging
 LOG_FILE = sys.argv[1]
 hftlogging.configure({
@@ -31,6 +31,23 @@ hftlogging.configure({
     "root": {"level": "INFO", "handlers": ["queue"]},
 })
 log = logging.getLogger("app")
+
+
+def listener_asleep():
+    # Return once the listener thread sleeps out its flush interval (nothing wakes it).
+    # Until then it may still take records logged meanwhile: its first look at the queue
+    # can come late when the machine is loaded.
+    listener = logging.getLogger().handlers[0].listener
+    thread = listener._thread
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        frame = sys._current_frames().get(thread.ident)
+        if (frame is not None and frame.f_code.co_name == "wait"
+                and frame.f_code.co_filename == threading.__file__
+                and not listener._wake_event.is_set()):
+            return
+        time.sleep(0.001)
+    sys.exit("the listener thread never slept in Event.wait")
 """
 
 
@@ -79,6 +96,7 @@ def test_records_logged_just_before_sys_exit_are_written(tmp_path: Path) -> None
 def test_sigterm_drains_the_queue_then_ends_the_process_by_the_signal(tmp_path: Path) -> None:
     """SIGTERM with no application handler: the queue is drained, the process dies by SIGTERM."""
     proc, log_file = _run(tmp_path, """
+        listener_asleep()
         for i in range(5000):
             log.info("record %d", i)
         print("ready", flush=True)
@@ -97,6 +115,7 @@ def test_sigterm_drains_the_queue_then_ends_the_process_by_the_signal(tmp_path: 
 def test_sigterm_drain_can_be_turned_off(tmp_path: Path) -> None:
     """drain_on_sigterm=False leaves SIGTERM's default action alone: queued records are lost."""
     proc, log_file = _run(tmp_path, """
+        listener_asleep()
         for i in range(100):
             log.info("record %d", i)
         print("ready", flush=True)

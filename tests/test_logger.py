@@ -15,13 +15,12 @@ import asyncio
 import json
 import logging
 import math
-import sys
 import threading
 import time
 import traceback
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import pytest
 from pythonjsonlogger.json import JsonFormatter
@@ -715,11 +714,7 @@ CALLS: list[tuple[Callable[[Any], None], str, str]] = [
 
 
 def _expected_lines(tag: str) -> set[int]:
-    line = marked_line(tag)
-    if tag == "timer_with" and sys.version_info < (3, 10):
-        # Python 3.9 reports the last line run in the block while __exit__ runs.
-        return {line, line + 1}
-    return {line}
+    return {marked_line(tag)}
 
 
 @pytest.mark.parametrize("bound", [False, True], ids=["logger", "bound"])

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import logging
 import math
 import os
@@ -812,7 +813,7 @@ def test_push_thread_retries_with_back_off(make_handler: Any) -> None:
 
     h.push = record_push  # type: ignore[method-assign]
     assert done.wait(10), "the push thread did not retry"
-    gaps = [b - a for a, b in zip(attempts, attempts[1:])]
+    gaps = [b - a for a, b in itertools.pairwise(attempts)]
     # Delays after 1, 2, 3 failures: 0.2, 0.4, 0.8 s (each plus a refused connect).
     assert gaps[1] > gaps[0] * 1.5
     assert gaps[2] > gaps[1] * 1.5

@@ -226,7 +226,7 @@ def test_rotation_at_exact_sizes_small_and_huge_records(tmp_path: Path) -> None:
     files = chain_of(tmp_path / "c.log", 1000)
     units = read_units(files)
     assert [u for f in units for u in f] == msgs  # nothing lost, duplicated or reordered
-    for i, (path, content) in enumerate(zip(files, units)):
+    for i, (path, content) in enumerate(zip(files, units, strict=True)):
         size = path.stat().st_size
         if len(content) > 1:
             assert size <= max_bytes, (path, size)
@@ -374,7 +374,7 @@ def test_property_no_record_lost_duplicated_or_split(
     units = read_units(files)
     got = [u.split(": ", 1)[1].split("\n", 1)[0] for f in units for u in f]
     assert got == [f"{i:05d}" + "y" * s for i, s in enumerate(sizes)]
-    for path, content in zip(files, units):
+    for path, content in zip(files, units, strict=True):
         assert content, path  # no empty file left behind
         if len(content) > 1:
             assert path.stat().st_size <= max_bytes

@@ -46,8 +46,8 @@ import re
 import sys
 import threading
 import weakref
-from collections.abc import Iterable, Mapping, Sequence
-from typing import Any, Callable, cast
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import Any, cast
 
 import prometheus_client
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram

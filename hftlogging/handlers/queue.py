@@ -34,7 +34,7 @@ import weakref
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-from hftlogging import lifecycle
+from hftlogging import internals, lifecycle
 from hftlogging import otel as _otel
 from hftlogging import strict as _strict
 from hftlogging.exceptions import ConfigError
@@ -427,7 +427,7 @@ def _calibrate() -> tuple[int, int, int] | None:
     del probe
     counts = _reference_counts(records)
     held = records[0], records[0].__dict__, records  # one more reference to each
-    if any(a == b for a, b in zip(_reference_counts(records), counts)):
+    if any(a == b for a, b in zip(_reference_counts(records), counts, strict=True)):
         return None
     del held
     return counts
@@ -1235,6 +1235,14 @@ class QueueHandler(logging.handlers.QueueHandler):
             return
         self._targets = list(getattr(value, "handlers", ()) or self._targets)
         self._listener = None
+        if (3, 12, 0) <= sys.version_info[:3] < (3, 12, 4):
+            internals.warn_once(
+                "dictconfig_3_12_0",
+                "on Python 3.12.0-3.12.3, logging.config.dictConfig passes no option but "
+                "'handlers' to a QueueHandler given by 'class' (capacity, overflow and the "
+                "rest take their defaults): write '()': 'hftlogging.handlers.QueueHandler' "
+                "instead of 'class', or use hftlogging.configure()",
+            )
 
     def accepts_fast(self) -> bool:
         """Whether callers may append captured calls to :attr:`ring` directly."""
@@ -1474,7 +1482,16 @@ def _uses(handler: logging.Handler, fields: Sequence[str]) -> bool:
             known = type(fmt).__module__.startswith(("hftlogging", "pythonjsonlogger"))
             if own_format and not known:
                 return True
-            text = getattr(fmt, "_fmt", None) or ""
+            # Formatter keeps its format string in ``_fmt`` (private, every version so far);
+            # without it the formatter is assumed to read anything.
+            text = getattr(fmt, "_fmt", None)
+            if not isinstance(text, str):
+                internals.warn_once(
+                    "formatter_fmt",
+                    f"{type(fmt).__name__} has no format string in _fmt on this Python: "
+                    "caller information and thread names are taken for every record",
+                )
+                return True
             if any(f in text for f in fields):
                 return True
     for flt in handler.filters:

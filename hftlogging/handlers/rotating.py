@@ -885,9 +885,9 @@ class ComponentRotatingFileHandler(logging.Handler):
         super().setFormatter(fmt)
         self._fast = (
             type(fmt) is ContextFormatter
-            and fmt._fmt == DEFAULT_TEXT_FORMAT
+            and getattr(fmt, "_fmt", None) == DEFAULT_TEXT_FORMAT
             and fmt.datefmt is None
-            and isinstance(fmt._style, logging.PercentStyle)
+            and isinstance(getattr(fmt, "_style", None), logging.PercentStyle)
             and bool(fmt.default_msec_format)
         )
         self._line = self._make_fast_line(fmt) if self._fast else self._slow_line  # type: ignore[arg-type]

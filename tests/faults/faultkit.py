@@ -299,11 +299,11 @@ def wrong_type_cases() -> list[tuple[str, str, Any]]:
 BAD_CONFIG_FILES: list[tuple[str, str, str]] = [
     ("billion_laughs", "a: &a [x, x, x, x, x, x, x, x, x, x]\n"
      + "".join(f"{c}: &{c} [*{p}, *{p}, *{p}, *{p}, *{p}, *{p}, *{p}, *{p}, *{p}, *{p}]\n"
-               for p, c in zip("abcdefgh", "bcdefghi"))
+               for p, c in zip("abcdefgh", "bcdefghi", strict=True))
      + "version: 1\n", "alias"),
     ("merge_key_bomb", "a: &a {k0: 0, k1: 1}\n"
      + "".join(f"{c}: &{c}\n  <<: [*{p}]\n  {c}x: [*{p}, *{p}, *{p}, *{p}, *{p}, *{p}, *{p}]\n"
-               for p, c in zip("abcdefgh", "bcdefghi"))
+               for p, c in zip("abcdefgh", "bcdefghi", strict=True))
      + "version: 1\n", "alias"),
     ("self_reference", "a: &a [1, *a]\nversion: 1\n", "YAML"),
     ("python_object_apply",
