@@ -59,8 +59,17 @@ health.add_stats_source("suppressed", suppressed_counts)
 
 
 def _calls(counter: itertools.count[int]) -> int:
-    """How many numbers ``counter`` has handed out (read without taking one)."""
-    return int(repr(counter)[6:-1])
+    """How many numbers ``counter`` has handed out (read without taking one).
+
+    ``itertools.count`` offers no way to read its value but its repr (``count(5)``),
+    which is checked: a different repr raises (``stats()`` then says the figure is
+    unavailable) rather than giving a wrong count.
+    """
+    text = repr(counter)
+    if not (text.startswith("count(") and text.endswith(")") and text[6:-1].isdigit()):
+        msg = f"itertools.count's repr is {text!r}, not count(N): held-back counts unreadable"
+        raise RuntimeError(msg)
+    return int(text[6:-1])
 
 
 def _level_method(level: int, name: str) -> Any:
