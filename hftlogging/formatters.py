@@ -49,7 +49,7 @@ def _safe_str(value: object) -> str:
     try:
         return value if type(value) is str else str(value)  # type: ignore[return-value,unused-ignore]
     except Exception as e:
-        return f"<unprintable {type(value).__name__}: {type(e).__name__}>"
+        return _unprintable(value, e)
 
 
 def _render_value(value: object) -> str:
@@ -196,18 +196,50 @@ def to_jsonable(value: Any, _depth: int = 0, _seen: set[int] | None = None) -> A
     """Convert anything a user may log into plain JSON types, never raising.
 
     datetimes become RFC 3339 strings, Decimals strings (exact), Enums their value, sets
-    sorted lists, bytes text (UTF-8, invalid bytes escaped), dataclasses dicts, recursive
-    structures ``"<recursion>"``, anything else ``str(value)``.
+    sorted lists, bytes text (UTF-8, invalid bytes escaped), dataclasses dicts, classes
+    (dataclass and Enum classes too) their qualified name, integers too long for a JSON
+    reader hex strings, recursive structures ``"<recursion>"``, anything else
+    ``str(value)``; an object whose ``__str__`` raises becomes
+    ``"<unprintable TYPE: ERROR>"``.
     """
     t = type(value)
-    if t is str or t is int or t is bool or value is None:
+    if t is str or t is bool or value is None:
         return value
+    if t is int:
+        return value if -_BIG_INT < value < _BIG_INT else _big_int(value)
+    try:
+        return _to_jsonable(value, _depth, _seen)
+    except Exception as e:  # a container or an object whose methods raise
+        return _unprintable(value, e)
+
+
+# Integers beyond this many digits cannot be read back by most JSON parsers, and Python's
+# own ``str(int)`` refuses them (sys.set_int_max_str_digits): written as hex strings.
+_BIG_INT = 10**1000
+
+
+def _big_int(value: int) -> str:
+    return f"{'-' if value < 0 else ''}0x{abs(value):x}"
+
+
+def _unprintable(value: object, e: BaseException) -> str:
+    try:
+        name = type(value).__name__
+    except Exception:  # pragma: no cover - a metaclass that raises
+        name = "object"
+    return f"<unprintable {name}: {type(e).__name__}>"
+
+
+def _to_jsonable(value: Any, _depth: int, _seen: set[int] | None) -> Any:
+    t = type(value)
     if t is float:
-        if value != value or value in (float("inf"), float("-inf")):
+        if value != value or value in (_INF, _NEG_INF):
             return str(value)
         return value
     if _depth > _MAX_DEPTH:
         return "<too deep>"
+    if isinstance(value, type):  # a class (dataclass, Enum and exception classes too)
+        return f"{value.__module__}.{value.__qualname__}"
     if isinstance(value, (dict, list, tuple, set, frozenset)) or dataclasses.is_dataclass(value):
         seen = _seen if _seen is not None else set()
         if id(value) in seen:
@@ -225,12 +257,12 @@ def to_jsonable(value: Any, _depth: int = 0, _seen: set[int] | None = None) -> A
                     return sorted(items)
                 except TypeError:
                     return sorted(items, key=repr)
-            if dataclasses.is_dataclass(value) and not isinstance(value, type):
+            if dataclasses.is_dataclass(value):
                 return {
                     f.name: to_jsonable(getattr(value, f.name, None), _depth + 1, seen)
                     for f in dataclasses.fields(value)
                 }
-            return [to_jsonable(v, _depth + 1, seen) for v in value]  # type: ignore[union-attr]
+            return [to_jsonable(v, _depth + 1, seen) for v in value]
         finally:
             seen.discard(id(value))
     if isinstance(value, Mapping):
@@ -254,7 +286,7 @@ def to_jsonable(value: Any, _depth: int = 0, _seen: set[int] | None = None) -> A
     if isinstance(value, BaseException):
         return f"{type(value).__name__}: {_safe_str(value)}"
     if isinstance(value, int):  # int subclasses (IntEnum handled above), numpy ints
-        return int(value)
+        return to_jsonable(int(value))
     if isinstance(value, float):
         return to_jsonable(float(value), _depth, _seen)
     return _safe_str(value)
@@ -283,7 +315,7 @@ _JSON_SKIP = frozenset(
         "pathname", "process", "processName", "relativeCreated", "stack_info", "thread",
         "threadName", "taskName", "created_ns", "context", "tags", "log_type",
         "metric_name", "metric_value", "metric_type", "metric_tags", "metric_unit",
-        "audit_event", "hft_fallback_for",
+        "audit_event",
     }
 )
 

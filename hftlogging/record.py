@@ -128,7 +128,14 @@ class Record(logging.LogRecord):
     ``getMessage`` behaves as stdlib's (``str(msg) % args``); when the format and the
     arguments do not match, or ``__str__`` raises, the message says so instead of raising
     into a handler.
+
+    hftlogging's own bookkeeping (which redaction settings already masked the record)
+    lives in a slot, outside ``__dict__``: no formatter or handler that walks the
+    record's attributes can write it.
     """
+
+    __slots__ = ("hft_redacted",)
+    hft_redacted: Any
 
     def getMessage(self) -> str:
         msg = self.msg if type(self.msg) is str else _safe_str(self.msg)

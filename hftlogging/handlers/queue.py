@@ -412,6 +412,7 @@ def free_records(records: list[Any], pool: list[Any], limit: int) -> None:
             d = r.__dict__
             if grc(d) == n_dict and not _weakref_count(r):
                 d.clear()  # the user's objects are released now, not at reuse
+                r.hft_redacted = None  # the next record is not redacted yet
                 pool.append(r)
                 room -= 1
 
@@ -448,10 +449,15 @@ class _HandlerState:
         self.original_handle_error: Any = None
 
 
+# The handler whose records the fallback is writing (set around the call, on the listener's
+# thread): outside the record, so a user's fallback formatter never writes it.
+_fallback_for = threading.local()
+
+
 class _DefaultFallbackFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         line = super().format(record)
-        failed = getattr(record, "hft_fallback_for", None)
+        failed = getattr(_fallback_for, "name", None)
         return f"{line} [hftlogging fallback for handler {failed}]" if failed else line
 
 
@@ -986,12 +992,12 @@ class QueueListener(logging.handlers.QueueListener):
                     continue
             st.fallbacks += 1
             try:
-                r.__dict__["hft_fallback_for"] = st.name
+                _fallback_for.name = st.name
                 fb.handle(r)
             except Exception:
                 pass
             finally:
-                r.__dict__.pop("hft_fallback_for", None)
+                _fallback_for.name = None
 
     def _notice(self, level: int, msg: str, *args: Any) -> None:
         """Tell the user about the pipeline itself, through the fallback (never the queue)."""
