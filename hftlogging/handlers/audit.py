@@ -230,9 +230,15 @@ class AuditFormatter(JSONFormatter):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.chain: _Chain | None = None
+        #: the worker name for the lines of the current batch (set by the handler, which
+        #: reads it once per batch); None: read it for each line.
+        self.worker: str | None = None
         cls = type(self)
+        # python-json-logger lists ``message`` as required for an empty fmt; it is written
+        # (non-audit records) either way.
+        required = [f for f in getattr(self, "_required_fields", ()) if f != "message"]
         self._fast = (
-            not getattr(self, "_required_fields", None)
+            not required
             and not getattr(self, "defaults", None)
             and not getattr(self, "rename_fields", None)
             and not getattr(self, "timestamp", False)
@@ -281,7 +287,11 @@ class AuditFormatter(JSONFormatter):
             if isinstance(ctx, Mapping):
                 for k, v in ctx.items():
                     key = k if type(k) is str else str(to_jsonable(k))
-                    obj[f"field_{key}" if key in _FIXED else key] = _plain(v)
+                    if key in _FIXED:
+                        key = "field_" + key
+                    t = type(v)
+                    obj[key] = v if t is str or t is int or t is bool or v is None or (
+                        t is float and _NEG_INF < v < _INF) else to_jsonable(v)
                 layout = tuple(ctx)
                 cached = self._extra_known.get(layout)
                 if cached is None:
@@ -312,7 +322,7 @@ class AuditFormatter(JSONFormatter):
                 obj["exc_type"] = exc_info[0].__name__
         obj["host"] = _host()
         obj["pid"] = d.get("process")
-        obj["worker"] = get_worker()
+        obj["worker"] = self.worker or get_worker()
         return obj
 
     def add_fields(
@@ -758,6 +768,9 @@ class JSONAuditHandler(logging.Handler):
             self._open()  # after a failed write: resume from what reached the file
         if self._torn_pending is not None:
             self._write_torn_marker()
+        fmt = self.formatter
+        if isinstance(fmt, AuditFormatter):
+            fmt.worker = self._worker
         lines = [self._line(r) for r in records]
         if not lines:
             return
