@@ -139,6 +139,11 @@ class ContextFormatter(logging.Formatter):
                 self._style._tpl = self._style._tpl.__class__(self._style._fmt)  # type: ignore[attr-defined]
         if utc:
             self.converter = time.gmtime
+        # Contract attributes a record may read from its class (they are instance
+        # attributes only when they carry something): given to the format for the call.
+        pattern = _CONTEXT_PLACEHOLDERS[style].pattern
+        self._contract = tuple(f for f in ("log_type", "tags", "created_ns")
+                               if re.search(pattern.replace("context", f), fmt))
         self._uses_time = self.usesTime()
         self._time_cache: tuple[int, str] = (-1, "")
 
@@ -165,10 +170,15 @@ class ContextFormatter(logging.Formatter):
             d["asctime"] = self.formatTime(record, self.datefmt)
         if self._has_context:
             d[_CONTEXT_SLOT] = render_context(d.get("context"))
+        added = [f for f in self._contract if f not in d]
+        for f in added:
+            d[f] = getattr(record, f, "")
         try:
             s = self.formatMessage(record)
         finally:
             d.pop(_CONTEXT_SLOT, None)
+            for f in added:
+                del d[f]
         s = s.rstrip(" ")
         if not s.isprintable():  # a logger name, thread name or extra field with a line break
             s = escape_text(s)
@@ -320,6 +330,19 @@ _JSON_SKIP = frozenset(
 )
 
 
+# hftlogging's record contract: always reserved (written as the fixed keys, not as extras).
+_CONTRACT_ATTRS = (
+    "created_ns", "context", "tags", "log_type", "metric_name", "metric_value", "metric_type",
+    "metric_tags", "metric_unit", "audit_event", "message", "asctime",
+)
+# python-json-logger's constructor options that JSONFormatter passes on (3.1 to 4.x).
+_PJL_OPTIONS = frozenset({
+    "prefix", "rename_fields", "rename_fields_keep_missing", "reserved_attrs", "timestamp",
+    "defaults", "exc_info_as_array", "stack_info_as_array", "json_default", "json_encoder",
+    "json_serializer", "json_indent",
+})
+
+
 class JSONFormatter(_JsonFormatter):  # type: ignore[misc,unused-ignore]
     """One JSON object per line, python-json-logger compatible.
 
@@ -341,6 +364,18 @@ class JSONFormatter(_JsonFormatter):  # type: ignore[misc,unused-ignore]
         static_fields: fields added to every object (e.g. ``{"service": "mm"}``).
         json_ensure_ascii: escape every non-ASCII character (always through :mod:`json`).
         serializer: ``"auto"`` (orjson when importable), ``"orjson"`` or ``"json"``.
+        **options: python-json-logger's own options, with its meaning: ``prefix``,
+            ``rename_fields``, ``rename_fields_keep_missing``, ``defaults``,
+            ``reserved_attrs`` (hftlogging's contract attributes are always reserved:
+            they are written as the fixed keys), ``timestamp``, ``exc_info_as_array``,
+            ``stack_info_as_array``, ``json_default``, ``json_encoder``,
+            ``json_serializer``, ``json_indent``. With any of them the object goes through
+            python-json-logger's pipeline; a custom serialiser that raises falls back to
+            hftlogging's, so a line is never lost. The differences that remain are listed
+            in docs/configuration.md.
+
+    Raises:
+        TypeError: an option python-json-logger does not have.
     """
 
     def __init__(
@@ -353,16 +388,31 @@ class JSONFormatter(_JsonFormatter):  # type: ignore[misc,unused-ignore]
         static_fields: dict[str, Any] | None = None,
         json_ensure_ascii: bool = False,
         serializer: str = "auto",
+        **options: Any,
     ) -> None:
+        unknown = sorted(set(options) - _PJL_OPTIONS)
+        if unknown:
+            msg = (f"JSONFormatter got unexpected keyword argument(s) {', '.join(unknown)}; "
+                   f"python-json-logger's options are {', '.join(sorted(_PJL_OPTIONS))}")
+            raise TypeError(msg)
+        reserved = options.pop("reserved_attrs", None)
+        user_default = options.pop("json_default", None)
+        # A serialiser of the user's choosing: python-json-logger's jsonify, as it would.
+        self._custom_json = user_default is not None or any(
+            options.get(k) is not None for k in ("json_encoder", "json_serializer", "json_indent"))
         super().__init__(
             fmt or "",
             datefmt,
             style,
             validate=False if not fmt else validate,
             static_fields=static_fields,
-            reserved_attrs=list(_JSON_SKIP),
-            json_default=to_jsonable,
+            reserved_attrs=list(_JSON_SKIP) if reserved is None
+            else [*reserved, *_CONTRACT_ATTRS],
+            # A json_encoder's own ``default`` is only used when json_default is None.
+            json_default=user_default if user_default is not None
+            else None if options.get("json_encoder") is not None else to_jsonable,
             json_ensure_ascii=json_ensure_ascii,
+            **options,
         )
         if serializer not in ("auto", "orjson", "json"):
             msg = f"serializer must be 'auto', 'orjson' or 'json', got {serializer!r}"
@@ -394,6 +444,9 @@ class JSONFormatter(_JsonFormatter):  # type: ignore[misc,unused-ignore]
             or getattr(self, "defaults", None) or getattr(self, "rename_fields", None)
             or getattr(self, "timestamp", False) or getattr(self, "prefix", "")
             or getattr(self, "rename_fields_keep_missing", False)
+            or getattr(self, "exc_info_as_array", False)
+            or getattr(self, "stack_info_as_array", False)
+            or self._custom_json
         ):
             return None
         # ``message`` is always written; python-json-logger lists it for an empty fmt.
@@ -409,7 +462,7 @@ class JSONFormatter(_JsonFormatter):  # type: ignore[misc,unused-ignore]
         d = record.__dict__
         message = record.getMessage()
         d["message"] = message
-        created_ns = d.get("created_ns") or int(record.created * 1e9)
+        created_ns = getattr(record, "created_ns", None) or int(record.created * 1e9)
         log_type = d.get("log_type", "text")
         obj: dict[str, Any] = {
             "timestamp": rfc3339_utc(created_ns),
@@ -505,7 +558,7 @@ class JSONFormatter(_JsonFormatter):  # type: ignore[misc,unused-ignore]
     ) -> None:
         """Lay out the object: fixed keys first, then context, then extras."""
         d = record.__dict__
-        created_ns = d.get("created_ns") or int(record.created * 1e9)
+        created_ns = getattr(record, "created_ns", None) or int(record.created * 1e9)
         fixed: dict[str, Any] = {
             "timestamp": rfc3339_utc(created_ns),
             "level": record.levelname,
@@ -533,7 +586,7 @@ class JSONFormatter(_JsonFormatter):  # type: ignore[misc,unused-ignore]
         # python-json-logger copies record attributes over: a field named like a fixed key
         # (timestamp, level, event...) must not replace it.
         log_data.update(fixed)
-        exc_text = record.exc_text
+        exc_text: Any = record.exc_text
         if exc_text:
             log_data["exc_info"] = exc_text
         if record.exc_info and record.exc_info[0] is not None:
@@ -542,10 +595,24 @@ class JSONFormatter(_JsonFormatter):  # type: ignore[misc,unused-ignore]
                 log_data["exc_info"] = self.formatException(record.exc_info)
         elif "exc_info" in log_data and not log_data["exc_info"]:
             del log_data["exc_info"]
+        exc_text = log_data.get("exc_info")
+        if getattr(self, "exc_info_as_array", False) and isinstance(exc_text, str):
+            log_data["exc_info"] = exc_text.splitlines()
+        # rename_fields applies to the fixed keys python-json-logger would have named too.
+        for src, dst in (getattr(self, "rename_fields", None) or {}).items():
+            if src in fixed and src != dst:
+                log_data[dst] = log_data.pop(src)
 
     def jsonify_log_record(self, log_data: dict[str, Any]) -> str:
         """Serialise python-json-logger's object (dict messages, subclasses) as the direct
-        path does: the same serialiser, the same compact line; never raises."""
+        path does: the same serialiser, the same compact line; never raises. With a
+        ``json_default``, ``json_encoder``, ``json_serializer`` or ``json_indent`` of the
+        user's, python-json-logger's own serialisation (and ours if that raises)."""
+        if self._custom_json:
+            try:
+                return super().jsonify_log_record(log_data)
+            except Exception:  # never lose the line to a custom serialiser
+                pass
         return self._serialise(to_jsonable(log_data))
 
     def _serialise(self, obj: Any) -> str:

@@ -270,7 +270,7 @@ class AuditFormatter(JSONFormatter):
     def _object(self, record: logging.LogRecord) -> dict[str, Any]:
         """The audit object, laid out as :meth:`add_fields` lays it out, in one pass."""
         d = record.__dict__
-        created_ns = d.get("created_ns") or int(record.created * 1e9)
+        created_ns = getattr(record, "created_ns", None) or int(record.created * 1e9)
         log_type = d.get("log_type", "text")
         event = d.get("audit_event") if log_type == "audit" else None
         obj: dict[str, Any] = {
@@ -330,7 +330,7 @@ class AuditFormatter(JSONFormatter):
     ) -> None:
         """Lay out one audit object (see the class docstring)."""
         d = record.__dict__
-        created_ns = d.get("created_ns") or int(record.created * 1e9)
+        created_ns = getattr(record, "created_ns", None) or int(record.created * 1e9)
         log_type = d.get("log_type", "text")
         log_data["timestamp"] = rfc3339_utc(created_ns)
         event = d.get("audit_event") if log_type == "audit" else None
@@ -734,7 +734,7 @@ class JSONAuditHandler(logging.Handler):
             return self.format(record).encode("utf-8") + b"\n"  # pragma: no cover
         except Exception as e:  # never lose an audit record to a formatting bug
             obj: dict[str, Any] = {
-                "timestamp": rfc3339_utc(record.__dict__.get("created_ns") or time.time_ns()),
+                "timestamp": rfc3339_utc(getattr(record, "created_ns", None) or time.time_ns()),
                 "event": "audit_format_error",
                 "logger": getattr(record, "name", "?"),
                 "level": getattr(record, "levelname", "?"),

@@ -319,7 +319,6 @@ def materialize(item: Any, pool: list[Any] | None = None) -> logging.LogRecord:
     d["created"] = t_ns / 1e9
     d["msecs"] = (t_ns % 1_000_000_000) // 1_000_000 + 0.0
     d["relativeCreated"] = (t_ns - _START_NS) / 1e6
-    d["created_ns"] = t_ns
     if d["thread"] is not None or logging.logThreads:
         if type(tid) is tuple:  # captured with the name: a formatter shows threadName
             tid, d["threadName"] = tid
@@ -335,15 +334,20 @@ def materialize(item: Any, pool: list[Any] | None = None) -> logging.LogRecord:
         d["filename"], d["module"] = _path_info(pathname)
     if task is not None:
         d["taskName"] = task
-    d["tags"] = logger._tags
-    d["context"] = ctx
+    # Contract attributes only when they carry something (Record has class defaults):
+    # a stdlib-style call's record holds exactly stdlib's attributes.
+    tags = logger._tags
+    if tags:
+        d["tags"] = tags
     if ctx:
+        d["context"] = ctx
         for k, v in ctx.items():
             if k not in RESERVED_ATTRS:
                 d[k] = v
     if rec is None:
         rec = Record.__new__(Record)
         rec.__dict__ = d
+    rec._created_ns = t_ns
     return rec  # type: ignore[no-any-return]
 
 
