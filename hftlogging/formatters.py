@@ -21,6 +21,8 @@ from typing import Any
 
 from pythonjsonlogger.json import JsonFormatter as _JsonFormatter
 
+from hftlogging.schemas import SCHEMAS
+
 _orjson_dumps: Any
 try:  # optional: the JSON formatter's fast serialiser
     from orjson import dumps as _orjson_dumps
@@ -364,6 +366,9 @@ class JSONFormatter(_JsonFormatter):  # type: ignore[misc,unused-ignore]
         static_fields: fields added to every object (e.g. ``{"service": "mm"}``).
         json_ensure_ascii: escape every non-ASCII character (always through :mod:`json`).
         serializer: ``"auto"`` (orjson when importable), ``"orjson"`` or ``"json"``.
+        schema: ``"ecs"`` (Elastic Common Schema) or ``"otel"`` (OpenTelemetry log data
+            model) field names instead of the layout above (see :mod:`hftlogging.schemas`);
+            it takes ``static_fields`` but no python-json-logger option.
         **options: python-json-logger's own options, with its meaning: ``prefix``,
             ``rename_fields``, ``rename_fields_keep_missing``, ``defaults``,
             ``reserved_attrs`` (hftlogging's contract attributes are always reserved:
@@ -388,8 +393,17 @@ class JSONFormatter(_JsonFormatter):  # type: ignore[misc,unused-ignore]
         static_fields: dict[str, Any] | None = None,
         json_ensure_ascii: bool = False,
         serializer: str = "auto",
+        schema: str | None = None,
         **options: Any,
     ) -> None:
+        if schema is not None and schema not in SCHEMAS:
+            msg = f"schema must be one of {', '.join(sorted(SCHEMAS))} or None, got {schema!r}"
+            raise ValueError(msg)
+        if schema is not None and options:
+            msg = (f"schema={schema!r} lays out its own field names; it takes static_fields "
+                   f"but not {', '.join(sorted(options))}")
+            raise ValueError(msg)
+        self.schema = schema
         unknown = sorted(set(options) - _PJL_OPTIONS)
         if unknown:
             msg = (f"JSONFormatter got unexpected keyword argument(s) {', '.join(unknown)}; "
@@ -429,6 +443,7 @@ class JSONFormatter(_JsonFormatter):  # type: ignore[misc,unused-ignore]
         ).encode
         self._direct = self._direct_layout()
         self._known: dict[tuple[Any, ...], frozenset[Any]] = {}
+        self._skip_schema = frozenset(self._skip_fields) | {"otel_trace_id", "otel_span_id"}
 
     def _direct_layout(self) -> tuple[tuple[str, ...], frozenset[str]] | None:
         """What :meth:`format` needs to build objects itself, or None to use the pipeline."""
@@ -454,6 +469,10 @@ class JSONFormatter(_JsonFormatter):  # type: ignore[misc,unused-ignore]
 
     def format(self, record: logging.LogRecord) -> str:
         """Render ``record`` as one JSON line."""
+        if self.schema is not None:
+            build = SCHEMAS[self.schema]
+            return self._serialise(
+                to_jsonable(build(record, self._skip_schema, self.static_fields)))
         direct = self._direct
         if direct is None or isinstance(record.msg, dict):
             return super().format(record)  # type: ignore[no-any-return,unused-ignore]
