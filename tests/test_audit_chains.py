@@ -153,7 +153,7 @@ def test_hash_covers_the_written_bytes(tmp_path: Path) -> None:
 
 
 def _old_format_trail(path: Path, n: int) -> None:
-    """A file as hftlogging wrote it before 0.2: spaced JSON, canonical-form hashes."""
+    """A file of the older format: spaced JSON, canonical-form hashes."""
     prev = GENESIS_HASH
     out = []
     for i in range(1, n + 1):

@@ -1,22 +1,24 @@
 """The audit trail: append-only JSON Lines with a SHA-256 hash chain, and its verification.
 
-:class:`JSONAuditHandler` writes one JSON object per line through python-json-logger
+:class:`JSONAuditHandler` writes one compact JSON object per line
 (:class:`AuditFormatter`, a :class:`~hftlogging.formatters.JSONFormatter`)::
 
-    {"timestamp": "2026-11-21T08:15:02.123456Z", "event": "order_placed",
-     "logger": "orders", "level": "INFO", "seq": 42, "order_id": "o-7", "qty": "0.5",
-     "correlation_id": "c-1", "host": "trade-1", "pid": 4711, "worker": "worker_open",
-     "prev_hash": "9f2c...", "hash": "0b4e..."}
+    {"timestamp":"2026-11-21T08:15:02.123456Z","event":"order_placed",
+     "logger":"orders","level":"INFO","seq":42,"order_id":"o-7","qty":"0.5",
+     "correlation_id":"c-1","host":"trade-1","pid":4711,"worker":"worker_open",
+     "prev_hash":"9f2c...","hash":"0b4e..."}
 
 The hash chain
-    ``seq`` counts the records of the chain from 1. ``hash`` is the SHA-256 (hex) of the
-    canonical form of the line's object without its ``hash`` key: the UTF-8 bytes of
-    ``json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False)``
-    (lone surrogates are kept with ``surrogatepass``). That object holds ``prev_hash``,
-    the previous line's ``hash`` (64 zeros before the first record), so each line seals
-    the whole history before it. The chain continues across rotation (the first line of
-    a new file links to the last line of the rotated one) and across restarts (the
-    handler reads the tail of the existing file, never the whole file).
+    ``seq`` counts the records of the chain from 1. Every line ends with
+    ``,"prev_hash":"<hex>","hash":"<hex>"}``: ``prev_hash`` is the previous line's
+    ``hash`` (64 zeros before the first record) and ``hash`` the SHA-256 (hex) of the
+    line's own UTF-8 bytes with the ``,"hash":"..."`` member removed (the line ending in
+    ``}`` there). The line hashed is the line written, serialised once; each line seals
+    the whole history before it. Lines of the older format (spaced JSON, hashed over
+    :func:`canonical_bytes`) still verify. The chain continues across rotation (the first
+    line of a new file links to the last line of the rotated one) and across restarts
+    (the handler reads the tail of the existing file, never the whole file). Each writer
+    (worker) has its own file and chain; :func:`chain_files` groups files into chains.
 
 Torn lines
     A crash can leave a partial last line. When the handler opens such a file it warns
@@ -111,8 +113,9 @@ _fsync = getattr(os, "fdatasync", os.fsync)
 
 
 def canonical_bytes(obj: dict[str, Any]) -> bytes:
-    """The bytes the hash of a line written before version 0.2 covers (``obj`` without
-    its ``hash`` key); such lines still verify."""
+    """The bytes the hash of a line of the older format covers (``obj`` without its
+    ``hash`` key; lines whose hash does not cover their own bytes); such lines still
+    verify."""
     return json.dumps(
         obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False
     ).encode("utf-8", "surrogatepass")
@@ -159,9 +162,9 @@ def seal_bytes(body: bytes) -> tuple[bytes, str]:
 def line_hash_matches(raw: bytes, h: str) -> bool:
     """Whether ``raw`` (a line without its newline) carries ``h`` as its own hash.
 
-    Lines written since version 0.2: the hash covers the line's own bytes with the
-    trailing ``,"hash":"..."`` member removed. Older lines: the canonical form
-    (:func:`canonical_bytes`) of the parsed object without ``hash``.
+    The hash covers the line's own bytes with the trailing ``,"hash":"..."`` member
+    removed. (Lines of the older format, spaced JSON, hashed the canonical form of the
+    parsed object instead, :func:`canonical_bytes`; the verifier checks those apart.)
     """
     tail = b"".join((_HASH_KEY, h.encode("ascii", "replace"), b'"}'))
     if raw.endswith(tail):
