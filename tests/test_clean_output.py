@@ -14,7 +14,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 from prometheus_client import CollectorRegistry, generate_latest
 
@@ -195,6 +195,8 @@ _anything = st.recursive(
 
 @settings(max_examples=80, deadline=None)
 @given(value=_anything)
+@example(value=10**5000)
+@example(value={"n": [10**2000, _Point]})
 def test_anything_serialises(value: Any) -> None:
     """Classes, dataclass and Enum classes, recursive containers, objects whose __str__
     and __repr__ raise, mappings whose items() raises and huge numbers and strings all

@@ -139,7 +139,11 @@ def dump_line(obj: dict[str, Any]) -> bytes:
             return _orjson_dumps(obj)  # type: ignore[no-any-return]
         except Exception:  # a lone surrogate, an int beyond 64 bits: json below
             pass
-    line = _json_compact.encode(obj)
+    try:
+        line = _json_compact.encode(obj)
+    except ValueError:  # an integer too long for str(): to_jsonable writes it as hex
+        obj = to_jsonable(obj)
+        line = _json_compact.encode(obj)
     try:
         return line.encode("utf-8")
     except UnicodeEncodeError:  # lone surrogates: escaped, still one valid UTF-8 line
