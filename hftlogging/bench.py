@@ -15,7 +15,9 @@ Workloads:
    through size-rotating files and in JSON lines, line counts checked;
 5. a burst of 1,000,000 records into a queue of capacity 10,000: peak memory growth and
    exact accounting (written + dropped == emitted);
-6. worker processes each logging to their own file: aggregate throughput.
+6. worker processes each logging to their own file: aggregate throughput;
+7. the audit trail beside JSON lines through the queue, ``fsync: batch``, chain verified
+   (:mod:`hftlogging.bench_audit`).
 
 Each measurement runs in a fresh interpreter (``python -m hftlogging.bench --worker
 SPEC``), scenarios are interleaved and repeated, and the tables show medians of the
@@ -1306,6 +1308,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     t0 = time.monotonic()
     res = collect(plan, setups)
     tables, checks = report(res, setups, plan)
+    if "hftlogging" in setups:
+        from hftlogging.bench_audit import audit_section
+
+        tables += "\n\n" + audit_section(plan.rounds, plan.throughput_n, checks, res.raw)
     print(f"hftlogging bench{' --quick' if plan.quick else ''}: {machine()}; "
           f"{plan.rounds} round(s), medians; {time.monotonic() - t0:.0f}s\n")
     print(tables)

@@ -28,7 +28,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from hftlogging.exceptions import ConfigError
-from hftlogging.record import RESERVED_ATTRS
+from hftlogging.record import RESERVED_ATTRS, Record
 
 __all__ = [
     "DEFAULT_REDACT_KEYS",
@@ -248,7 +248,7 @@ class TagFilter(logging.Filter):
 _NOT_ALNUM = re.compile(r"[^0-9a-z]+")
 # Attributes a record has besides the keyword fields: never treated as user fields.
 _RECORD_ATTRS = frozenset(RESERVED_ATTRS) | frozenset(
-    {"hft_fallback_for", "hft_redacted", "_hft_context_text", "exc_info", "exc_text"}
+    {"_hft_context_text", "exc_info", "exc_text"}
 )
 _CONTAINERS = (dict, list, tuple)
 
@@ -355,14 +355,18 @@ class RedactFilter(logging.Filter):
 
     def filter(self, record: logging.LogRecord) -> bool:
         """Mask secrets in ``record`` (always passes it)."""
-        d = record.__dict__
-        if d.get("hft_redacted") == self._signature:
+        # The marker lives in a slot of hftlogging's records, never in ``__dict__`` (where
+        # every JSON formatter would write it); other records are simply redacted again.
+        marked = isinstance(record, Record)
+        if marked and getattr(record, "hft_redacted", None) == self._signature:
             return True
+        d = record.__dict__
         try:
             self._redact_record(d)
         except Exception:  # a filter must never lose a record; mask what it cannot read
             d["context"] = {"redaction_failed": True}
-        d["hft_redacted"] = self._signature
+        if marked:
+            record.hft_redacted = self._signature
         return True
 
     def _redact_record(self, d: dict[str, Any]) -> None:

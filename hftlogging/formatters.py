@@ -22,6 +22,7 @@ from typing import Any
 from pythonjsonlogger.json import JsonFormatter as _JsonFormatter
 
 from hftlogging import strict as _strict
+from hftlogging.schemas import SCHEMAS
 
 _orjson_dumps: Any
 try:  # optional: the JSON formatter's fast serialiser
@@ -51,7 +52,7 @@ def _safe_str(value: object) -> str:
     try:
         return value if type(value) is str else str(value)  # type: ignore[return-value,unused-ignore]
     except Exception as e:
-        return f"<unprintable {type(value).__name__}: {type(e).__name__}>"
+        return _unprintable(value, e)
 
 
 def _render_value(value: object) -> str:
@@ -145,6 +146,11 @@ class ContextFormatter(logging.Formatter):
                 self._style._tpl = self._style._tpl.__class__(self._style._fmt)  # type: ignore[attr-defined]
         if utc:
             self.converter = time.gmtime
+        # Contract attributes a record may read from its class (they are instance
+        # attributes only when they carry something): given to the format for the call.
+        pattern = _CONTEXT_PLACEHOLDERS[style].pattern
+        self._contract = tuple(f for f in ("log_type", "tags", "created_ns")
+                               if re.search(pattern.replace("context", f), fmt))
         self._uses_time = self.usesTime()
         self._time_cache: tuple[int, str] = (-1, "")
 
@@ -173,10 +179,15 @@ class ContextFormatter(logging.Formatter):
             d["asctime"] = self.formatTime(record, self.datefmt)
         if self._has_context:
             d[_CONTEXT_SLOT] = render_context(d.get("context"))
+        added = [f for f in self._contract if f not in d]
+        for f in added:
+            d[f] = getattr(record, f, "")
         try:
             s = self.formatMessage(record)
         finally:
             d.pop(_CONTEXT_SLOT, None)
+            for f in added:
+                del d[f]
         s = s.rstrip(" ")
         if not s.isprintable():  # a logger name, thread name or extra field with a line break
             s = escape_text(s)
@@ -204,18 +215,50 @@ def to_jsonable(value: Any, _depth: int = 0, _seen: set[int] | None = None) -> A
     """Convert anything a user may log into plain JSON types, never raising.
 
     datetimes become RFC 3339 strings, Decimals strings (exact), Enums their value, sets
-    sorted lists, bytes text (UTF-8, invalid bytes escaped), dataclasses dicts, recursive
-    structures ``"<recursion>"``, anything else ``str(value)``.
+    sorted lists, bytes text (UTF-8, invalid bytes escaped), dataclasses dicts, classes
+    (dataclass and Enum classes too) their qualified name, integers too long for a JSON
+    reader hex strings, recursive structures ``"<recursion>"``, anything else
+    ``str(value)``; an object whose ``__str__`` raises becomes
+    ``"<unprintable TYPE: ERROR>"``.
     """
     t = type(value)
-    if t is str or t is int or t is bool or value is None:
+    if t is str or t is bool or value is None:
         return value
+    if t is int:
+        return value if -_BIG_INT < value < _BIG_INT else _big_int(value)
+    try:
+        return _to_jsonable(value, _depth, _seen)
+    except Exception as e:  # a container or an object whose methods raise
+        return _unprintable(value, e)
+
+
+# Integers beyond this many digits cannot be read back by most JSON parsers, and Python's
+# own ``str(int)`` refuses them (sys.set_int_max_str_digits): written as hex strings.
+_BIG_INT = 10**1000
+
+
+def _big_int(value: int) -> str:
+    return f"{'-' if value < 0 else ''}0x{abs(value):x}"
+
+
+def _unprintable(value: object, e: BaseException) -> str:
+    try:
+        name = type(value).__name__
+    except Exception:  # pragma: no cover - a metaclass that raises
+        name = "object"
+    return f"<unprintable {name}: {type(e).__name__}>"
+
+
+def _to_jsonable(value: Any, _depth: int, _seen: set[int] | None) -> Any:
+    t = type(value)
     if t is float:
-        if value != value or value in (float("inf"), float("-inf")):
+        if value != value or value in (_INF, _NEG_INF):
             return str(value)
         return value
     if _depth > _MAX_DEPTH:
         return "<too deep>"
+    if isinstance(value, type):  # a class (dataclass, Enum and exception classes too)
+        return f"{value.__module__}.{value.__qualname__}"
     if isinstance(value, (dict, list, tuple, set, frozenset)) or dataclasses.is_dataclass(value):
         seen = _seen if _seen is not None else set()
         if id(value) in seen:
@@ -233,12 +276,12 @@ def to_jsonable(value: Any, _depth: int = 0, _seen: set[int] | None = None) -> A
                     return sorted(items)
                 except TypeError:
                     return sorted(items, key=repr)
-            if dataclasses.is_dataclass(value) and not isinstance(value, type):
+            if dataclasses.is_dataclass(value):
                 return {
                     f.name: to_jsonable(getattr(value, f.name, None), _depth + 1, seen)
                     for f in dataclasses.fields(value)
                 }
-            return [to_jsonable(v, _depth + 1, seen) for v in value]  # type: ignore[union-attr]
+            return [to_jsonable(v, _depth + 1, seen) for v in value]
         finally:
             seen.discard(id(value))
     if isinstance(value, Mapping):
@@ -262,7 +305,7 @@ def to_jsonable(value: Any, _depth: int = 0, _seen: set[int] | None = None) -> A
     if isinstance(value, BaseException):
         return f"{type(value).__name__}: {_safe_str(value)}"
     if isinstance(value, int):  # int subclasses (IntEnum handled above), numpy ints
-        return int(value)
+        return to_jsonable(int(value))
     if isinstance(value, float):
         return to_jsonable(float(value), _depth, _seen)
     return _safe_str(value)
@@ -291,9 +334,22 @@ _JSON_SKIP = frozenset(
         "pathname", "process", "processName", "relativeCreated", "stack_info", "thread",
         "threadName", "taskName", "created_ns", "context", "tags", "log_type",
         "metric_name", "metric_value", "metric_type", "metric_tags", "metric_unit",
-        "audit_event", "hft_fallback_for",
+        "audit_event",
     }
 )
+
+
+# hftlogging's record contract: always reserved (written as the fixed keys, not as extras).
+_CONTRACT_ATTRS = (
+    "created_ns", "context", "tags", "log_type", "metric_name", "metric_value", "metric_type",
+    "metric_tags", "metric_unit", "audit_event", "message", "asctime",
+)
+# python-json-logger's constructor options that JSONFormatter passes on (3.1 to 4.x).
+_PJL_OPTIONS = frozenset({
+    "prefix", "rename_fields", "rename_fields_keep_missing", "reserved_attrs", "timestamp",
+    "defaults", "exc_info_as_array", "stack_info_as_array", "json_default", "json_encoder",
+    "json_serializer", "json_indent",
+})
 
 
 class JSONFormatter(_JsonFormatter):  # type: ignore[misc,unused-ignore]
@@ -317,6 +373,21 @@ class JSONFormatter(_JsonFormatter):  # type: ignore[misc,unused-ignore]
         static_fields: fields added to every object (e.g. ``{"service": "mm"}``).
         json_ensure_ascii: escape every non-ASCII character (always through :mod:`json`).
         serializer: ``"auto"`` (orjson when importable), ``"orjson"`` or ``"json"``.
+        schema: ``"ecs"`` (Elastic Common Schema) or ``"otel"`` (OpenTelemetry log data
+            model) field names instead of the layout above (see :mod:`hftlogging.schemas`);
+            it takes ``static_fields`` but no python-json-logger option.
+        **options: python-json-logger's own options, with its meaning: ``prefix``,
+            ``rename_fields``, ``rename_fields_keep_missing``, ``defaults``,
+            ``reserved_attrs`` (hftlogging's contract attributes are always reserved:
+            they are written as the fixed keys), ``timestamp``, ``exc_info_as_array``,
+            ``stack_info_as_array``, ``json_default``, ``json_encoder``,
+            ``json_serializer``, ``json_indent``. With any of them the object goes through
+            python-json-logger's pipeline; a custom serialiser that raises falls back to
+            hftlogging's, so a line is never lost. The differences that remain are listed
+            in docs/configuration.md.
+
+    Raises:
+        TypeError: an option python-json-logger does not have.
     """
 
     def __init__(
@@ -329,16 +400,40 @@ class JSONFormatter(_JsonFormatter):  # type: ignore[misc,unused-ignore]
         static_fields: dict[str, Any] | None = None,
         json_ensure_ascii: bool = False,
         serializer: str = "auto",
+        schema: str | None = None,
+        **options: Any,
     ) -> None:
+        if schema is not None and schema not in SCHEMAS:
+            msg = f"schema must be one of {', '.join(sorted(SCHEMAS))} or None, got {schema!r}"
+            raise ValueError(msg)
+        if schema is not None and options:
+            msg = (f"schema={schema!r} lays out its own field names; it takes static_fields "
+                   f"but not {', '.join(sorted(options))}")
+            raise ValueError(msg)
+        self.schema = schema
+        unknown = sorted(set(options) - _PJL_OPTIONS)
+        if unknown:
+            msg = (f"JSONFormatter got unexpected keyword argument(s) {', '.join(unknown)}; "
+                   f"python-json-logger's options are {', '.join(sorted(_PJL_OPTIONS))}")
+            raise TypeError(msg)
+        reserved = options.pop("reserved_attrs", None)
+        user_default = options.pop("json_default", None)
+        # A serialiser of the user's choosing: python-json-logger's jsonify, as it would.
+        self._custom_json = user_default is not None or any(
+            options.get(k) is not None for k in ("json_encoder", "json_serializer", "json_indent"))
         super().__init__(
             fmt or "",
             datefmt,
             style,
             validate=False if not fmt else validate,
             static_fields=static_fields,
-            reserved_attrs=list(_JSON_SKIP),
-            json_default=to_jsonable,
+            reserved_attrs=list(_JSON_SKIP) if reserved is None
+            else [*reserved, *_CONTRACT_ATTRS],
+            # A json_encoder's own ``default`` is only used when json_default is None.
+            json_default=user_default if user_default is not None
+            else None if options.get("json_encoder") is not None else to_jsonable,
             json_ensure_ascii=json_ensure_ascii,
+            **options,
         )
         if serializer not in ("auto", "orjson", "json"):
             msg = f"serializer must be 'auto', 'orjson' or 'json', got {serializer!r}"
@@ -355,6 +450,7 @@ class JSONFormatter(_JsonFormatter):  # type: ignore[misc,unused-ignore]
         ).encode
         self._direct = self._direct_layout()
         self._known: dict[tuple[Any, ...], frozenset[Any]] = {}
+        self._skip_schema = frozenset(self._skip_fields) | {"otel_trace_id", "otel_span_id"}
 
     def _direct_layout(self) -> tuple[tuple[str, ...], frozenset[str]] | None:
         """What :meth:`format` needs to build objects itself, or None to use the pipeline."""
@@ -370,6 +466,9 @@ class JSONFormatter(_JsonFormatter):  # type: ignore[misc,unused-ignore]
             or getattr(self, "defaults", None) or getattr(self, "rename_fields", None)
             or getattr(self, "timestamp", False) or getattr(self, "prefix", "")
             or getattr(self, "rename_fields_keep_missing", False)
+            or getattr(self, "exc_info_as_array", False)
+            or getattr(self, "stack_info_as_array", False)
+            or self._custom_json
         ):
             return None
         # ``message`` is always written; python-json-logger lists it for an empty fmt.
@@ -377,6 +476,10 @@ class JSONFormatter(_JsonFormatter):  # type: ignore[misc,unused-ignore]
 
     def format(self, record: logging.LogRecord) -> str:
         """Render ``record`` as one JSON line."""
+        if self.schema is not None:
+            build = SCHEMAS[self.schema]
+            return self._serialise(
+                to_jsonable(build(record, self._skip_schema, self.static_fields)))
         direct = self._direct
         if direct is None or isinstance(record.msg, dict):
             return super().format(record)  # type: ignore[no-any-return,unused-ignore]
@@ -385,7 +488,7 @@ class JSONFormatter(_JsonFormatter):  # type: ignore[misc,unused-ignore]
         d = record.__dict__
         message = record.getMessage()
         d["message"] = message
-        created_ns = d.get("created_ns") or int(record.created * 1e9)
+        created_ns = getattr(record, "created_ns", None) or int(record.created * 1e9)
         log_type = d.get("log_type", "text")
         obj: dict[str, Any] = {
             "timestamp": rfc3339_utc(created_ns),
@@ -481,7 +584,7 @@ class JSONFormatter(_JsonFormatter):  # type: ignore[misc,unused-ignore]
     ) -> None:
         """Lay out the object: fixed keys first, then context, then extras."""
         d = record.__dict__
-        created_ns = d.get("created_ns") or int(record.created * 1e9)
+        created_ns = getattr(record, "created_ns", None) or int(record.created * 1e9)
         fixed: dict[str, Any] = {
             "timestamp": rfc3339_utc(created_ns),
             "level": record.levelname,
@@ -509,7 +612,7 @@ class JSONFormatter(_JsonFormatter):  # type: ignore[misc,unused-ignore]
         # python-json-logger copies record attributes over: a field named like a fixed key
         # (timestamp, level, event...) must not replace it.
         log_data.update(fixed)
-        exc_text = record.exc_text
+        exc_text: Any = record.exc_text
         if exc_text:
             log_data["exc_info"] = exc_text
         if record.exc_info and record.exc_info[0] is not None:
@@ -518,10 +621,24 @@ class JSONFormatter(_JsonFormatter):  # type: ignore[misc,unused-ignore]
                 log_data["exc_info"] = self.formatException(record.exc_info)
         elif "exc_info" in log_data and not log_data["exc_info"]:
             del log_data["exc_info"]
+        exc_text = log_data.get("exc_info")
+        if getattr(self, "exc_info_as_array", False) and isinstance(exc_text, str):
+            log_data["exc_info"] = exc_text.splitlines()
+        # rename_fields applies to the fixed keys python-json-logger would have named too.
+        for src, dst in (getattr(self, "rename_fields", None) or {}).items():
+            if src in fixed and src != dst:
+                log_data[dst] = log_data.pop(src)
 
     def jsonify_log_record(self, log_data: dict[str, Any]) -> str:
         """Serialise python-json-logger's object (dict messages, subclasses) as the direct
-        path does: the same serialiser, the same compact line; never raises."""
+        path does: the same serialiser, the same compact line; never raises. With a
+        ``json_default``, ``json_encoder``, ``json_serializer`` or ``json_indent`` of the
+        user's, python-json-logger's own serialisation (and ours if that raises)."""
+        if self._custom_json:
+            try:
+                return super().jsonify_log_record(log_data)
+            except Exception:  # never lose the line to a custom serialiser
+                pass
         return self._serialise(to_jsonable(log_data))
 
     def _serialise(self, obj: Any) -> str:

@@ -130,7 +130,54 @@ class Record(logging.LogRecord):
     ``getMessage`` behaves as stdlib's (``str(msg) % args``); when the format and the
     arguments do not match, or ``__str__`` raises, the message says so instead of raising
     into a handler (in strict mode it raises, as stdlib's does).
+
+    hftlogging's own bookkeeping (which redaction settings already masked the record)
+    lives in a slot, outside ``__dict__``: no formatter or handler that walks the
+    record's attributes can write it.
+
+    A record of a stdlib-style call (no keyword fields, no bound or global context, no
+    tags, a text record) has exactly the instance attributes stdlib gives a record: the
+    contract attributes ``log_type``, ``tags`` and ``context`` then read their defaults
+    (``"text"``, an empty dict, an empty list) from the class, and ``created_ns`` is a
+    property over a slot. They are instance attributes only when they carry
+    something.
     """
+
+    __slots__ = ("_created_ns", "hft_redacted")
+    hft_redacted: Any
+    log_type: str = TEXT
+
+    @property
+    def context(self) -> dict[str, Any]:
+        """The structured fields; an empty dict that joins the record once written to."""
+        ctx = self.__dict__.get("context")
+        return _AbsentContext(self) if ctx is None else ctx
+
+    @context.setter
+    def context(self, value: dict[str, Any]) -> None:
+        self.__dict__["context"] = value
+
+    @property
+    def tags(self) -> list[str]:
+        """The logger's hierarchical tags; a new empty list when it has none."""
+        tags = self.__dict__.get("tags")
+        return [] if tags is None else tags
+
+    @tags.setter
+    def tags(self, value: list[str]) -> None:
+        self.__dict__["tags"] = value
+
+    @property
+    def created_ns(self) -> int:
+        """Wall-clock time of the call in nanoseconds (``created`` is derived from it)."""
+        try:
+            return self._created_ns
+        except AttributeError:  # built without it (copied from a plain LogRecord)
+            return int(self.created * 1e9)
+
+    @created_ns.setter
+    def created_ns(self, value: int) -> None:
+        self._created_ns = value
 
     def getMessage(self) -> str:
         msg = self.msg if type(self.msg) is str else _safe_str(self.msg)
@@ -143,6 +190,33 @@ class Record(logging.LogRecord):
                     raise  # strict mode: the formatting handler's handleError, as stdlib
                 msg = f"{msg} {_safe_args(args)} [format error: {type(e).__name__}: {e}]"
         return msg
+
+
+class _AbsentContext(dict):  # type: ignore[type-arg]
+    """``record.context`` of a record without one: empty, and stored on the record by the
+    first write (a filter that adds a field), so nothing is written for a record that
+    carries no context and nothing written to it is lost."""
+
+    __slots__ = ("_record",)
+
+    def __init__(self, record: logging.LogRecord) -> None:
+        super().__init__()
+        self._record = record
+
+    def _attach(self) -> None:
+        self._record.__dict__.setdefault("context", self)
+
+    def __setitem__(self, key: Any, value: Any) -> None:
+        self._attach()
+        super().__setitem__(key, value)
+
+    def update(self, *args: Any, **kwargs: Any) -> None:
+        self._attach()
+        super().update(*args, **kwargs)
+
+    def setdefault(self, key: Any, default: Any = None) -> Any:
+        self._attach()
+        return super().setdefault(key, default)
 
 
 def _safe_args(args: object) -> str:
@@ -277,18 +351,21 @@ def build_record(
         "threadName": thread_name,
         "processName": pname,
         "process": pid,
-        "created_ns": created_ns,
-        "log_type": log_type,
-        "tags": tags if tags is not None else [],
-        "context": context if context else {},
     }
     if _HAS_TASKNAME:
         d["taskName"] = task_name
+    # Contract attributes only when they carry something: otherwise the class defaults.
+    if log_type != TEXT:
+        d["log_type"] = log_type
+    if tags:
+        d["tags"] = tags
     if context:
+        d["context"] = context
         for k, v in context.items():
             if k not in RESERVED_ATTRS:
                 d[k] = v
     rec.__dict__ = d
+    rec._created_ns = created_ns
     return rec
 
 
@@ -299,14 +376,30 @@ def attach_contract(
     tags: list[str],
     created_ns: int | None = None,
 ) -> None:
-    """Set the contract attributes on a record built by a LogRecord factory."""
+    """Set the contract attributes on a record built by a LogRecord factory.
+
+    On a :class:`Record` only those that carry something become instance attributes
+    (the others read the class defaults); on records of other factories all of them.
+    """
     d = record.__dict__
-    if created_ns is None:
-        created_ns = d.get("created_ns") or int(record.created * 1e9)
-    d["created_ns"] = created_ns
-    d["log_type"] = log_type
-    d["tags"] = tags
-    d["context"] = context
+    if isinstance(record, Record):
+        if created_ns is not None:
+            record.created_ns = created_ns
+        elif "created_ns" in d:
+            record.created_ns = d.pop("created_ns")
+        for key, value, default in (("log_type", log_type, TEXT), ("tags", tags, None),
+                                    ("context", context, None)):
+            if value and value != default:
+                d[key] = value
+            elif key in d:
+                del d[key]
+    else:
+        if created_ns is None:
+            created_ns = d.get("created_ns") or int(record.created * 1e9)
+        d["created_ns"] = created_ns
+        d["log_type"] = log_type
+        d["tags"] = tags
+        d["context"] = context
     for k, v in context.items():
         if k not in RESERVED_ATTRS and k not in d:
             d[k] = v

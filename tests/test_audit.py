@@ -86,10 +86,11 @@ def test_line_layout(tmp_path: Path) -> None:
     assert obj["qty"] == "0.50"
     assert (obj["pid"], obj["worker"]) == (os.getpid(), "worker_open")
     assert obj["prev_hash"] == GENESIS_HASH
-    body = {k: v for k, v in obj.items() if k != "hash"}
-    assert obj["hash"] == hashlib.sha256(canonical_bytes(body)).hexdigest()
-    assert canonical_bytes(body) == json.dumps(
-        body, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+    # The hash covers the line's own bytes, its trailing ``,"hash":"..."`` member removed.
+    raw = (tmp_path / "audit.jsonl").read_bytes().rstrip(b"\n")
+    tail = b',"hash":"' + obj["hash"].encode() + b'"}'
+    assert raw.endswith(tail)
+    assert obj["hash"] == hashlib.sha256(raw[: -len(tail)] + b"}").hexdigest()
 
 
 def test_fields_cannot_overwrite_fixed_keys(tmp_path: Path) -> None:

@@ -765,7 +765,8 @@ def test_unknown_target_handler_is_a_configuration_error(logger_name: str) -> No
     ("capacity", 0, "capacity: expected a value > 0, found 0"),
     ("capacity", "lots", "capacity: expected an integer, found 'lots'"),
     ("overflow", "drop_everything",
-     "overflow: expected one of drop_newest, drop_oldest, block, discard_below, found 'drop_everything'"),
+     "overflow: expected one of drop_newest, drop_oldest, block, discard_below, "
+     "found 'drop_everything'"),
     ("batch_size", -1, "batch_size: expected a value > 0, found -1"),
     ("flush_interval_ms", "soon", "flush_interval_ms: expected a number, found 'soon'"),
     ("caller_info", "sometimes", "caller_info: expected 'auto', true or false, found 'sometimes'"),

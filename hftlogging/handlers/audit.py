@@ -1,22 +1,24 @@
 """The audit trail: append-only JSON Lines with a SHA-256 hash chain, and its verification.
 
-:class:`JSONAuditHandler` writes one JSON object per line through python-json-logger
+:class:`JSONAuditHandler` writes one compact JSON object per line
 (:class:`AuditFormatter`, a :class:`~hftlogging.formatters.JSONFormatter`)::
 
-    {"timestamp": "2026-11-21T08:15:02.123456Z", "event": "order_placed",
-     "logger": "orders", "level": "INFO", "seq": 42, "order_id": "o-7", "qty": "0.5",
-     "correlation_id": "c-1", "host": "trade-1", "pid": 4711, "worker": "worker_open",
-     "prev_hash": "9f2c...", "hash": "0b4e..."}
+    {"timestamp":"2026-11-21T08:15:02.123456Z","event":"order_placed",
+     "logger":"orders","level":"INFO","seq":42,"order_id":"o-7","qty":"0.5",
+     "correlation_id":"c-1","host":"trade-1","pid":4711,"worker":"worker_open",
+     "prev_hash":"9f2c...","hash":"0b4e..."}
 
 The hash chain
-    ``seq`` counts the records of the chain from 1. ``hash`` is the SHA-256 (hex) of the
-    canonical form of the line's object without its ``hash`` key: the UTF-8 bytes of
-    ``json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False)``
-    (lone surrogates are kept with ``surrogatepass``). That object holds ``prev_hash``,
-    the previous line's ``hash`` (64 zeros before the first record), so each line seals
-    the whole history before it. The chain continues across rotation (the first line of
-    a new file links to the last line of the rotated one) and across restarts (the
-    handler reads the tail of the existing file, never the whole file).
+    ``seq`` counts the records of the chain from 1. Every line ends with
+    ``,"prev_hash":"<hex>","hash":"<hex>"}``: ``prev_hash`` is the previous line's
+    ``hash`` (64 zeros before the first record) and ``hash`` the SHA-256 (hex) of the
+    line's own UTF-8 bytes with the ``,"hash":"..."`` member removed (the line ending in
+    ``}`` there). The line hashed is the line written, serialised once; each line seals
+    the whole history before it. Lines of the older format (spaced JSON, hashed over
+    :func:`canonical_bytes`) still verify. The chain continues across rotation (the first
+    line of a new file links to the last line of the rotated one) and across restarts
+    (the handler reads the tail of the existing file, never the whole file). Each writer
+    (worker) has its own file and chain; :func:`chain_files` groups files into chains.
 
 Torn lines
     A crash can leave a partial last line. When the handler opens such a file it warns
@@ -58,7 +60,14 @@ from typing import IO, Any
 from pythonjsonlogger.json import JsonFormatter as _JsonFormatter
 
 from hftlogging.exceptions import ConfigError
-from hftlogging.formatters import JSONFormatter, rfc3339_utc, to_jsonable
+from hftlogging.formatters import (
+    _INF,
+    _NEG_INF,
+    JSONFormatter,
+    _orjson_dumps,
+    rfc3339_utc,
+    to_jsonable,
+)
 from hftlogging.handlers.rotating import (
     ExclusiveLock,
     _bind,
@@ -84,7 +93,9 @@ __all__ = [
     "JSONAuditHandler",
     "VerifyResult",
     "canonical_bytes",
+    "chain_files",
     "verify",
+    "verify_chains",
     "verify_command",
 ]
 
@@ -102,7 +113,9 @@ _fsync = getattr(os, "fdatasync", os.fsync)
 
 
 def canonical_bytes(obj: dict[str, Any]) -> bytes:
-    """The bytes a line's hash is computed over (``obj`` without its ``hash`` key)."""
+    """The bytes the hash of a line of the older format covers (``obj`` without its
+    ``hash`` key; lines whose hash does not cover their own bytes); such lines still
+    verify."""
     return json.dumps(
         obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False
     ).encode("utf-8", "surrogatepass")
@@ -112,14 +125,57 @@ def _hash(obj: dict[str, Any]) -> str:
     return hashlib.sha256(canonical_bytes(obj)).hexdigest()
 
 
-def _dumps(obj: dict[str, Any]) -> str:
-    line = json.dumps(obj, ensure_ascii=False, allow_nan=False)
-    if not line.isascii():
+_json_compact = json.JSONEncoder(ensure_ascii=False, allow_nan=False, separators=(",", ":"))
+_json_ascii = json.JSONEncoder(ensure_ascii=True, allow_nan=False, separators=(",", ":"))
+
+
+def dump_line(obj: dict[str, Any]) -> bytes:
+    """``obj`` as one compact JSON object in UTF-8 (orjson when importable).
+
+    ``obj`` holds plain JSON types (see :func:`~hftlogging.formatters.to_jsonable`).
+    """
+    if _orjson_dumps is not None:
         try:
-            line.encode("utf-8")
-        except UnicodeEncodeError:  # lone surrogates: escape them, the hash is unchanged
-            line = json.dumps(obj, ensure_ascii=True, allow_nan=False)
-    return line
+            return _orjson_dumps(obj)  # type: ignore[no-any-return]
+        except Exception:  # a lone surrogate, an int beyond 64 bits: json below
+            pass
+    try:
+        line = _json_compact.encode(obj)
+    except ValueError:  # an integer too long for str(): to_jsonable writes it as hex
+        obj = to_jsonable(obj)
+        line = _json_compact.encode(obj)
+    try:
+        return line.encode("utf-8")
+    except UnicodeEncodeError:  # lone surrogates: escaped, still one valid UTF-8 line
+        return _json_ascii.encode(obj).encode("ascii")
+
+
+_HASH_KEY = b',"hash":"'
+
+
+def seal_bytes(body: bytes) -> tuple[bytes, str]:
+    """Append the ``hash`` member to a serialised object; return the line and the hash.
+
+    ``body`` is the object without ``hash`` (its last member is ``prev_hash``); the hash is
+    the SHA-256 of exactly these bytes, so the line written is the line hashed.
+    """
+    h = hashlib.sha256(body).hexdigest()
+    return b"".join((body[:-1], _HASH_KEY, h.encode("ascii"), b'"}')), h
+
+
+def line_hash_matches(raw: bytes, h: str) -> bool:
+    """Whether ``raw`` (a line without its newline) carries ``h`` as its own hash.
+
+    The hash covers the line's own bytes with the trailing ``,"hash":"..."`` member
+    removed. (Lines of the older format, spaced JSON, hashed the canonical form of the
+    parsed object instead, :func:`canonical_bytes`; the verifier checks those apart.)
+    """
+    tail = b"".join((_HASH_KEY, h.encode("ascii", "replace"), b'"}'))
+    if raw.endswith(tail):
+        body = raw[: len(raw) - len(tail)] + b"}"
+        if hashlib.sha256(body).hexdigest() == h:
+            return True
+    return False
 
 
 _raw_host: list[str] = []
@@ -141,24 +197,26 @@ class _Chain:
         self.seq = 0
         self.hash = GENESIS_HASH
 
-    def seal(self, obj: dict[str, Any]) -> str:
-        """Number ``obj``, link it to the previous line, hash it; return its JSON line."""
+    def seal(self, obj: dict[str, Any]) -> bytes:
+        """Number ``obj``, link it to the previous line, hash it; return its JSON line
+        (UTF-8, no newline). ``obj`` holds plain JSON types."""
         self.seq += 1
         obj["seq"] = self.seq
-        if self.enabled:
+        if not self.enabled:
             obj.pop("hash", None)
-            obj["prev_hash"] = self.hash
-            h = _hash(obj)
-            obj["hash"] = h
-            self.hash = h
-        return _dumps(obj)
+            return dump_line(obj)
+        obj.pop("hash", None)
+        obj.pop("prev_hash", None)
+        obj["prev_hash"] = self.hash  # last: the line ends with prev_hash, then hash
+        line, self.hash = seal_bytes(dump_line(obj))
+        return line
 
 
 # --- the formatter -------------------------------------------------------------------------
 
 
 class AuditFormatter(JSONFormatter):
-    """The audit line layout, on python-json-logger.
+    """The audit line layout.
 
     Keys, in order: ``timestamp``, ``event``, ``logger``, ``level``, ``seq``, the context
     fields (audit fields and correlation ids), any ``extra=`` attributes, ``message``
@@ -167,6 +225,11 @@ class AuditFormatter(JSONFormatter):
     as ``field_<name>``: a caller cannot overwrite ``seq`` or ``level``. Every value
     goes through :func:`~hftlogging.formatters.to_jsonable`, so anything serialises.
 
+    The object is built straight from the record and serialised once (orjson when
+    importable); a ``fmt``, ``static_fields``, python-json-logger options or a subclass
+    overriding python-json-logger's hooks take python-json-logger's pipeline instead,
+    which lays the object out the same way.
+
     Used alone it writes unchained lines; :class:`JSONAuditHandler` links it to its
     chain.
     """
@@ -174,13 +237,107 @@ class AuditFormatter(JSONFormatter):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.chain: _Chain | None = None
+        #: the worker name for the lines of the current batch (set by the handler, which
+        #: reads it once per batch); None: read it for each line.
+        self.worker: str | None = None
+        cls = type(self)
+        # python-json-logger lists ``message`` as required for an empty fmt; it is written
+        # (non-audit records) either way.
+        required = [f for f in getattr(self, "_required_fields", ()) if f != "message"]
+        self._fast = (
+            not required
+            and not getattr(self, "defaults", None)
+            and not getattr(self, "rename_fields", None)
+            and not getattr(self, "timestamp", False)
+            and not getattr(self, "prefix", "")
+            and all(getattr(cls, hook) is getattr(AuditFormatter, hook)
+                    for hook in ("add_fields", "process_log_record", "jsonify_log_record",
+                                 "serialize_log_record", "format", "line"))
+        )
+        self._extra_known: dict[tuple[Any, ...], frozenset[Any]] = {}
+        self._skip_frozen: frozenset[Any] = frozenset(self._skip_fields)
+
+    def format(self, record: logging.LogRecord) -> str:
+        """Render ``record`` as one audit line (sealed when linked to a chain)."""
+        if self._fast and not isinstance(record.msg, dict) and not self.static_fields:
+            return self.line(record).decode("utf-8")
+        return super().format(record)
+
+    def line(self, record: logging.LogRecord) -> bytes:
+        """The audit line of ``record`` as UTF-8 bytes, without a newline."""
+        if not self._fast or isinstance(record.msg, dict) or self.static_fields:
+            return self.format(record).encode("utf-8")
+        obj = self._object(record)
+        chain = self.chain
+        if chain is None:
+            del obj["seq"]
+            return dump_line(obj)
+        return chain.seal(obj)
+
+    def _object(self, record: logging.LogRecord) -> dict[str, Any]:
+        """The audit object, laid out as :meth:`add_fields` lays it out, in one pass."""
+        d = record.__dict__
+        created_ns = getattr(record, "created_ns", None) or int(record.created * 1e9)
+        log_type = d.get("log_type", "text")
+        event = d.get("audit_event") if log_type == "audit" else None
+        obj: dict[str, Any] = {
+            "timestamp": rfc3339_utc(created_ns),
+            "event": log_type if event is None else _plain(event),
+            "logger": record.name,
+            "level": record.levelname,
+            "seq": None,
+        }
+        ctx = d.get("context")
+        skip = self._skip_frozen
+        known = skip
+        if ctx:
+            if isinstance(ctx, Mapping):
+                for k, v in ctx.items():
+                    key = k if type(k) is str else str(to_jsonable(k))
+                    if key in _FIXED:
+                        key = "field_" + key
+                    t = type(v)
+                    obj[key] = v if t is str or t is int or t is bool or v is None or (
+                        t is float and _NEG_INF < v < _INF) else to_jsonable(v)
+                layout = tuple(ctx)
+                cached = self._extra_known.get(layout)
+                if cached is None:
+                    cached = skip.union(layout)
+                    if len(self._extra_known) < 1024:
+                        self._extra_known[layout] = cached
+                known = cached
+            else:  # a ``context`` attribute set by other code
+                obj["context"] = to_jsonable(ctx)
+        if not known.issuperset(d):  # extra= attributes (python-json-logger's rule)
+            for k, v in d.items():
+                if k in known or (type(k) is str and k.startswith("_")):
+                    continue
+                key = f"field_{k}" if k in _FIXED else k
+                if key not in obj:
+                    obj[key] = _plain(v)
+        if log_type != "audit":
+            message = record.getMessage()
+            d["message"] = message
+            obj["message"] = message
+        exc_info = record.exc_info
+        exc_text: Any = record.exc_text
+        if exc_info and not exc_text:
+            exc_text = self.formatException(exc_info)
+        if exc_text:
+            obj["exc_info"] = to_jsonable(exc_text)
+            if exc_info and exc_info[0] is not None:
+                obj["exc_type"] = exc_info[0].__name__
+        obj["host"] = _host()
+        obj["pid"] = d.get("process")
+        obj["worker"] = self.worker or get_worker()
+        return obj
 
     def add_fields(
         self, log_data: dict[str, Any], record: logging.LogRecord, message_dict: dict[str, Any]
     ) -> None:
         """Lay out one audit object (see the class docstring)."""
         d = record.__dict__
-        created_ns = d.get("created_ns") or int(record.created * 1e9)
+        created_ns = getattr(record, "created_ns", None) or int(record.created * 1e9)
         log_type = d.get("log_type", "text")
         log_data["timestamp"] = rfc3339_utc(created_ns)
         event = d.get("audit_event") if log_type == "audit" else None
@@ -222,8 +379,16 @@ class AuditFormatter(JSONFormatter):
         chain = self.chain
         if chain is None:
             obj.pop("seq", None)
-            return _dumps(obj)
-        return chain.seal(obj)
+            return dump_line(obj).decode("utf-8")
+        return chain.seal(obj).decode("utf-8")
+
+
+def _plain(v: Any) -> Any:
+    """``v`` if JSON takes it as it is, else :func:`to_jsonable` of it."""
+    t = type(v)
+    if t is str or t is int or t is bool or v is None or (t is float and _NEG_INF < v < _INF):
+        return v
+    return to_jsonable(v)
 
 
 # --- the handler ---------------------------------------------------------------------------
@@ -516,7 +681,7 @@ class JSONAuditHandler(logging.Handler):
         }
         chain = self._chain
         saved = (chain.seq, chain.hash)
-        data = lead + chain.seal(obj).encode("utf-8") + b"\n"
+        data = lead + chain.seal(obj) + b"\n"
         try:
             self._write(data)
         except OSError:
@@ -570,10 +735,13 @@ class JSONAuditHandler(logging.Handler):
 
     def _line(self, record: logging.LogRecord) -> bytes:
         try:
-            text = self.format(record)
+            fmt = self.formatter
+            if isinstance(fmt, AuditFormatter):
+                return fmt.line(record) + b"\n"
+            return self.format(record).encode("utf-8") + b"\n"  # pragma: no cover
         except Exception as e:  # never lose an audit record to a formatting bug
             obj: dict[str, Any] = {
-                "timestamp": rfc3339_utc(record.__dict__.get("created_ns") or time.time_ns()),
+                "timestamp": rfc3339_utc(getattr(record, "created_ns", None) or time.time_ns()),
                 "event": "audit_format_error",
                 "logger": getattr(record, "name", "?"),
                 "level": getattr(record, "levelname", "?"),
@@ -585,8 +753,7 @@ class JSONAuditHandler(logging.Handler):
                 "pid": os.getpid(),
                 "worker": get_worker(),
             }
-            text = self._chain.seal(obj)
-        return text.encode("utf-8") + b"\n"
+            return self._chain.seal(obj) + b"\n"
 
     def emit_batch(self, records: Iterable[logging.LogRecord]) -> None:
         """Write ``records``: one write (more only at rotation), then fsync per policy.
@@ -608,6 +775,9 @@ class JSONAuditHandler(logging.Handler):
             self._open()  # after a failed write: resume from what reached the file
         if self._torn_pending is not None:
             self._write_torn_marker()
+        fmt = self.formatter
+        if isinstance(fmt, AuditFormatter):
+            fmt.worker = self._worker
         lines = [self._line(r) for r in records]
         if not lines:
             return
@@ -783,6 +953,7 @@ class VerifyResult:
         reason: what is wrong with it.
         first_seq, last_seq, last_hash: the verified part of the chain.
         notes: torn lines that were accepted, where the chain starts, ...
+        writers: ``(host, worker)`` of the verified lines, with the pids seen for each.
     """
 
     def __init__(self, files: list[str]) -> None:
@@ -796,6 +967,7 @@ class VerifyResult:
         self.last_seq: int | None = None
         self.last_hash: str | None = None
         self.notes: list[str] = []
+        self.writers: dict[tuple[str, str], set[int]] = {}
 
     def fail(self, file: str, line: int, reason: str) -> VerifyResult:
         """Record the first bad line."""
@@ -833,6 +1005,21 @@ def order_files(paths: Sequence[str]) -> list[str]:
     for base in order:
         out.extend(p for _, p in sorted(families[base], key=lambda np: -np[0]))
     return out
+
+
+def chain_files(paths: Sequence[str]) -> list[list[str]]:
+    """Group audit files into chains, each in chain order (see :func:`order_files`).
+
+    A chain is one rotation family: ``F`` with its rotated ``F.1``, ``F.2.gz``, ...
+    Each writer (a host's worker, or one process when the name has ``{pid}``) writes its
+    own file, so the files of different workers are different chains. Chains keep the
+    order in which their first file was given.
+    """
+    families: dict[str, list[str]] = {}
+    for p in order_files(paths):
+        m = _ROTATED.match(p)
+        families.setdefault(m.group("base") if m else p, []).append(p)
+    return list(families.values())
 
 
 def _read_lines(path: str) -> Iterator[tuple[int, bytes, bool]]:
@@ -889,6 +1076,18 @@ def verify(paths: Sequence[str], *, expect_last_hash: str | None = None) -> Veri
     return res
 
 
+def verify_chains(paths: Sequence[str]) -> list[VerifyResult]:
+    """Verify every chain among ``paths`` on its own (see :func:`chain_files`).
+
+    Returns:
+        One :class:`VerifyResult` per chain, in the order of :func:`chain_files`.
+
+    Raises:
+        OSError: a file cannot be read.
+    """
+    return [verify(files) for files in chain_files(paths)]
+
+
 class _Verifier:
     """Walks the lines once; reads ahead only to name the edit at a break."""
 
@@ -919,7 +1118,7 @@ class _Verifier:
                     break
                 self.torn = (path, n, raw)
                 continue
-            if not self.accept_torn(obj, n) or not self.check(path, n, obj):
+            if not self.accept_torn(obj, n) or not self.check(path, n, obj, raw):
                 return res
         if self.torn is not None:
             return res.fail(self.torn[0], self.torn[1], "not a valid audit record (altered or "
@@ -943,7 +1142,7 @@ class _Verifier:
                               f"by the next line ({n})")
         return True
 
-    def check(self, path: str, n: int, obj: dict[str, Any]) -> bool:
+    def check(self, path: str, n: int, obj: dict[str, Any], raw: bytes) -> bool:
         res = self.res
         h = obj.pop("hash", None)
         seq = obj.get("seq")
@@ -951,10 +1150,13 @@ class _Verifier:
         if not isinstance(h, str) or not isinstance(prev, str) or type(seq) is not int:
             res.fail(path, n, "not a chained audit record (no seq, prev_hash or hash)")
             return False
-        try:
-            actual = _hash(obj)
-        except (TypeError, ValueError):
-            actual = ""
+        if line_hash_matches(raw, h):
+            actual = h
+        else:  # a line written before the hash covered the line's own bytes
+            try:
+                actual = _hash(obj)
+            except (TypeError, ValueError):
+                actual = ""
         if actual != h:
             res.fail(path, n, "altered: its content does not match its hash")
             return False
@@ -971,6 +1173,13 @@ class _Verifier:
             return False
         self.expected_seq = seq + 1
         self.last_hash = h
+        writer = (str(obj.get("host")), str(obj.get("worker")))
+        pid = obj.get("pid")
+        pids = res.writers.get(writer)
+        if pids is None:
+            pids = res.writers[writer] = set()
+        if type(pid) is int and pid not in pids:
+            pids.add(pid)
         res.records += 1
         res.last_seq = seq
         res.last_hash = h
@@ -1013,33 +1222,59 @@ def _diagnose(
             f"{'' if missing == 1 else f' to {seq - 1}'})")
 
 
+def _describe_chain(res: VerifyResult) -> str:
+    files = res.files
+    head = files[-1] if files else "?"
+    rotated = f" (+{len(files) - 1} rotated)" if len(files) > 1 else ""
+    writers = "; ".join(
+        f"host {host}, worker {worker}, pid {', '.join(map(str, sorted(pids))) or '?'}"
+        for (host, worker), pids in sorted(res.writers.items())
+    )
+    return f"chain {head}{rotated}" + (f": {writers}" if writers else "")
+
+
 def verify_command(files: list[str], expect_last_hash: str | None = None) -> int:
-    """``hftlogging audit verify FILE...``: print the result; exit 0, 1 or 2.
+    """``hftlogging audit verify FILE...``: one result line per chain; exit 0, 1 or 2.
+
+    The files are grouped into chains (:func:`chain_files`: one per writer, rotated files
+    in rotation order) and each chain is verified on its own.
 
     Args:
-        files: the audit files (any order; rotated families are put in chain order).
-        expect_last_hash: the hash the chain must end with (see :func:`verify`).
+        files: the audit files (any order, any number of writers).
+        expect_last_hash: the hash the chain must end with (see :func:`verify`); only
+            with the files of one chain.
 
     Returns:
-        0 when the chain is intact (prints the number of verified records), 1 naming the
-        first bad line, 2 when a file cannot be read.
+        0 when every chain is intact (one ``OK`` line per chain with its number of
+        verified records), 1 when one is not (its ``FAILED`` line names the file and line
+        of the first bad record), 2 when a file cannot be read or ``expect_last_hash``
+        is given with several chains.
     """
     for f in files:
         if not os.path.isfile(f) or not os.access(f, os.R_OK):
             print(f"hftlogging audit verify: cannot read {f}", file=sys.stderr)
             return 2
+    chains = chain_files(files)
+    if expect_last_hash is not None and len(chains) != 1:
+        print(f"hftlogging audit verify: an expected last hash needs the files of one chain; "
+              f"these are {len(chains)} chains", file=sys.stderr)
+        return 2
     try:
-        res = verify(files, expect_last_hash=expect_last_hash)
+        results = [verify(c, expect_last_hash=expect_last_hash) for c in chains]
     except (OSError, EOFError, gzip.BadGzipFile) as e:
         print(f"hftlogging audit verify: cannot read the files: {e}", file=sys.stderr)
         return 2
-    for note in res.notes:
-        print(f"note: {note}")
-    if res.ok:
-        print(f"OK: {res.records} records verified in {len(res.files)} file(s)"
-              + (f"; seq {res.first_seq}..{res.last_seq}, last hash {res.last_hash}"
-                 if res.records else ""))
-        return 0
-    print(f"FAILED: {res.bad_file} line {res.bad_line}: {res.reason} "
-          f"({res.records} records verified before it)")
-    return 1
+    failed = 0
+    for res in results:
+        for note in res.notes:
+            print(f"note: {note}")
+        if res.ok:
+            print(f"OK: {res.records} records verified in {len(res.files)} file(s) "
+                  f"[{_describe_chain(res)}]"
+                  + (f"; seq {res.first_seq}..{res.last_seq}, last hash {res.last_hash}"
+                     if res.records else ""))
+        else:
+            failed += 1
+            print(f"FAILED: {res.bad_file} line {res.bad_line}: {res.reason} "
+                  f"({res.records} records verified before it) [{_describe_chain(res)}]")
+    return 1 if failed else 0

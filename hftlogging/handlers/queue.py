@@ -362,7 +362,6 @@ def materialize(item: Any, pool: list[Any] | None = None) -> logging.LogRecord:
     d["created"] = t_ns / 1e9
     d["msecs"] = (t_ns % 1_000_000_000) // 1_000_000 + 0.0
     d["relativeCreated"] = (t_ns - _START_NS) / 1e6
-    d["created_ns"] = t_ns
     if d["thread"] is not None or logging.logThreads:
         if type(tid) is tuple:  # captured with the name: a formatter shows threadName
             tid, d["threadName"] = tid
@@ -382,15 +381,20 @@ def materialize(item: Any, pool: list[Any] | None = None) -> logging.LogRecord:
             d["otel_trace_id"], d["otel_span_id"], d["otel_trace_flags"] = trace
         if task is not None:
             d["taskName"] = task
-    d["tags"] = logger._tags
-    d["context"] = ctx
+    # Contract attributes only when they carry something (Record has class defaults):
+    # a stdlib-style call's record holds exactly stdlib's attributes.
+    tags = logger._tags
+    if tags:
+        d["tags"] = tags
     if ctx:
+        d["context"] = ctx
         for k, v in ctx.items():
             if k not in RESERVED_ATTRS:
                 d[k] = v
     if rec is None:
         rec = Record.__new__(Record)
         rec.__dict__ = d
+    rec._created_ns = t_ns
     return rec  # type: ignore[no-any-return]
 
 
@@ -459,6 +463,7 @@ def free_records(records: list[Any], pool: list[Any], limit: int) -> None:
             d = r.__dict__
             if grc(d) == n_dict and not _weakref_count(r):
                 d.clear()  # the user's objects are released now, not at reuse
+                r.hft_redacted = None  # the next record is not redacted yet
                 pool.append(r)
                 room -= 1
 
@@ -495,10 +500,15 @@ class _HandlerState:
         self.original_handle_error: Any = None
 
 
+# The handler whose records the fallback is writing (set around the call, on the listener's
+# thread): outside the record, so a user's fallback formatter never writes it.
+_fallback_for = threading.local()
+
+
 class _DefaultFallbackFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         line = super().format(record)
-        failed = getattr(record, "hft_fallback_for", None)
+        failed = getattr(_fallback_for, "name", None)
         return f"{line} [hftlogging fallback for handler {failed}]" if failed else line
 
 
@@ -1038,12 +1048,12 @@ class QueueListener(logging.handlers.QueueListener):
                     continue
             st.fallbacks += 1
             try:
-                r.__dict__["hft_fallback_for"] = st.name
+                _fallback_for.name = st.name
                 fb.handle(r)
             except Exception:
                 pass
             finally:
-                r.__dict__.pop("hft_fallback_for", None)
+                _fallback_for.name = None
 
     def _notice(self, level: int, msg: str, *args: Any) -> None:
         """Tell the user about the pipeline itself, through the fallback (never the queue)."""

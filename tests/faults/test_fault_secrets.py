@@ -61,7 +61,10 @@ def outputs(logger_name: str, tmp_path: Path) -> Iterator[tuple[Any, PrometheusH
 
     def plain() -> logging.Handler:
         h = logging.FileHandler(tmp_path / "plain.log")
-        h.setFormatter(logging.Formatter("%(message)s %(context)s %(args)s"))
+        # A stdlib formatter reads instance attributes only: records without context
+        # (those of stdlib-style calls) get its default.
+        h.setFormatter(logging.Formatter("%(message)s %(context)s %(args)s",
+                                         defaults={"context": {}}))
         h.addFilter(RedactFilter())
         return h
 
