@@ -53,12 +53,10 @@ try:
 except ImportError:  # pragma: no cover - no advisory locks (Windows)
     fcntl = None
 
-__all__ = ["ELECTION_INTERVAL_S", "MULTIPROC_ENV", "PORT_ENV", "STATS_INTERVAL_S", "Member",
+__all__ = ["ELECTION_INTERVAL_S", "MULTIPROC_ENV", "STATS_INTERVAL_S", "Member",
            "join", "shared_directory"]
 
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
-#: The variable that sets the port in the shipped configurations (named in errors).
-PORT_ENV = "HFTLOGGING_PROMETHEUS_PORT"
 #: Seconds between a member's attempts to take the endpoint over.
 ELECTION_INTERVAL_S = 0.5
 #: Seconds between writes of a member's pipeline health to the shared directory.
@@ -238,7 +236,14 @@ class Member:
             os.environ[MULTIPROC_ENV] = self.directory
             prometheus_values.ValueClass = prometheus_values.MultiProcessValue()  # type: ignore[no-untyped-call]
             self.flipped = True
-        self.live_fd = _lock_path(self._live_path(os.getpid()), block=True)
+        for attempt in range(3):
+            try:
+                os.makedirs(self.directory, mode=0o700, exist_ok=True)
+                self.live_fd = _lock_path(self._live_path(os.getpid()), block=True)
+                break
+            except FileNotFoundError:  # the last member removed the directory meanwhile
+                if attempt == 2:
+                    raise
         if self.flipped:
             self._remove_files(os.getpid())  # a former process of the same pid
 
@@ -258,11 +263,28 @@ class Member:
             with contextlib.suppress(OSError):
                 os.unlink(self._live_path(pid))
             _close(fd)
+        with contextlib.suppress(OSError):
+            self._remove_directory_if_unused()
         if self.flipped:
             prometheus_values.ValueClass = prometheus_values.MutexValue
             if os.environ.get(MULTIPROC_ENV) == self.directory:
                 del os.environ[MULTIPROC_ENV]
             self.flipped = False
+
+    def _remove_directory_if_unused(self) -> None:
+        """The last member out removes the election lock and the directory."""
+        if set(os.listdir(self.directory)) - {"endpoint.lock"}:
+            return
+        fd = _lock_path(os.path.join(self.directory, "endpoint.lock"), block=False)
+        if fd is None:
+            return  # a member that just joined serves
+        try:
+            os.unlink(os.path.join(self.directory, "endpoint.lock"))
+            os.rmdir(self.directory)  # fails when a member joined meanwhile: it stays
+        finally:
+            _close(fd)
+        with contextlib.suppress(OSError):
+            os.rmdir(os.path.dirname(self.directory))  # the runtime directory, if empty
 
     def start_thread(self, *, in_fork_child: bool = False) -> None:
         """Start the member's thread: stats, election, reaping.
@@ -321,7 +343,7 @@ class Member:
                 msg = (
                     f"cannot serve metrics on {self.addr}:{self.port}: {e.strerror or e}; a "
                     "process outside this group of workers holds the port: stop it or "
-                    f"choose another port ({PORT_ENV} in the shipped configurations)"
+                    "choose another port"
                 )
                 if at_configure:
                     fd, self.endpoint_fd = self.endpoint_fd, None
