@@ -9,6 +9,7 @@ takeover and the removal of the dead worker's series.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -210,3 +211,108 @@ def test_four_workers_one_endpoint_with_takeover(
     samples = wait_until(lambda: scrape(workers.port), 10, "the endpoint")
     assert leaver not in by_pid(samples, "hft_logging_records_dropped_total")
     assert set(by_pid(samples, "hft_logging_queue_depth")) == survivors - {leaver}
+
+
+FORKING_PARENT = textwrap.dedent(
+    """
+    import logging, multiprocessing, os, sys, warnings
+    import hftlogging
+
+    warnings.simplefilter("ignore", DeprecationWarning)  # fork with threads, 3.12+
+    port = int(sys.argv[1])
+    hftlogging.configure({
+        "version": 1,
+        "handlers": {
+            "prom": {"class": "hftlogging.handlers.PrometheusHandler", "port": port,
+                     "multiprocess": True, "const_labels": {"worker": "{worker}"}},
+            "queue": {"class": "hftlogging.handlers.QueueHandler", "handlers": ["prom"]},
+        },
+        "root": {"level": "INFO", "handlers": ["queue"]},
+    })
+    log = hftlogging.get_logger("forking")
+    log.counter("orders")
+
+    def work(ready, go):
+        log.counter("orders")
+        log.counter("orders")
+        logging._handlers["queue"].flush()
+        ready.put((os.getpid(), hftlogging.get_worker()))
+        go.wait(120)
+
+    ctx = multiprocessing.get_context("fork")
+    ready, go = ctx.Queue(), ctx.Event()
+    children = [ctx.Process(target=work, args=(ready, go)) for _ in range(2)]
+    for c in children:
+        c.start()
+    got = [ready.get(timeout=60) for _ in children]
+    logging._handlers["queue"].flush()
+    print(os.getpid(), hftlogging.get_worker(), *[x for g in got for x in g], flush=True)
+    sys.stdin.readline()
+    """
+)
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork")
+def test_forked_children_join_and_take_over(tmp_path: Path) -> None:
+    """Children forked from a serving process get worker names of their own, write
+    their own series (the parent's counts are not inherited), and one of them serves
+    the endpoint within 10 s once the parent is killed."""
+    port = free_port()
+    script = tmp_path / "parent.py"
+    script.write_text(FORKING_PARENT)
+    (tmp_path / "run").mkdir()
+    env = {**os.environ, "XDG_RUNTIME_DIR": str(tmp_path / "run"),
+           "HFTLOGGING_DIR": str(tmp_path / "logs"),
+           "PYTHONPATH": os.pathsep.join(p for p in sys.path if p)}
+    for name in ("HFTLOGGING_WORKER", "PROMETHEUS_MULTIPROC_DIR"):
+        env.pop(name, None)
+    parent = subprocess.Popen([sys.executable, str(script), str(port)],
+                              stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=env)
+    children: list[int] = []
+    try:
+        assert parent.stdout is not None
+        fields = parent.stdout.readline().split()
+        assert len(fields) == 6, fields
+        names = {int(fields[i]): fields[i + 1] for i in range(0, 6, 2)}
+        children = [p for p in names if p != parent.pid]
+        assert sorted(names.values()) == ["main", "main-2", "main-3"]
+
+        def all_three() -> list[tuple[str, dict[str, str], float]] | None:
+            got = scrape(port)
+            if got is None:
+                return None
+            orders = {lab["worker"]: v for n, lab, v in got if n == "hft_orders_total"}
+            return got if len(orders) == 3 else None
+
+        samples = wait_until(all_three, 10, "the three processes' series")
+        orders = {lab["worker"]: v for n, lab, v in samples if n == "hft_orders_total"}
+        assert orders == {names[parent.pid]: 1.0, **{names[c]: 2.0 for c in children}}
+        assert serving_pid(samples) == parent.pid
+
+        parent.kill()
+        parent.wait(30)
+        killed_at = time.monotonic()
+
+        def served_by_child() -> list[tuple[str, dict[str, str], float]] | None:
+            got = scrape(port)
+            return got if got is not None and serving_pid(got) in children else None
+
+        samples = wait_until(served_by_child, 10, "a forked child serving the endpoint")
+        assert time.monotonic() - killed_at < 10
+
+        def parent_gone() -> list[tuple[str, dict[str, str], float]] | None:
+            got = scrape(port)
+            if got is None or parent.pid in by_pid(got, "hft_logging_records_written_total"):
+                return None
+            return got
+
+        samples = wait_until(parent_gone, 10, "the killed parent's series removed")
+        orders = {lab["worker"]: v for n, lab, v in samples if n == "hft_orders_total"}
+        assert orders == {names[c]: 2.0 for c in children}
+    finally:
+        if parent.poll() is None:
+            parent.kill()
+            parent.wait(30)
+        for pid in children:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)

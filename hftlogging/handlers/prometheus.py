@@ -591,10 +591,8 @@ class PrometheusHandler(logging.Handler):
         self.timeout_s = _number("timeout_s", timeout_s)
         self.max_series_per_metric = max_series_per_metric
         self.multiprocess_gauge_mode = multiprocess_gauge_mode
-        self.const_labels: dict[str, str] = {
-            k: _label_value(v).replace("{worker}", get_worker())
-            for k, v in (const_labels or {}).items()
-        }
+        self._const_templates = {k: _label_value(v) for k, v in (const_labels or {}).items()}
+        self.const_labels: dict[str, str] = self._resolve_const_labels()
         self.context_labels: tuple[str, ...] = tuple(context_labels or ())
         self._default_buckets, self._buckets_by_name = self._check_buckets(buckets)
 
@@ -743,6 +741,19 @@ class PrometheusHandler(logging.Handler):
         return shared_endpoint.join(
             addr=self.addr, port=port or None, namespace=self.namespace, directory=directory
         )
+
+    def _resolve_const_labels(self) -> dict[str, str]:
+        worker = get_worker()
+        return {k: v.replace("{worker}", worker) for k, v in self._const_templates.items()}
+
+    def _rejoin_after_fork(self, member: shared_endpoint.Member) -> None:
+        """In a forked child: this process's own worker name, registry and store."""
+        member.after_fork_child()
+        self.const_labels = self._resolve_const_labels()
+        self.registry = shared_endpoint.registry_for(member, self.namespace)
+        store = _store_for(self.registry, self.namespace)
+        self._store = store
+        self._families = store.families
 
     def _leave_group(self) -> None:
         member, self._member = self._member, None
@@ -904,6 +915,8 @@ class PrometheusHandler(logging.Handler):
         if self._push_thread is not None:
             self._push_thread = None
             self._push_pending_start = True
+        if self._member is not None:
+            self._rejoin_after_fork(self._member)
 
     # -- records -----------------------------------------------------------------------------
 

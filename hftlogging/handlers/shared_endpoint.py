@@ -417,7 +417,16 @@ class Member:
     # -- fork --------------------------------------------------------------------------------
 
     def after_fork_child(self) -> None:
-        """In a forked child: the parent keeps its locks and its endpoint; join anew."""
+        """In a forked child: the parent keeps its locks and its endpoint; join anew.
+
+        The child's metrics start empty, in a registry of their own: prometheus-client
+        would otherwise copy every series of the parent into the child's files at its
+        first update (at 0, but under the parent's worker label). Idempotent.
+        """
+        if self.pid == os.getpid():
+            return
+        prometheus_values.ValueClass = prometheus_values.MultiProcessValue()  # type: ignore[no-untyped-call]
+        self.registries = {}
         self.lock = threading.RLock()
         server = self.server
         self.server = self.server_thread = self.thread = None
