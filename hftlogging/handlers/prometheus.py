@@ -528,7 +528,8 @@ class PrometheusHandler(logging.Handler):
             :mod:`hftlogging.handlers.shared_endpoint`). Without a port, or with port
             ``0`` (a free port per process), nothing is shared unless
             ``multiprocess_dir`` is given (then the process writes there and, with port
-            ``0``, serves nothing). ``{worker}`` in a
+            ``0``, serves nothing). Where advisory file locks are missing (Windows), the
+            option is ignored: each process serves its own endpoint. ``{worker}`` in a
             ``const_labels`` value becomes :func:`hftlogging.get_worker`.
         multiprocess_dir: the shared directory (default: derived from ``addr`` and
             ``port`` in a runtime directory private to the user, or
@@ -602,7 +603,7 @@ class PrometheusHandler(logging.Handler):
         self.last_push_error: str | None = None
         self._consecutive_push_failures = 0
 
-        if multiprocess and (port or multiprocess_dir is not None):
+        if multiprocess and (port or multiprocess_dir is not None) and shared_endpoint.available():
             self._member = self._join_group(port, registry, multiprocess_dir)
             self.multiprocess_dir: str | None = self._member.directory
             self.registry = shared_endpoint.registry_for(self._member, namespace)

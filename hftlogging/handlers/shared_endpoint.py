@@ -53,8 +53,17 @@ try:
 except ImportError:  # pragma: no cover - no advisory locks (Windows)
     fcntl = None
 
-__all__ = ["ELECTION_INTERVAL_S", "MULTIPROC_ENV", "STATS_INTERVAL_S", "Member",
-           "join", "shared_directory"]
+__all__ = [
+    "ELECTION_INTERVAL_S",
+    "MULTIPROC_ENV",
+    "STATS_INTERVAL_S",
+    "Member",
+    "available",
+    "join",
+    "leave",
+    "registry_for",
+    "shared_directory",
+]
 
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
 #: Seconds between a member's attempts to take the endpoint over.
@@ -65,6 +74,11 @@ STATS_INTERVAL_S = 0.5
 _DB = re.compile(r".*_(\d+)\.db\Z")
 _LIVE = re.compile(r"live_(\d+)\.lock\Z")
 _CLOEXEC = getattr(os, "O_CLOEXEC", 0)
+
+
+def available() -> bool:
+    """Whether this platform has the advisory locks sharing needs (``fcntl.flock``)."""
+    return fcntl is not None
 
 
 def shared_directory(addr: str, port: int) -> str:
@@ -472,12 +486,9 @@ def join(
         The member; call :func:`leave` with the same namespace when done.
 
     Raises:
-        ConfigError: no advisory locks here, the directory is unusable, this process is
-            already a member of another group, or the port is held outside the group.
+        ConfigError: the directory is unusable, this process is already a member of
+            another group, or the port is held outside the group.
     """
-    if fcntl is None:  # pragma: no cover - Windows
-        msg = "multiprocess: true needs advisory file locks (fcntl), missing on this platform"
-        raise ConfigError(msg, key="multiprocess")
     try:
         path = directory or os.environ.get(MULTIPROC_ENV) or (
             shared_directory(addr, port) if port is not None else None
