@@ -18,7 +18,7 @@ In the directory:
   background thread tries to take it every :data:`ELECTION_INTERVAL_S`; when the
   serving process ends, the kernel releases it and another member binds the port.
 - ``<type>_<pid>.db``: prometheus-client's value files. Each member also writes its
-  pipeline health there every :data:`STATS_INTERVAL_S` (queue depth, drops, handler
+  pipeline health there every :data:`ELECTION_INTERVAL_S` (queue depth, drops, handler
   errors...), labelled ``worker`` and ``pid``.
 
 The serving member removes the files of members whose live lock is free (gauges with
@@ -56,7 +56,6 @@ except ImportError:  # pragma: no cover - no advisory locks (Windows)
 __all__ = [
     "ELECTION_INTERVAL_S",
     "MULTIPROC_ENV",
-    "STATS_INTERVAL_S",
     "Member",
     "available",
     "join",
@@ -66,10 +65,9 @@ __all__ = [
 ]
 
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
-#: Seconds between a member's attempts to take the endpoint over.
+#: Seconds between a member's rounds: its pipeline health written to the directory, an
+#: attempt to take the endpoint over, and (when serving) the removal of ended members.
 ELECTION_INTERVAL_S = 0.5
-#: Seconds between writes of a member's pipeline health to the shared directory.
-STATS_INTERVAL_S = 0.5
 
 _DB = re.compile(r".*_(\d+)\.db\Z")
 _LIVE = re.compile(r"live_(\d+)\.lock\Z")
