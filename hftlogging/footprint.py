@@ -56,6 +56,13 @@ def snapshot(dirs: Iterable[str]) -> Snapshot:
     entries: dict[str, frozenset[str]] = {}
     missing: list[str] = []
     for d in dirs:
+        # A directory made by the attempt has every entry new; its missing parents only
+        # hold the directories on the way to it (removed when empty).
+        try:
+            entries[d] = frozenset(os.listdir(d))
+            continue
+        except OSError:
+            entries[d] = frozenset()
         p = d
         while not os.path.isdir(p):
             if p not in missing:
@@ -64,10 +71,6 @@ def snapshot(dirs: Iterable[str]) -> Snapshot:
             if parent == p:
                 break
             p = parent
-        with contextlib.suppress(OSError):
-            entries[p] = frozenset(os.listdir(p))
-        if p != d:
-            entries.setdefault(d, frozenset())
     missing.sort(key=lambda x: x.count(os.sep), reverse=True)
     return Snapshot(entries, missing)
 
