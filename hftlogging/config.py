@@ -40,7 +40,7 @@ from typing import Any
 
 import yaml
 
-from hftlogging import lifecycle
+from hftlogging import footprint, lifecycle
 from hftlogging import strict as _strict
 from hftlogging.exceptions import ConfigError
 from hftlogging.filters import RedactFilter, TagFilter, to_level
@@ -1616,11 +1616,23 @@ def configure(
         # Drain the running queues into their handlers before dictConfig closes those.
         lifecycle.stop_handlers(old_queues)
         saved = _save_logging_state()
+        before = footprint.snapshot(
+            footprint.directories(h.options for h in plan.handlers.values())
+        )
         try:
             _apply(plan)
         except Exception as e:
-            err = ConfigError(_explain(e), path=plan.source, key=_failed_key(e))
+            key = _failed_key(e)
+            message = _explain(e)
+            var = _env_var_at(name_or_path, overrides, plan.source, key)
+            if var:
+                message += f" (the value of ${{{var}}}: set {var} to change it)"
+            err = ConfigError(message, path=plan.source, key=key)
+            # The failed attempt's handlers still hold what they created: find it now,
+            # remove it once they are closed.
+            created = footprint.ours(before)
             _restore(saved, old_queues)
+            footprint.remove(created, before)
             raise err from e
         _State.last_applied = plan
         _State.applied_handlers = dict(logging._handlers)  # type: ignore[attr-defined]
@@ -1640,6 +1652,32 @@ def _apply(plan: Plan) -> None:
         if h is not None:
             h.start()
     del configurator
+
+
+def _env_var_at(
+    name_or_path: Any, overrides: Mapping[str, Any] | None, source: str | None,
+    key: str | None,
+) -> str | None:
+    """The variable ``key`` was taken from (a whole ``${VAR}`` value), or None."""
+    if not key:
+        return None
+    try:
+        if isinstance(name_or_path, Mapping):
+            node: Any = _copy_tree(name_or_path)
+        elif source:
+            node = _parse_yaml(_read(Path(source), source), source)
+        else:
+            return None
+        if overrides and isinstance(node, dict):
+            node = _merge(node, _copy_tree(overrides))
+        for part in re.findall(r"'[^']*'|[^.]+", key):
+            node = node.get(part.strip("'")) if isinstance(node, Mapping) else None
+    except Exception:  # only a better message was at stake
+        return None
+    m = _REF.fullmatch(node) if isinstance(node, str) else None
+    if m is None or m.group(1) is None:
+        return None
+    return m.group(1).partition(":-")[0] or None
 
 
 def _failed_key(e: BaseException) -> str | None:

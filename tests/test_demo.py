@@ -31,7 +31,8 @@ def _free_port() -> int:
 def _scrape_until(
     url: str, needles: list[str], proc: subprocess.Popen[str], deadline: float
 ) -> str:
-    """Scrape the demo's endpoint until every needle shows up, while the demo still runs."""
+    """Scrape the demo's endpoint until every needle (a regular expression) shows up, while
+    the demo still runs."""
     last = ""
     while time.monotonic() < deadline and proc.poll() is None:
         try:
@@ -39,7 +40,7 @@ def _scrape_until(
                 last = r.read().decode()
         except (urllib.error.URLError, OSError):
             last = ""
-        if all(n in last for n in needles):
+        if all(re.search(n, last, re.MULTILINE) for n in needles):
             return last
         time.sleep(0.1)  # polling another process's endpoint, not synchronising threads
     return last
@@ -64,7 +65,7 @@ def test_demo_end_to_end(tmp_path: Path) -> None:
         # Both workers' series (one exchange each) on the one endpoint.
         scraped = _scrape_until(
             f"http://127.0.0.1:{port}/metrics",
-            [f'hft_orders_placed_total{{exchange="{ex}"' for ex in ("mexc", "binance")],
+            [rf'^hft_orders_placed_total{{.*\bexchange="{ex}"' for ex in ("mexc", "binance")],
             proc, time.monotonic() + 30,
         )
         still_running = proc.poll() is None
@@ -76,8 +77,10 @@ def test_demo_end_to_end(tmp_path: Path) -> None:
     assert proc.returncode == 0, out + err
     assert still_running
     for exchange in ("mexc", "binance"):
-        assert re.search(rf'^hft_orders_placed_total{{exchange="{exchange}",side="buy"}} \d',
-                         scraped, re.MULTILINE), scraped
+        # The shipped configuration also labels the context (component, ...) and the worker.
+        assert re.search(
+            rf'^hft_orders_placed_total{{(?=[^}}]*\bexchange="{exchange}")(?=[^}}]*\bside="buy")'
+            rf'[^}}]*}} \d', scraped, re.MULTILINE), scraped
     assert "hft_messages_received_total" in scraped
 
     assert "result: ok" in out

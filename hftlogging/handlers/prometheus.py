@@ -56,6 +56,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.multiprocess import MultiProcessCollector, mark_process_dead
 
 from hftlogging.exceptions import ConfigError
+from hftlogging.handlers import shared_endpoint
 from hftlogging.health import stats as pipeline_stats
 from hftlogging.lifecycle import starting_thread
 from hftlogging.record import METRIC
@@ -510,7 +511,8 @@ class PrometheusHandler(logging.Handler):
         buckets: histogram buckets: a list for every histogram, or a mapping from metric
             name (as logged: ``order_placement`` for a timer) to its list; histograms
             without buckets of their own use :data:`DEFAULT_BUCKETS` (1 µs to 10 s).
-        const_labels: labels with fixed values on every series of this handler.
+        const_labels: labels with fixed values on every series of this handler;
+            ``{worker}`` in a value becomes :func:`hftlogging.get_worker`.
         context_labels: context fields promoted to labels (``""`` when a record lacks
             one); keep them to fields with few distinct values.
         max_series_per_metric: most label combinations per metric; the updates of any
@@ -518,6 +520,20 @@ class PrometheusHandler(logging.Handler):
         multiprocess_gauge_mode: how gauges of several processes combine in
             prometheus-client's multiprocess mode (default ``livesum``: the sum over
             the live processes).
+        multiprocess: share one endpoint among every process of this host configured
+            with the same ``addr`` and ``port``: each writes its series (and its pipeline
+            health, labelled ``worker`` and ``pid``) to a directory they agree on, one
+            serves them all, another takes over within a second when it ends, and the
+            series of ended processes are removed (see
+            :mod:`hftlogging.handlers.shared_endpoint`). Without a port, or with port
+            ``0`` (a free port per process), nothing is shared unless
+            ``multiprocess_dir`` is given (then the process writes there and, with port
+            ``0``, serves nothing). Where advisory file locks are missing (Windows), the
+            option is ignored: each process serves its own endpoint. ``{worker}`` in a
+            ``const_labels`` value becomes :func:`hftlogging.get_worker`.
+        multiprocess_dir: the shared directory (default: derived from ``addr`` and
+            ``port`` in a runtime directory private to the user, or
+            ``$PROMETHEUS_MULTIPROC_DIR`` when set).
         level: the handler's level.
 
     Raises:
@@ -545,6 +561,8 @@ class PrometheusHandler(logging.Handler):
         context_labels: Sequence[str] | None = None,
         max_series_per_metric: int = 1000,
         multiprocess_gauge_mode: str = "livesum",
+        multiprocess: bool = False,
+        multiprocess_dir: str | None = None,
         level: int | str = logging.NOTSET,
     ) -> None:
         super().__init__(level)
@@ -554,6 +572,7 @@ class PrometheusHandler(logging.Handler):
         self._push_thread: threading.Thread | None = None
         self._push_stop = threading.Event()
         self._push_pending_start = False
+        self._member: shared_endpoint.Member | None = None
         self.port = None
         self._check_targets(
             namespace=namespace, port=port, addr=addr, pushgateway=pushgateway, job=job
@@ -573,9 +592,8 @@ class PrometheusHandler(logging.Handler):
         self.timeout_s = _number("timeout_s", timeout_s)
         self.max_series_per_metric = max_series_per_metric
         self.multiprocess_gauge_mode = multiprocess_gauge_mode
-        self.const_labels: dict[str, str] = {
-            k: _label_value(v) for k, v in (const_labels or {}).items()
-        }
+        self._const_templates = {k: _label_value(v) for k, v in (const_labels or {}).items()}
+        self.const_labels: dict[str, str] = self._resolve_const_labels()
         self.context_labels: tuple[str, ...] = tuple(context_labels or ())
         self._default_buckets, self._buckets_by_name = self._check_buckets(buckets)
 
@@ -585,10 +603,20 @@ class PrometheusHandler(logging.Handler):
         self.last_push_error: str | None = None
         self._consecutive_push_failures = 0
 
-        self.multiprocess_dir = self._check_multiprocess()
-        self.registry = _resolve_registry(registry, namespace)
-        store = _store_for(self.registry, namespace)
-        if port is not None:
+        if multiprocess and (port or multiprocess_dir is not None) and shared_endpoint.available():
+            self._member = self._join_group(port, registry, multiprocess_dir)
+            self.multiprocess_dir: str | None = self._member.directory
+            self.registry = shared_endpoint.registry_for(self._member, namespace)
+            self.port = port or None
+        else:
+            self.multiprocess_dir = self._check_multiprocess()
+            self.registry = _resolve_registry(registry, namespace)
+        try:
+            store = _store_for(self.registry, namespace)
+        except BaseException:
+            self._leave_group()
+            raise
+        if port is not None and self._member is None:
             # Before taking the store over: a taken port leaves the store as it was.
             self._start_endpoint(port)
         with store.lock:
@@ -597,7 +625,7 @@ class PrometheusHandler(logging.Handler):
         self._families = store.families
 
         _install_fork_hook()
-        if self.multiprocess_dir:
+        if self.multiprocess_dir and self._member is None:
             _install_exit_hook()
         if pushgateway:
             self._start_push_thread()
@@ -698,6 +726,41 @@ class PrometheusHandler(logging.Handler):
             raise ConfigError(msg, key=MULTIPROC_ENV)
         return path
 
+    def _join_group(
+        self, port: int | None, registry: Any, directory: Any
+    ) -> shared_endpoint.Member:
+        """Join the processes sharing this endpoint (``multiprocess: true``)."""
+        if registry not in (None, "own"):
+            msg = (
+                "multiprocess: true keeps the metrics in a registry of its own (their "
+                f"values live in the shared directory); drop registry, got {registry!r}"
+            )
+            raise ConfigError(msg, key="registry")
+        if directory is not None and (not isinstance(directory, str) or not directory):
+            msg = f"multiprocess_dir must be a directory path, got {directory!r}"
+            raise ConfigError(msg, key="multiprocess_dir")
+        return shared_endpoint.join(
+            addr=self.addr, port=port or None, namespace=self.namespace, directory=directory
+        )
+
+    def _resolve_const_labels(self) -> dict[str, str]:
+        worker = get_worker()
+        return {k: v.replace("{worker}", worker) for k, v in self._const_templates.items()}
+
+    def _rejoin_after_fork(self, member: shared_endpoint.Member) -> None:
+        """In a forked child: this process's own worker name, registry and store."""
+        member.after_fork_child()
+        self.const_labels = self._resolve_const_labels()
+        self.registry = shared_endpoint.registry_for(member, self.namespace)
+        store = _store_for(self.registry, self.namespace)
+        self._store = store
+        self._families = store.families
+
+    def _leave_group(self) -> None:
+        member, self._member = self._member, None
+        if member is not None:
+            shared_endpoint.leave(member, self.namespace)
+
     def _buckets_for(self, name: str, prom_name: str) -> tuple[float, ...]:
         per = self._buckets_by_name
         if per:
@@ -758,7 +821,8 @@ class PrometheusHandler(logging.Handler):
         except OSError as e:
             msg = (
                 f"cannot serve metrics on {self.addr}:{port}: {e.strerror or e}; another "
-                "process may hold the port: choose another port, or 0 to pick a free one"
+                "process may hold the port: choose another port, or 0 to pick a free one "
+                "(several worker processes share one endpoint with multiprocess: true)"
             )
             raise ConfigError(msg, key="port") from e
         if not isinstance(result, tuple):  # prometheus-client < 0.20 gives no handle
@@ -852,6 +916,8 @@ class PrometheusHandler(logging.Handler):
         if self._push_thread is not None:
             self._push_thread = None
             self._push_pending_start = True
+        if self._member is not None:
+            self._rejoin_after_fork(self._member)
 
     # -- records -----------------------------------------------------------------------------
 
@@ -1047,6 +1113,7 @@ class PrometheusHandler(logging.Handler):
             if getattr(self, "pushgateway", None) and "_store" in self.__dict__:
                 self.push()
             self._stop_endpoint()
+            self._leave_group()
         finally:
             super().close()
 
