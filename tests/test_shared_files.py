@@ -195,3 +195,64 @@ def test_shared_files_refuse_compression(tmp_path: Path) -> None:
     """compress with exclusive: false fails at configuration, saying what to do instead."""
     with pytest.raises(ConfigError, match="compress is not available with exclusive: false"):
         ComponentRotatingFileHandler(tmp_path, exclusive=False, compress=True)
+
+
+# --- the provider_workers layout, several processes ------------------------------------------
+
+WORKERS = [("worker_open", "open-1"), ("worker_open", "open-2"), ("worker_close", "close-1"),
+           ("dispatcher", "dispatcher")]
+
+
+def _provider_process(directory: str, kind: str, worker: str, n: int, go: Any,
+                      out: Any) -> None:
+    os.environ["HFTLOGGING_DIR"] = directory
+    os.environ["HFTLOGGING_WORKER"] = worker
+    os.environ["HFTLOGGING_PROMETHEUS_PORT"] = ""
+    hftlogging.configure("provider_workers")
+    log = logging.getLogger(f"app.services.provider.{kind}")  # getLogger(__name__) style
+    go.wait(120)
+    for i in range(n):
+        if i % 5 == 0:
+            log.error("err %s %05d", worker, i)
+        else:
+            log.info("info %s %05d", worker, i)
+    hftlogging.shutdown()
+    out.put((worker, hftlogging.stats()["dropped"]))
+
+
+def _tokens(path: Path, word: str) -> list[tuple[str, int]]:
+    out = []
+    for line in path.read_text().splitlines():
+        parts = line.split(f": {word} ", 1)
+        if len(parts) == 2:
+            worker, seq = parts[1].split()[:2]
+            out.append((worker, int(seq)))
+    return out
+
+
+def test_provider_workers_processes_share_the_errors_file(tmp_path: Path) -> None:
+    """Three worker processes (two of one type) and the dispatcher, configured with the
+    shipped provider_workers and logging under module-style names: every ERROR line of
+    all four lands exactly once in the one provider_errors.log, and each worker type's
+    lines (both instances of worker_open) in its one shared file."""
+    n = 4000
+    ctx = multiprocessing.get_context("spawn")
+    go, out = ctx.Event(), ctx.Queue()
+    procs = [ctx.Process(target=_provider_process, args=(str(tmp_path), k, w, n, go, out))
+             for k, w in WORKERS]
+    for p in procs:
+        p.start()
+    go.set()
+    for p in procs:
+        p.join(300)
+        assert p.exitcode == 0
+    assert sorted(out.get(timeout=10) for _ in procs) == sorted((w, 0) for _, w in WORKERS)
+    errors = _tokens(tmp_path / "provider_errors.log", "err")
+    assert sorted(errors) == sorted((w, i) for _, w in WORKERS for i in range(0, n, 5))
+    assert _tokens(tmp_path / "provider_errors.log", "info") == []
+    for kind in ("worker_open", "worker_close", "dispatcher"):
+        lines = _tokens(tmp_path / f"{kind}.log", "info") + _tokens(tmp_path / f"{kind}.log",
+                                                                    "err")
+        assert sorted(lines) == sorted((w, i) for k, w in WORKERS if k == kind
+                                       for i in range(n)), kind
+    assert not (tmp_path / "other.log").exists()

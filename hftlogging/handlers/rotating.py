@@ -187,6 +187,61 @@ def check_template(template: Any, key: str = "filename") -> tuple[str, frozenset
     return template, frozenset(fields)
 
 
+def component_matcher(mapping: Any, default: str) -> Callable[[str], str]:
+    """The component of a logger name under ``component_map``.
+
+    Keys are logger names or patterns:
+
+    - ``"app.orders"``: that logger and its children (``app.orders.db``); the longest
+      matching key wins;
+    - ``"*.worker_open"``: any logger whose name ends in the segment(s) after ``*.``,
+      and its children: ``worker_open``, ``app.services.provider.worker_open``,
+      ``app.services.provider.worker_open.db``; consulted when no name key matches, the
+      longest first;
+    - ``""``: every other logger.
+
+    A name that matches nothing gets ``default``.
+
+    Raises:
+        ConfigError: not a mapping, an empty one, or a key with ``*`` anywhere but at its
+            start as ``*.``.
+    """
+    if not isinstance(mapping, Mapping) or not mapping:
+        msg = f"component_map must map logger-name prefixes to components, got {mapping!r}"
+        raise ConfigError(msg, key="component_map")
+    names: list[tuple[str, str]] = []
+    suffixes: list[tuple[str, str]] = []
+    for key, comp in mapping.items():
+        k = str(key)
+        if k.startswith("*.") and "*" not in k[2:] and k[2:].strip("."):
+            suffixes.append((k[2:], str(comp)))
+        elif "*" in k:
+            msg = (
+                f"component_map key {k!r}: '*' is only allowed as a leading '*.' "
+                "(e.g. '*.worker_open' for any logger ending in .worker_open)"
+            )
+            raise ConfigError(msg, key=f"component_map.{k}")
+        else:
+            names.append((k, str(comp)))
+    names.sort(key=lambda kc: len(kc[0]), reverse=True)
+    suffixes.sort(key=lambda kc: len(kc[0]), reverse=True)
+
+    def match(name: str) -> str:
+        catch_all = None
+        for prefix, comp in names:
+            if not prefix:
+                catch_all = comp
+            elif name == prefix or name.startswith(prefix + "."):
+                return comp
+        dotted = "." + name + "."
+        for tail, comp in suffixes:
+            if "." + tail + "." in dotted:
+                return comp
+        return default if catch_all is None else catch_all
+
+    return match
+
+
 def per_pid_template(template: str) -> str:
     """``"{component}.log"`` -> ``"{component}.{pid}.log"`` (the fallback after a fork)."""
     stem, dot, ext = template.rpartition(".")
@@ -492,11 +547,14 @@ class ComponentRotatingFileHandler(logging.Handler):
         component_from: how a record's component is chosen: ``"logger"`` (the logger
             name, default), ``"field"`` (the context field ``component_field``),
             ``"tag"`` (the factory tag at position ``component_tag``) or ``"map"``
-            (the longest matching logger-name prefix in ``component_map``). Default:
+            (``component_map``: logger names, ``*.``-suffixes, see
+            :func:`component_matcher`). Default:
             ``"map"`` when ``component_map`` is given, else ``"logger"``.
         component_field: the context field for ``component_from="field"``.
         component_tag: the tag position for ``component_from="tag"``.
-        component_map: ``{logger-name prefix: component}``; ``""`` matches every name.
+        component_map: ``{logger name or "*.suffix": component}``; a name key also takes
+            the logger's children, ``"*.worker_open"`` any logger ending in
+            ``.worker_open`` (and its children), ``""`` every other name.
         default_component: the component of a record the selector has no answer for.
         max_components: most distinct components; records of further ones go to
             ``default_component`` (a context field cannot make a file per value).
@@ -721,11 +779,7 @@ class ComponentRotatingFileHandler(logging.Handler):
                 return tags[tag] if tags and len(tags) > tag else default
 
             return select_tag
-        if not isinstance(mapping, Mapping) or not mapping:
-            msg = f"component_map must map logger-name prefixes to components, got {mapping!r}"
-            raise ConfigError(msg, key="component_map")
-        prefixes = sorted(((str(p), str(c)) for p, c in mapping.items()),
-                          key=lambda pc: len(pc[0]), reverse=True)
+        match = component_matcher(mapping, default)
         cache: dict[str, str] = {}
 
         def select_map(record: logging.LogRecord) -> Any:
@@ -734,11 +788,7 @@ class ComponentRotatingFileHandler(logging.Handler):
                 return cache[name]
             except KeyError:
                 pass
-            found = default
-            for prefix, comp in prefixes:
-                if not prefix or name == prefix or name.startswith(prefix + "."):
-                    found = comp
-                    break
+            found = match(name)
             if len(cache) < 10_000:
                 cache[name] = found
             return found
