@@ -71,8 +71,9 @@ def stats() -> dict[str, Any]:
     ``dropped_by_level``, ``handler_errors`` (per handler name), ``handler_fallbacks``,
     ``batches``, ``mean_batch_size``, ``audit_sync_writes``, ``audit_over_capacity``,
     ``bad_input`` (per reason),
-    ``bad_input_total``, ``listeners`` (running listener threads) and ``queues`` (the same
-    figures for each active queue handler).
+    ``bad_input_total``, ``listeners`` (running listener threads), ``queues`` (the same
+    figures for each active queue handler) and ``files`` (the rotating file handlers'
+    ``rotations``, ``write_errors``, ``file_conflicts`` and ``torn_tails``).
     """
     from hftlogging import lifecycle
 
@@ -108,4 +109,7 @@ def stats() -> dict[str, Any]:
     total["bad_input"] = counts
     total["bad_input_total"] = sum(counts.values())
     total["queues"] = queues
+    from hftlogging.handlers.rotating import file_stats
+
+    total["files"] = file_stats()
     return total

@@ -27,6 +27,7 @@ opens) are shared with :mod:`hftlogging.handlers.audit`.
 from __future__ import annotations
 
 import contextlib
+import errno
 import gzip
 import inspect
 import logging
@@ -915,17 +916,23 @@ class ComponentRotatingFileHandler(logging.Handler):
         component goes to a per-pid name beside it, which is counted and reported. A FIFO,
         device or socket is refused with an ``OSError`` (the batch goes to the fallback).
         """
-        fd = self._open_path(f.path)
+        special = (
+            f"{f.path} is not a regular file (a FIFO, device or socket); "
+            "its records go to the fallback"
+        )
+        try:
+            fd = self._open_path(f.path)
+        except OSError as e:
+            if e.errno == errno.ENXIO:  # a FIFO without a reader (O_NONBLOCK)
+                self.file_conflicts += 1
+                self._report_once(f"special:{f.path}", special)
+            raise
         try:
             st = os.fstat(fd)
             if not stat.S_ISREG(st.st_mode):
                 self.file_conflicts += 1
-                msg = (
-                    f"{f.path} is not a regular file (a FIFO, device or socket); "
-                    "its records go to the fallback"
-                )
-                self._report_once(f"special:{f.path}", msg)
-                raise OSError(msg)
+                self._report_once(f"special:{f.path}", special)
+                raise OSError(errno.EINVAL, special)
             problem = None
             if st.st_nlink > 1:
                 problem = f"has {st.st_nlink} names (hard links)"

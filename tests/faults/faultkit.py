@@ -141,6 +141,34 @@ SCENARIOS: dict[str, tuple[str, str]] = {
         "A symlink to a victim file planted where a log or audit file will be opened",
         "the handler refuses it (O_NOFOLLOW), counts and reports; the victim is untouched",
     ),
+    "file_two_names": (
+        "Two processes reach one log file by two names (another template, a symlinked "
+        "directory, '..', a hard link), 15,000 lines each",
+        "every line written once: exclusive writers meet on the file's own lock (its "
+        "inode) and the second writes a per-pid file, counted (file_conflicts) and "
+        "reported; shared writers share the file; a hard-linked file is refused to all",
+    ),
+    "file_torn_tail": (
+        "SIGKILL while a large text record is being written leaves a partial last line",
+        "the next writer to open the file ends the fragment with a newline, counted "
+        "(torn_tails) and reported with its length; its first record starts a new line",
+    ),
+    "file_is_fifo": (
+        "The component file is a FIFO, with or without a reader",
+        "the listener never blocks; nothing is written into it; records on the fallback, "
+        "counted; a regular file in its place is written again",
+    ),
+    "file_is_device": (
+        "The component file is a character device such as a /dev/null node",
+        "refused as not a regular file, counted, records on the fallback; a regular file "
+        "in its place is written again",
+    ),
+    "file_read_only": (
+        "An unprivileged writer's file is made read-only, then replaced by a read-only "
+        "file",
+        "the open descriptor keeps writing; after the replacement the records go to the "
+        "fallback, counted; writable again, the file takes the next records",
+    ),
 }
 
 # --- the catalogues of bad input ----------------------------------------------------------
