@@ -574,3 +574,39 @@ def closed_port() -> int:
     port = int(s.getsockname()[1])
     s.close()
     return port
+
+
+# --- unprivileged writers --------------------------------------------------------------------
+
+
+def run_as_nobody(fn: Any, *args: Any) -> dict[str, Any]:
+    """Run ``fn(*args)`` in a forked child as ``nobody``; return the dict it returns.
+
+    The child drops its groups and ids before calling ``fn``; its result comes back as
+    JSON through a pipe; a child that fails prints its traceback and fails the caller.
+    """
+    import json
+
+    r, w = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # pragma: no cover - the child
+        code = 0
+        try:
+            os.close(r)
+            os.setgroups([])
+            os.setgid(NOBODY)
+            os.setuid(NOBODY)
+            os.write(w, json.dumps(fn(*args)).encode())
+        except BaseException:
+            import traceback
+
+            traceback.print_exc()
+            code = 1
+        finally:
+            os._exit(code)
+    os.close(w)
+    with os.fdopen(r) as f:
+        data = f.read()
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+    return json.loads(data)  # type: ignore[no-any-return]

@@ -4,7 +4,6 @@ become read-only: nothing lost silently, everything refused counted and reported
 from __future__ import annotations
 
 import contextlib
-import json
 import logging
 import multiprocessing
 import os
@@ -18,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from faultkit import IS_ROOT, NOBODY, ListHandler, build_pipeline, scenario
+from faultkit import IS_ROOT, NOBODY, ListHandler, build_pipeline, run_as_nobody, scenario
 
 import hftlogging
 
@@ -336,11 +335,8 @@ def test_a_device_as_the_file_is_refused(tmp_path: Path, logger_name: str,
 # --- made read-only mid-run ----------------------------------------------------------------------
 
 
-def _read_only_child(d: Path, exclusive: bool, out_fd: int) -> None:
-    """Runs in a forked child as ``nobody``: writes its findings as JSON to ``out_fd``."""
-    os.setgroups([])
-    os.setgid(NOBODY)
-    os.setuid(NOBODY)
+def _read_only_child(d: Path, exclusive: bool) -> dict[str, Any]:
+    """Runs in a forked child as ``nobody``; returns its findings."""
     fb = ListHandler()
     hftlogging.configure({
         "version": 1,
@@ -378,7 +374,7 @@ def _read_only_child(d: Path, exclusive: bool, out_fd: int) -> None:
         "alive": bool(qh.listener and qh.listener.running),
     }
     hftlogging.shutdown()
-    os.write(out_fd, json.dumps(result).encode())
+    return result
 
 
 @scenario("file_read_only")
@@ -397,26 +393,7 @@ def test_a_file_made_read_only_mid_run(exclusive: bool) -> None:
         d = top / "logs"
         d.mkdir()
         os.chown(d, NOBODY, NOBODY)
-        r, w = os.pipe()
-        pid = os.fork()
-        if pid == 0:  # pragma: no cover - the child
-            code = 0
-            try:
-                os.close(r)
-                _read_only_child(d, exclusive, w)
-            except BaseException:
-                import traceback
-
-                traceback.print_exc()
-                code = 1
-            finally:
-                os._exit(code)
-        os.close(w)
-        with os.fdopen(r) as f:
-            data = f.read()
-        _, status = os.waitpid(pid, 0)
-        assert os.waitstatus_to_exitcode(status) == 0
-        out = json.loads(data)
+        out = run_as_nobody(_read_only_child, d, exclusive)
         assert out["uid"] == NOBODY
         assert out["errors"]["files"] >= 1
         assert out["listener_errors"] == 0 and out["alive"]
