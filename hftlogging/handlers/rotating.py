@@ -1361,25 +1361,36 @@ class ComponentRotatingFileHandler(logging.Handler):
     def _write_shared(self, f: _File, lines: list[str], created: list[float] | None) -> None:
         """Append to a file other processes append to as well (``exclusive: false``).
 
-        The batch is encoded first; then, holding the file's lock for one check and one
-        ``write`` (not per record): the path is checked to name the file this process has
-        open (after another process's rotation it does not: reopen), the file's real size
-        is read (``lseek`` to its end), the file is rotated when the batch would take it
-        past ``max_bytes``, and the batch is appended whole with ``O_APPEND``. Rotation
-        thus happens once per threshold for the whole group and every file stays within
-        ``max_bytes`` (a single line longer than that goes alone into a file).
+        Every piece is one ``write`` on an ``O_APPEND`` descriptor: the kernel puts it
+        whole at the end of the file, so lines of different processes never interleave.
+        Before each write the path is checked to still name the open file (after another
+        process's rotation it does not: reopen) and the file's real size is read
+        (``lseek`` to its end). Far below ``max_bytes`` that is all. In the last quarter
+        before ``max_bytes`` (and for a rotation by time) the check, the rotation and the
+        write happen under the file's lock, and the file is rotated when the piece would
+        take it past ``max_bytes``: rotation happens once per threshold for the whole
+        group. A file exceeds ``max_bytes`` only if, while one process is between reading
+        the size and writing, the others append more than a quarter of ``max_bytes``.
         """
         data = self._encode("\n".join(lines) + "\n")
         max_bytes = f.max_bytes
-        chunks = (
-            [data] if max_bytes <= 0 or len(data) <= max_bytes
-            else self._chunks(lines, max_bytes)
+        if f.fd is not None and not _same_file(f.path, f.identity):
+            self._close_file(f)  # another process rotated it
+        fd = f.fd if f.fd is not None else self._open_file(f)
+        timed = f.when is not None and bool(created) and (
+            f.period_end is None or max(created or (0.0,)) >= f.period_end
         )
+        if not timed and (
+            max_bytes <= 0
+            or os.lseek(fd, 0, os.SEEK_END) + len(data) <= max_bytes - (max_bytes >> 2)
+        ):
+            self._write(f, data)
+            return
+        chunks = [data] if max_bytes <= 0 or len(data) <= max_bytes else self._chunks(
+            lines, max_bytes)
         with self._rotation_lock(f):
             fd = self._reopen_if_moved(f)
-            if f.when is not None and created and (
-                f.period_end is None or max(created) >= f.period_end
-            ):
+            if timed and created:
                 self._rotate_by_time_locked(f, fd, max(created))
             for chunk in chunks:
                 fd = self._reopen_if_moved(f)
