@@ -30,6 +30,8 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
+from hftlogging.bench import _parse_result, _worker_env
+
 __all__ = ["MODES", "available_modes", "run_shared"]
 
 MODES = ("shared", "own", "clh")
@@ -143,14 +145,6 @@ def _count(directory: str) -> int:
     return total
 
 
-def _env() -> dict[str, str]:
-    env = dict(os.environ)
-    pkg_root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    env["PYTHONPATH"] = pkg_root + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH")
-                                    else "")
-    return env
-
-
 def run_shared(mode: str, k: int = 4, n: int = 50_000, timeout: float = 600.0) -> dict[str, Any]:
     """Start ``k`` writers of ``mode`` together; their aggregate records/s, lines checked.
 
@@ -164,7 +158,7 @@ def run_shared(mode: str, k: int = 4, n: int = 50_000, timeout: float = 600.0) -
     cmd = [sys.executable, "-m", "hftlogging.bench_shared", "--worker", json.dumps(spec)]
     procs = [subprocess.Popen(  # noqa: S603 - our own interpreter and module
         cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-        text=True, env=_env()) for _ in range(k)]
+        text=True, env=_worker_env()) for _ in range(k)]
     try:
         for p in procs:
             assert p.stdout is not None
@@ -178,11 +172,10 @@ def run_shared(mode: str, k: int = 4, n: int = 50_000, timeout: float = 600.0) -
         results = []
         for p in procs:
             out, err = p.communicate(timeout=timeout)
-            line = next((ln for ln in reversed(out.splitlines()) if ln.startswith("RESULT ")),
-                        None)
-            if line is None:
-                return {"error": (err.strip().splitlines() or ["no result"])[-1]}
-            results.append(json.loads(line[7:]))
+            res = _parse_result(out, spec, err)
+            if "error" in res:
+                return res
+            results.append(res)
         start = min(r["start"] for r in results)
         end = max(r["end"] for r in results)
         files = sum(1 for name in os.listdir(directory) if name.startswith("bench."))
