@@ -267,18 +267,29 @@ _live_handlers: weakref.WeakSet[Any] = weakref.WeakSet()
 _FILE_COUNTERS = ("rotations", "write_errors", "file_conflicts", "torn_tails")
 
 
+_closed_totals = dict.fromkeys(_FILE_COUNTERS, 0)
+
+
 def file_stats() -> dict[str, int]:
-    """The file handlers' counters, summed over the live handlers of this process.
+    """The file handlers' counters in this process, closed handlers included.
 
     ``rotations``; ``write_errors`` (failed writes and rotations); ``file_conflicts``
     (files refused: written by a conflicting writer, several hard links, or not a regular
     file); ``torn_tails`` (files found ending in a partial line and repaired on open).
     """
-    out = dict.fromkeys(_FILE_COUNTERS, 0)
+    out = dict(_closed_totals)
     for h in list(_live_handlers):
         for key in _FILE_COUNTERS:
             out[key] += getattr(h, key, 0)
     return out
+
+
+def _retire(handler: Any) -> None:
+    """Keep a closing handler's counts in :func:`file_stats`."""
+    if handler in _live_handlers:
+        _live_handlers.discard(handler)
+        for key in _FILE_COUNTERS:
+            _closed_totals[key] += getattr(handler, key, 0)
 
 
 # --- fork handling -------------------------------------------------------------------------
@@ -1457,6 +1468,7 @@ class ComponentRotatingFileHandler(logging.Handler):
                 self._lock_file.release()
                 self._lock_file = None
             unregister_for_fork(self)
+            _retire(self)
             self._pid = -1  # a record after close claims the files again first
         finally:
             self.release()
