@@ -1053,7 +1053,8 @@ class ComponentRotatingFileHandler(logging.Handler):
 
     @contextlib.contextmanager
     def _rotation_lock(self, f: _File) -> Iterator[None]:
-        """Hold the lock of a shared file: around one batch's check, rotation and write.
+        """Hold the lock of a shared file: around one batch's check, rotation and write,
+        and around an open.
 
         A POSIX record lock (``lockf``) on ``.<file name>.lock`` beside the file: it
         belongs to the process, so a child forked while it is held does not inherit it,
@@ -1374,34 +1375,29 @@ class ComponentRotatingFileHandler(logging.Handler):
 
         Every piece is one ``write`` on an ``O_APPEND`` descriptor: the kernel puts it
         whole at the end of the file, so lines of different processes never interleave.
-        Before each write the path is checked to still name the open file (after another
-        process's rotation it does not: reopen) and the file's real size is read
-        (``lseek`` to its end). Far below ``max_bytes`` that is all. In the last quarter
-        before ``max_bytes`` (and for a rotation by time) the check, the rotation and the
-        write happen under the file's lock, and the file is rotated when the piece would
-        take it past ``max_bytes``: rotation happens once per threshold for the whole
-        group. A file exceeds ``max_bytes`` only if, while one process is between reading
-        the size and writing, the others append more than a quarter of ``max_bytes``.
+        With a size or time limit, the file's lock is held around one check and one write
+        per batch (never per record): the path is checked to still name the open file
+        (after another process's rotation it does not: reopen), the file's real size is
+        read (``lseek`` to its end), the file is rotated when the piece would take it past
+        ``max_bytes`` (or its last write is of an earlier period), and the piece is
+        written. Rotation thus happens once per threshold for the whole group and a file
+        never exceeds ``max_bytes`` (a batch is split at record boundaries; a single
+        record larger than ``max_bytes`` goes alone into a file). Without a limit there
+        is nothing to decide and no lock is taken.
         """
         data = self._encode("\n".join(lines) + "\n")
         max_bytes = f.max_bytes
-        if f.fd is not None and not _same_file(f.path, f.identity):
-            self._close_file(f)  # another process rotated it
-        fd = f.fd if f.fd is not None else self._open_file(f)
-        timed = f.when is not None and bool(created) and (
-            f.period_end is None or max(created or (0.0,)) >= f.period_end
-        )
-        if not timed and (
-            max_bytes <= 0
-            or os.lseek(fd, 0, os.SEEK_END) + len(data) <= max_bytes - (max_bytes >> 2)
-        ):
+        if max_bytes <= 0 and f.when is None:
+            self._reopen_if_moved(f)
             self._write(f, data)
             return
         chunks = [data] if max_bytes <= 0 or len(data) <= max_bytes else self._chunks(
             lines, max_bytes)
         with self._rotation_lock(f):
             fd = self._reopen_if_moved(f)
-            if timed and created:
+            if f.when is not None and created and (
+                f.period_end is None or max(created) >= f.period_end
+            ):
                 self._rotate_by_time_locked(f, fd, max(created))
             for chunk in chunks:
                 fd = self._reopen_if_moved(f)
