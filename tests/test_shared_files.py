@@ -257,3 +257,35 @@ def test_provider_workers_processes_share_the_errors_file(tmp_path: Path) -> Non
         assert sorted(lines) == sorted((w, i) for k, w in WORKERS if k == kind
                                        for i in range(n)), kind
     assert not (tmp_path / "other.log").exists()
+
+
+def test_time_rotation_happens_once_for_the_group(tmp_path: Path) -> None:
+    """Hourly rotation of a shared file: the first writer to see a record of a later hour
+    than the file's last write rotates it; the others then find the new file (written this
+    hour) and only reopen it. Three handlers on one file, one rotation."""
+    import time
+
+    def handler() -> ComponentRotatingFileHandler:
+        return ComponentRotatingFileHandler(tmp_path, filename="t.log", when="hourly",
+                                            utc=True, exclusive=False,
+                                            formatter=logging.Formatter("%(message)s"))
+
+    def rec(msg: str) -> logging.LogRecord:
+        return logging.makeLogRecord({"msg": msg, "name": "t", "created": time.time()})
+
+    path = tmp_path / "t.log"
+    first, second, third = handler(), handler(), handler()
+    try:
+        first.emit(rec("last hour"))
+        an_hour_ago = time.time() - 3600
+        os.utime(path, (an_hour_ago, an_hour_ago))  # its last write was an hour ago
+        second.emit(rec("second"))  # rotates: the file belongs to an earlier hour
+        third.emit(rec("third"))  # the file is this hour's: no rotation
+        first.emit(rec("first again"))  # its descriptor names the rotated file: reopen
+    finally:
+        for h in (first, second, third):
+            h.close()
+    assert (tmp_path / "t.log.1").read_text() == "last hour\n"
+    assert path.read_text() == "second\nthird\nfirst again\n"
+    assert not (tmp_path / "t.log.2").exists()
+    assert first.rotations + second.rotations + third.rotations == 1
