@@ -11,14 +11,23 @@ Guarantees:
 - One record is one unit on disk: the record's first line, then its traceback lines, each
   starting with ``"  | "``. A unit is never split across two files, lost or duplicated at
   rotation; a unit larger than ``max_bytes`` goes alone into a file.
-- Sizes are counted, not measured: one ``fstat`` when a file opens, none per record.
+- Sizes are counted, not measured: one ``fstat`` when a file opens, none per record
+  (a shared file is measured once per batch).
 - Files are opened lazily with ``O_NOFOLLOW`` (a symlink planted in the directory is
-  refused, not followed), ``O_APPEND`` and mode ``file_mode``; idle files are closed.
-- Two processes never rotate one file: ``{pid}`` or ``{worker}`` in ``filename`` gives
-  each process its own files, and otherwise an exclusive lock taken at configuration
-  time makes a second process fail with :class:`~hftlogging.ConfigError`. A process
-  forked after configuration finds the lock held by its parent and switches to per-pid
-  names (``dispatcher.<pid>.log``), saying so on stderr.
+  refused, not followed), ``O_APPEND``, ``O_NONBLOCK`` (a FIFO never blocks) and mode
+  ``file_mode``; anything but a regular file is refused; idle files are closed. A file
+  found ending in a partial line (a writer killed mid-write) gets a newline first.
+- ``exclusive=True`` (default): one writer per file. ``{pid}`` or ``{worker}`` in
+  ``filename`` gives each process its own files; otherwise an exclusive lock taken at
+  configuration time makes a second process fail with
+  :class:`~hftlogging.ConfigError`. A process forked after configuration finds the lock
+  held by its parent and switches to per-pid names (``dispatcher.<pid>.log``), saying so
+  on stderr. Each open file is also locked itself (its inode), so a second name for it
+  (another template, a symlinked directory, ``..``) gets a per-pid file, counted and
+  reported, instead of a second writer.
+- ``exclusive=False``: any number of processes share the files, rotation included:
+  one ``O_APPEND`` write per batch, and the size check, rotation and write of a batch
+  as one step under the file's lock (see :meth:`ComponentRotatingFileHandler._write_shared`).
 
 The file helpers at the end of this module (exclusive lock, numbered backups, appending
 opens) are shared with :mod:`hftlogging.handlers.audit`.
@@ -578,9 +587,10 @@ class ComponentRotatingFileHandler(logging.Handler):
         idle_close_s: close a file not written for this many seconds (0: never).
         max_open_files: most files open at once; the least recently used is closed.
         file_mode, dir_mode: permissions of new files and directories.
-        exclusive: lock the set of files against a second process when ``filename``
-            has no ``{pid}``; False turns the check off (two processes then corrupt
-            each other's rotation).
+        exclusive: True: one writer per file (a second process is refused, a second
+            name for an open file gets a per-pid file). False: any number of processes
+            (forked or spawned) write the same files and rotate them together, once per
+            threshold; ``compress`` is then refused.
         encoding: the files' encoding (unencodable characters are backslash-escaped).
         clock: monotonic clock for idle accounting (tests pass a fake one).
         level: the handler level.
