@@ -955,9 +955,12 @@ class ComponentRotatingFileHandler(logging.Handler):
                 self._report_once(f"special:{f.path}", special)
                 raise OSError(errno.EINVAL, special)
             problem = None
+            own = self._per_pid_path(f.path) == f.path  # this process's own per-pid file
             if st.st_nlink > 1:
                 problem = f"has {st.st_nlink} names (hard links)"
-            elif not self._lock_data_file(fd, f.path, st.st_size):
+            elif not self._lock_data_file(fd, f.path, st.st_size) and not own:
+                # A per-pid file of this process can only be held by another handler of
+                # this process (an old one still draining during reconfiguration): write.
                 problem = (
                     "is already written by another process or handler under this or "
                     "another name" + (" with exclusive: true" if not self.exclusive else "")
