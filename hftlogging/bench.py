@@ -18,6 +18,9 @@ Workloads:
 6. worker processes each logging to their own file: aggregate throughput;
 7. the audit trail beside JSON lines through the queue, ``fsync: batch``, chain verified
    (:mod:`hftlogging.bench_audit`).
+8. four processes writing one shared rotating file (``exclusive: false``), against four
+   writing their own files and against concurrent-log-handler's
+   ConcurrentRotatingFileHandler on one file (:mod:`hftlogging.bench_shared`).
 
 Each measurement runs in a fresh interpreter (``python -m hftlogging.bench --worker
 SPEC``), scenarios are interleaved and repeated, and the tables show medians of the
@@ -931,6 +934,7 @@ class Plan:
         self.proc_n = 50_000
         self.metrics = not quick
         self.processes = not quick
+        self.shared_files = not quick
 
 
 def _median(values: list[float]) -> float:
@@ -1044,7 +1048,22 @@ def collect(plan: Plan, setups: list[str], verbose: bool = True) -> Results:
                 if verbose:
                     _progress(f"[round {rnd + 1}/{plan.rounds}] procs/{k}")
                 res.add(f"procs/{k}", run_processes(k, plan.proc_n))
+    if plan.shared_files and "hftlogging" in setups:
+        _collect_shared(plan, res, verbose)
     return res
+
+
+def _collect_shared(plan: Plan, res: Results, verbose: bool) -> None:
+    """Workload 7, interleaved over the rounds (concurrent-log-handler with fewer records:
+    its rate is a tenth of the others')."""
+    from hftlogging.bench_shared import available_modes, run_shared
+
+    for rnd in range(plan.rounds):
+        for mode in available_modes():
+            if verbose:
+                _progress(f"[round {rnd + 1}/{plan.rounds}] shared/{mode}")
+            n = plan.proc_n // 5 if mode == "clh" else plan.proc_n
+            res.add(f"shared/{mode}", run_shared(mode, 4, n))
 
 
 def _ok(*values: float) -> bool:
@@ -1174,6 +1193,28 @@ def _procs_table(res: Results, checks: list[Check]) -> str:
                 ["4", f"{four / 1000:.1f}k", _ratio(four, one)]]))
 
 
+def _shared_table(res: Results, checks: list[Check]) -> str:
+    own, shared, clh = (res.med(f"shared/{m}", "rate") for m in ("own", "shared", "clh"))
+    checks.append(("shared file >= 0.7x own files (4 processes)", shared / own >= 0.7,
+                   f"{shared / own:.2f}x"))
+    if _ok(clh):
+        checks.append(("shared file >= 5x concurrent-log-handler (4 processes)",
+                       shared / clh >= 5, f"{shared / clh:.1f}x"))
+    lines_ok = all(r["lines_ok"] and not r["dropped"]
+                   for k, v in res.raw.items() if k.startswith("shared/") for r in v)
+    if not lines_ok:
+        checks.append(("all records on disk in workload 8", False, "lines missing or dropped"))
+    rows = [["hftlogging, one shared file (exclusive: false)", f"{shared / 1000:.1f}k",
+             "1.00x" if not _ok(own) else _ratio(shared, own)],
+            ["hftlogging, a file per process", f"{own / 1000:.1f}k", "1.00x"]]
+    if _ok(clh):
+        rows.append(["concurrent-log-handler, one file", f"{clh / 1000:.1f}k",
+                     _ratio(clh, own)])
+    return ("### 8. four processes, one shared rotating file (aggregate records/s; lines "
+            f"{'checked' if lines_ok else 'MISSING'})\n\n"
+            + _table(["setup", "records/s", "÷ own files"], rows))
+
+
 def _target_checks(res: Results, checks: list[Check]) -> None:
     m = res.med
     for regime in ("sat", "paced"):
@@ -1253,6 +1294,8 @@ def report(res: Results, setups: list[str], plan: Plan) -> tuple[str, list[Check
         parts.append(_procs_table(res, checks))
     if res.has("batch/hftlogging/suppressed") and res.has("backtrace/file"):
         parts.append(_storms_table(res))
+    if plan.shared_files and res.has("shared/own") and res.has("shared/shared"):
+        parts.append(_shared_table(res, checks))
     _target_checks(res, checks)
     _loss_checks(res, checks)
     return "\n\n".join(parts), checks

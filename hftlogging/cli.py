@@ -202,12 +202,15 @@ def render_check(config: str, env: dict[str, str] | None = None) -> str:
                 extras.append(settings)
         else:
             what = spec.destination()
+            if spec.options.get("exclusive") is False:
+                extras.append("shared: every process appends, rotation coordinated")
         tail = f"  ({'; '.join(extras)})" if extras else ""
         lines.append(f"  {name:<{width}}  {what}{tail}")
     fields = plan.settings.get("global_context")
     if fields:
         pairs = ", ".join(f"{k}={v}" for k, v in fields.items())
         lines += ["", f"global context (on every record): {pairs}"]
+    lines += _component_routes(plan)
     lines += ["", "routing (log type, level: handlers that write it):"]
     table = routes(plan)
     by_logger: dict[str, list[str]] = {}
@@ -235,6 +238,32 @@ def render_check(config: str, env: dict[str, str] | None = None) -> str:
         lines += ["", *check_lines(plan.translation)]
     lines += ["", "ok: the configuration is valid"]
     return "\n".join(lines) + "\n"
+
+
+def _component_routes(plan: Plan) -> list[str]:
+    """For each handler routing by ``component_map``: which logger names reach which file,
+    and where every other name goes."""
+    out: list[str] = []
+    for name, spec in plan.handlers.items():
+        mapping = spec.options.get("component_map")
+        template = spec.options.get("filename", "{component}.log")
+        if not isinstance(mapping, dict) or not isinstance(template, str):
+            continue
+        if spec.options.get("component_from") not in (None, "map"):
+            continue
+
+        def file_of(component: object, template: str = template) -> str:
+            return template.replace("{component}", str(component))
+
+        rows = [(str(k) or "(any other name)", file_of(c)) for k, c in mapping.items()]
+        if "" not in mapping:
+            default = spec.options.get("default_component", "main")
+            rows.append(("(any other name)", file_of(default)))
+        width = max(len(k) for k, _ in rows)
+        out += ["", f"component routes of {name} (logger name -> file; a name also takes "
+                    "its children, *.x any name ending in .x):"]
+        out += [f"  {k:<{width}}  {f}" for k, f in rows]
+    return out
 
 
 def _fast_path_note(plan: Plan, logger: str) -> str:

@@ -46,6 +46,7 @@ from hftlogging.exceptions import ConfigError
 from hftlogging.filters import RedactFilter, TagFilter, to_level
 from hftlogging.global_context import set_configured
 from hftlogging.handlers.queue import QueueHandler
+from hftlogging.handlers.rotating import component_matcher
 from hftlogging.logger import AUDIT_LEVEL, METRIC_LEVEL, install
 from hftlogging.record import build_record
 from hftlogging.routing import ENVIRONMENT_ALIASES, environment_name
@@ -561,8 +562,8 @@ class HandlerSpec:
         """The file name a record of ``logger`` goes to, when it depends on the logger.
 
         Follows the component selection of
-        :class:`~hftlogging.handlers.ComponentRotatingFileHandler`: the logger name, or the
-        longest matching prefix of ``component_map``; None for other selections.
+        :class:`~hftlogging.handlers.ComponentRotatingFileHandler`: the logger name, or
+        what ``component_map`` gives it; None for other selections.
         """
         o = self.options
         template = o.get("filename", "{component}.log")
@@ -573,13 +574,11 @@ class HandlerSpec:
         if how == "logger":
             component = logger
         elif how == "map" and isinstance(mapping, Mapping):
-            component = str(o.get("default_component", "main"))
-            best = -1
-            for prefix, comp in mapping.items():
-                p = str(prefix)
-                hit = p in ("", logger) or logger.startswith(p + ".")
-                if hit and len(p) > best:
-                    best, component = len(p), str(comp)
+            try:
+                component = component_matcher(mapping, str(o.get("default_component", "main")))(
+                    logger)
+            except ConfigError:
+                return None
         else:
             return None
         try:

@@ -121,9 +121,10 @@ def stats() -> dict[str, Any]:
     capacity by ``overflow: discard_below``),
     ``bad_input`` (per reason),
     ``bad_input_total``, ``suppressed`` (calls held back by ``every()``/``once()`` and
-    ``RateLimitFilter``, per logger), ``listeners`` (running listener threads) and
-    ``queues`` (the same
-    figures for each active queue handler).
+    ``RateLimitFilter``, per logger), ``listeners`` (running listener threads),
+    ``queues`` (the same figures for each active queue handler) and ``files`` (the
+    rotating file handlers' ``rotations``, ``write_errors``, ``file_conflicts`` and
+    ``torn_tails``).
     """
     from hftlogging import lifecycle
 
@@ -161,6 +162,9 @@ def stats() -> dict[str, Any]:
     total["bad_input"] = counts
     total["bad_input_total"] = sum(counts.values())
     total["queues"] = queues
+    from hftlogging.handlers.rotating import file_stats
+
+    total["files"] = file_stats()
     for key, source in list(_sources.items()):
         try:
             total[key] = source()

@@ -83,7 +83,7 @@ def test_check_provider_workers_routes_each_component_to_its_file(
     also go to provider_errors."""
     code, out, _ = _check(capsys, "provider_workers", *_ENV)
     assert code == EXIT_OK
-    assert "  provider         ComponentRotatingFileHandler /var/log/svc/w1/{component}.log" in out
+    assert "  provider         ComponentRotatingFileHandler /var/log/svc/{component}.log" in out
     for component in ("dispatcher", "worker_open", "orders_calculated"):
         section = out.split(f"  logger {component} (fast path):\n", 1)[1]
         assert section.startswith(

@@ -79,7 +79,7 @@ class Workers:
             for ex in EXCHANGES
         ]
         self.reports: dict[int, dict[str, Any]] = {}
-        for p, ex in zip(self.procs, EXCHANGES):
+        for p, ex in zip(self.procs, EXCHANGES, strict=False):
             assert p.stdout is not None
             line = p.stdout.readline()
             assert line, f"worker {p.pid} ended early: {p.wait(30)}"

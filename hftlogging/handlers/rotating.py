@@ -11,14 +11,23 @@ Guarantees:
 - One record is one unit on disk: the record's first line, then its traceback lines, each
   starting with ``"  | "``. A unit is never split across two files, lost or duplicated at
   rotation; a unit larger than ``max_bytes`` goes alone into a file.
-- Sizes are counted, not measured: one ``fstat`` when a file opens, none per record.
+- Sizes are counted, not measured: one ``fstat`` when a file opens, none per record
+  (a shared file is measured once per batch).
 - Files are opened lazily with ``O_NOFOLLOW`` (a symlink planted in the directory is
-  refused, not followed), ``O_APPEND`` and mode ``file_mode``; idle files are closed.
-- Two processes never rotate one file: ``{pid}`` or ``{worker}`` in ``filename`` gives
-  each process its own files, and otherwise an exclusive lock taken at configuration
-  time makes a second process fail with :class:`~hftlogging.ConfigError`. A process
-  forked after configuration finds the lock held by its parent and switches to per-pid
-  names (``dispatcher.<pid>.log``), saying so on stderr.
+  refused, not followed), ``O_APPEND``, ``O_NONBLOCK`` (a FIFO never blocks) and mode
+  ``file_mode``; anything but a regular file is refused; idle files are closed. A file
+  found ending in a partial line (a writer killed mid-write) gets a newline first.
+- ``exclusive=True`` (default): one writer per file. ``{pid}`` or ``{worker}`` in
+  ``filename`` gives each process its own files; otherwise an exclusive lock taken at
+  configuration time makes a second process fail with
+  :class:`~hftlogging.ConfigError`. A process forked after configuration finds the lock
+  held by its parent and switches to per-pid names (``dispatcher.<pid>.log``), saying so
+  on stderr. Each open file is also locked itself (its inode), so a second name for it
+  (another template, a symlinked directory, ``..``) gets a per-pid file, counted and
+  reported, instead of a second writer.
+- ``exclusive=False``: any number of processes share the files, rotation included:
+  one ``O_APPEND`` write per batch, and the size check, rotation and write of a batch
+  as one step under the file's lock (see :meth:`ComponentRotatingFileHandler._write_shared`).
 
 The file helpers at the end of this module (exclusive lock, numbered backups, appending
 opens) are shared with :mod:`hftlogging.handlers.audit`.
@@ -27,6 +36,7 @@ opens) are shared with :mod:`hftlogging.handlers.audit`.
 from __future__ import annotations
 
 import contextlib
+import errno
 import gzip
 import inspect
 import logging
@@ -34,12 +44,13 @@ import os
 import re
 import shutil
 import socket
+import stat
 import string
 import sys
 import threading
 import time
 import weakref
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any
 
 from hftlogging import strict as _strict
@@ -57,17 +68,23 @@ from hftlogging.worker import get_worker
 __all__ = ["ComponentRotatingFileHandler"]
 
 _flock: Callable[[int, int], Any] | None
+_lockf: Callable[[int, int], Any] | None
 try:
     import fcntl
 
     _flock = fcntl.flock
+    _lockf = fcntl.lockf
     _LOCK_EX_NB = fcntl.LOCK_EX | fcntl.LOCK_NB
+    _LOCK_SH_NB = fcntl.LOCK_SH | fcntl.LOCK_NB
+    _LOCK_EX = fcntl.LOCK_EX
+    _LOCK_UN = fcntl.LOCK_UN
 except ImportError:  # pragma: no cover - Windows: no advisory locks, no exclusivity
-    _flock = None
-    _LOCK_EX_NB = 0
+    _flock = _lockf = None
+    _LOCK_EX_NB = _LOCK_SH_NB = _LOCK_EX = _LOCK_UN = 0
 
 _O_NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
 _O_CLOEXEC = getattr(os, "O_CLOEXEC", 0)
+_O_NONBLOCK = getattr(os, "O_NONBLOCK", 0)
 _APPEND_FLAGS = os.O_WRONLY | os.O_APPEND | os.O_CREAT | _O_NOFOLLOW | _O_CLOEXEC
 _FIELDS = frozenset({"component", "worker", "pid", "host"})
 _SELECTORS = ("logger", "field", "tag", "map")
@@ -181,6 +198,61 @@ def check_template(template: Any, key: str = "filename") -> tuple[str, frozenset
     return template, frozenset(fields)
 
 
+def component_matcher(mapping: Any, default: str) -> Callable[[str], str]:
+    """The component of a logger name under ``component_map``.
+
+    Keys are logger names or patterns:
+
+    - ``"app.orders"``: that logger and its children (``app.orders.db``); the longest
+      matching key wins;
+    - ``"*.worker_open"``: any logger whose name ends in the segment(s) after ``*.``,
+      and its children: ``worker_open``, ``app.services.provider.worker_open``,
+      ``app.services.provider.worker_open.db``; consulted when no name key matches, the
+      longest first;
+    - ``""``: every other logger.
+
+    A name that matches nothing gets ``default``.
+
+    Raises:
+        ConfigError: not a mapping, an empty one, or a key with ``*`` anywhere but at its
+            start as ``*.``.
+    """
+    if not isinstance(mapping, Mapping) or not mapping:
+        msg = f"component_map must map logger-name prefixes to components, got {mapping!r}"
+        raise ConfigError(msg, key="component_map")
+    names: list[tuple[str, str]] = []
+    suffixes: list[tuple[str, str]] = []
+    for key, comp in mapping.items():
+        k = str(key)
+        if k.startswith("*.") and "*" not in k[2:] and k[2:].strip("."):
+            suffixes.append((k[2:], str(comp)))
+        elif "*" in k:
+            msg = (
+                f"component_map key {k!r}: '*' is only allowed as a leading '*.' "
+                "(e.g. '*.worker_open' for any logger ending in .worker_open)"
+            )
+            raise ConfigError(msg, key=f"component_map.{k}")
+        else:
+            names.append((k, str(comp)))
+    names.sort(key=lambda kc: len(kc[0]), reverse=True)
+    suffixes.sort(key=lambda kc: len(kc[0]), reverse=True)
+
+    def match(name: str) -> str:
+        catch_all = None
+        for prefix, comp in names:
+            if not prefix:
+                catch_all = comp
+            elif name == prefix or name.startswith(prefix + "."):
+                return comp
+        dotted = "." + name + "."
+        for tail, comp in suffixes:
+            if "." + tail + "." in dotted:
+                return comp
+        return default if catch_all is None else catch_all
+
+    return match
+
+
 def per_pid_template(template: str) -> str:
     """``"{component}.log"`` -> ``"{component}.{pid}.log"`` (the fallback after a fork)."""
     stem, dot, ext = template.rpartition(".")
@@ -197,6 +269,37 @@ def host_name() -> str:
     if not _host_cache:
         _host_cache.append(safe_name(socket.gethostname() or "localhost"))
     return _host_cache[0]
+
+
+# --- counters for hftlogging.stats() --------------------------------------------------------
+
+_live_handlers: weakref.WeakSet[Any] = weakref.WeakSet()
+_FILE_COUNTERS = ("rotations", "write_errors", "file_conflicts", "torn_tails")
+
+
+_closed_totals = dict.fromkeys(_FILE_COUNTERS, 0)
+
+
+def file_stats() -> dict[str, int]:
+    """The file handlers' counters in this process, closed handlers included.
+
+    ``rotations``; ``write_errors`` (failed writes and rotations); ``file_conflicts``
+    (files refused: written by a conflicting writer, several hard links, or not a regular
+    file); ``torn_tails`` (files found ending in a partial line and repaired on open).
+    """
+    out = dict(_closed_totals)
+    for h in list(_live_handlers):
+        for key in _FILE_COUNTERS:
+            out[key] += getattr(h, key, 0)
+    return out
+
+
+def _retire(handler: Any) -> None:
+    """Keep a closing handler's counts in :func:`file_stats`."""
+    if handler in _live_handlers:
+        _live_handlers.discard(handler)
+        for key in _FILE_COUNTERS:
+            _closed_totals[key] += getattr(handler, key, 0)
 
 
 # --- fork handling -------------------------------------------------------------------------
@@ -222,9 +325,22 @@ def unregister_for_fork(handler: Any) -> None:
         _fork_handlers.discard(handler)
 
 
+_path_locks: dict[str, threading.Lock] = {}
+
+
+def _thread_lock_for(path: str) -> threading.Lock:
+    """The in-process lock guarding the rotation lock file ``path``."""
+    with _fork_lock:
+        lock = _path_locks.get(path)
+        if lock is None:
+            lock = _path_locks[path] = threading.Lock()
+        return lock
+
+
 def _after_fork_child() -> None:
     global _fork_lock
     _fork_lock = threading.Lock()
+    _path_locks.clear()  # a parent's thread may have held one at the fork
     for h in list(_fork_handlers):
         try:
             h.after_fork_child()
@@ -394,7 +510,7 @@ class _File:
 
     __slots__ = (
         "backup_count", "compress", "compress_job", "fd", "identity", "key", "last_used",
-        "max_bytes", "path", "period_end", "size", "when",
+        "locked", "max_bytes", "path", "period_end", "size", "when",
     )
 
     def __init__(
@@ -413,6 +529,7 @@ class _File:
         self.last_used = 0.0
         self.compress_job: threading.Thread | None = None
         self.identity: tuple[int, int] = (0, 0)
+        self.locked = False  # this process holds the file's rotation lock (shared files)
 
 
 def _contain(text: str) -> str:
@@ -452,11 +569,14 @@ class ComponentRotatingFileHandler(logging.Handler):
         component_from: how a record's component is chosen: ``"logger"`` (the logger
             name, default), ``"field"`` (the context field ``component_field``),
             ``"tag"`` (the factory tag at position ``component_tag``) or ``"map"``
-            (the longest matching logger-name prefix in ``component_map``). Default:
+            (``component_map``: logger names, ``*.``-suffixes, see
+            :func:`component_matcher`). Default:
             ``"map"`` when ``component_map`` is given, else ``"logger"``.
         component_field: the context field for ``component_from="field"``.
         component_tag: the tag position for ``component_from="tag"``.
-        component_map: ``{logger-name prefix: component}``; ``""`` matches every name.
+        component_map: ``{logger name or "*.suffix": component}``; a name key also takes
+            the logger's children, ``"*.worker_open"`` any logger ending in
+            ``.worker_open`` (and its children), ``""`` every other name.
         default_component: the component of a record the selector has no answer for.
         max_components: most distinct components; records of further ones go to
             ``default_component`` (a context field cannot make a file per value).
@@ -468,9 +588,10 @@ class ComponentRotatingFileHandler(logging.Handler):
         idle_close_s: close a file not written for this many seconds (0: never).
         max_open_files: most files open at once; the least recently used is closed.
         file_mode, dir_mode: permissions of new files and directories.
-        exclusive: lock the set of files against a second process when ``filename``
-            has no ``{pid}``; False turns the check off (two processes then corrupt
-            each other's rotation).
+        exclusive: True: one writer per file (a second process is refused, a second
+            name for an open file gets a per-pid file). False: any number of processes
+            (forked or spawned) write the same files and rotate them together, once per
+            threshold; ``compress`` is then refused.
         encoding: the files' encoding (unencodable characters are backslash-escaped).
         clock: monotonic clock for idle accounting (tests pass a fake one).
         level: the handler level.
@@ -525,6 +646,7 @@ class ComponentRotatingFileHandler(logging.Handler):
         self.encoding = _check_encoding(encoding)
         self._ascii_compatible = encoding.lower().replace("_", "-") in ("utf-8", "utf8")
         self._overrides = self._check_components(components)
+        self._check_shared_compress(self.exclusive, self.compress, self._overrides)
         self._timed = self.when is not None or any(o.get("when") for o in self._overrides.values())
         self._select = self._make_selector(
             component_from, component_field, component_tag, component_map, default_component
@@ -534,6 +656,7 @@ class ComponentRotatingFileHandler(logging.Handler):
         self.setFormatter(formatter if formatter is not None else ContextFormatter())
         # state
         self._files: dict[str, _File] = {}
+        self._by_path: dict[str, _File] = {}  # by the path the template gives
         self._by_key: dict[Any, _File] = {}
         self._open: dict[str, _File] = {}
         self._component_names: dict[Any, str] = {}
@@ -545,6 +668,8 @@ class ComponentRotatingFileHandler(logging.Handler):
         self._reported: set[str] = set()
         self.rotations = 0
         self.write_errors = 0
+        self.file_conflicts = 0
+        self.torn_tails = 0
         try:
             os.makedirs(self.directory, mode=self.dir_mode, exist_ok=True)
         except OSError as e:
@@ -560,6 +685,7 @@ class ComponentRotatingFileHandler(logging.Handler):
             )
             raise ConfigError(msg, key="filename")
         register_for_fork(self)
+        _live_handlers.add(self)
 
     # -- configuration helpers -------------------------------------------------------------
 
@@ -586,9 +712,23 @@ class ComponentRotatingFileHandler(logging.Handler):
         _mode_option("file_mode", a["file_mode"])
         _mode_option("dir_mode", a["dir_mode"])
         _check_encoding(a["encoding"])
-        cls._check_components(a["components"])
+        cls._check_shared_compress(bool(a["exclusive"]), bool(a["compress"]),
+                                   cls._check_components(a["components"]))
         cls._make_selector(a["component_from"], a["component_field"], a["component_tag"],
                            a["component_map"], a["default_component"])
+
+    @staticmethod
+    def _check_shared_compress(
+        exclusive: bool, compress: bool, overrides: Mapping[str, Mapping[str, Any]]
+    ) -> None:
+        if exclusive or not (compress or any(o.get("compress") for o in overrides.values())):
+            return
+        msg = (
+            "compress is not available with exclusive: false (another process may rotate "
+            "a backup while it is being compressed); compress shared files with logrotate, "
+            "or give each process its own files"
+        )
+        raise ConfigError(msg, key="compress")
 
     @staticmethod
     def _check_components(components: Any) -> dict[str, dict[str, Any]]:
@@ -662,11 +802,7 @@ class ComponentRotatingFileHandler(logging.Handler):
                 return tags[tag] if tags and len(tags) > tag else default
 
             return select_tag
-        if not isinstance(mapping, Mapping) or not mapping:
-            msg = f"component_map must map logger-name prefixes to components, got {mapping!r}"
-            raise ConfigError(msg, key="component_map")
-        prefixes = sorted(((str(p), str(c)) for p, c in mapping.items()),
-                          key=lambda pc: len(pc[0]), reverse=True)
+        match = component_matcher(mapping, default)
         cache: dict[str, str] = {}
 
         def select_map(record: logging.LogRecord) -> Any:
@@ -675,11 +811,7 @@ class ComponentRotatingFileHandler(logging.Handler):
                 return cache[name]
             except KeyError:
                 pass
-            found = default
-            for prefix, comp in prefixes:
-                if not prefix or name == prefix or name.startswith(prefix + "."):
-                    found = comp
-                    break
+            found = match(name)
             if len(cache) < 10_000:
                 cache[name] = found
             return found
@@ -704,6 +836,7 @@ class ComponentRotatingFileHandler(logging.Handler):
         """The worker name or the process changed: new file names, new lock."""
         self._close_all()
         self._files.clear()
+        self._by_path.clear()
         self._by_key.clear()
         self._worker = get_worker()
         self._pid = os.getpid()
@@ -736,6 +869,7 @@ class ComponentRotatingFileHandler(logging.Handler):
                     os.close(fd)
         self._open.clear()
         self._files.clear()
+        self._by_path.clear()
         self._by_key.clear()
         if self._lock_file is not None:
             self._lock_file.release()
@@ -762,12 +896,17 @@ class ComponentRotatingFileHandler(logging.Handler):
             name = self._active_template.format(
                 component=comp, worker=safe_name(self._worker), pid=self._pid, host=host_name()
             )
-            o = self._overrides.get(comp, {})
-            f = _File(
-                comp, os.path.join(self.directory, name),
-                o.get("max_bytes", self.max_bytes), o.get("backup_count", self.backup_count),
-                o.get("when", self.when), o.get("compress", self.compress),
-            )
+            path = os.path.join(self.directory, name)
+            # Components whose names lead to one file (a template without {component})
+            # share one file object: one descriptor, one size, one rotation.
+            f = self._by_path.get(path)
+            if f is None:
+                o = self._overrides.get(comp, {})
+                f = self._by_path[path] = _File(
+                    comp, path,
+                    o.get("max_bytes", self.max_bytes), o.get("backup_count", self.backup_count),
+                    o.get("when", self.when), o.get("compress", self.compress),
+                )
             self._files[comp] = f
         self._by_key[key] = f
         return f
@@ -776,15 +915,76 @@ class ComponentRotatingFileHandler(logging.Handler):
         if len(self._open) >= self.max_open_files:
             lru = min(self._open.values(), key=lambda x: x.last_used)
             self._close_file(lru)
+        if self.exclusive:
+            return self._open_checked(f)
+        with self._rotation_lock(f):  # shared openers never see each other's probe lock
+            return self._open_checked(f)
+
+    def _open_path(self, path: str) -> int:
+        # O_NONBLOCK: a FIFO without a reader fails at once instead of blocking the listener
+        # (it has no effect on a regular file).
+        flags = _APPEND_FLAGS | _O_NONBLOCK
         try:
-            fd = open_append(f.path, self.file_mode)
+            return os.open(path, flags, self.file_mode)
         except FileNotFoundError:  # the directory was removed under us: make it again
             os.makedirs(self.directory, mode=self.dir_mode, exist_ok=True)
-            fd = open_append(f.path, self.file_mode)
+            return os.open(path, flags, self.file_mode)
+
+    def _open_checked(self, f: _File) -> int:
+        """Open ``f.path``: a regular file with one name, not locked by a conflicting writer.
+
+        A file another writer holds (two names for one file, or an exclusive writer
+        beside a shared one) or a file with several hard links is not written: the
+        component goes to a per-pid name beside it, which is counted and reported. A FIFO,
+        device or socket is refused with an ``OSError`` (the batch goes to the fallback).
+        """
+        special = (
+            f"{f.path} is not a regular file (a FIFO, device or socket); "
+            "its records go to the fallback"
+        )
+        try:
+            fd = self._open_path(f.path)
+        except OSError as e:
+            if e.errno == errno.ENXIO:  # a FIFO without a reader (O_NONBLOCK)
+                self.file_conflicts += 1
+                self._report_once(f"special:{f.path}", special)
+            raise
         try:
             st = os.fstat(fd)
-        except OSError:
-            os.close(fd)
+            if not stat.S_ISREG(st.st_mode):
+                self.file_conflicts += 1
+                self._report_once(f"special:{f.path}", special)
+                raise OSError(errno.EINVAL, special)
+            problem = None
+            own = self._per_pid_path(f.path) == f.path  # this process's own per-pid file
+            if st.st_nlink > 1:
+                problem = f"has {st.st_nlink} names (hard links)"
+            elif not self._lock_data_file(fd, f.path, st.st_size) and not own:
+                # A per-pid file of this process can only be held by another handler of
+                # this process (an old one still draining during reconfiguration): write.
+                problem = (
+                    "is already written by another process or handler under this or "
+                    "another name" + (" with exclusive: true" if not self.exclusive else "")
+                )
+            if problem is not None:
+                os.close(fd)
+                fd = -1
+                self.file_conflicts += 1
+                redirected = self._per_pid_path(f.path)
+                if redirected == f.path:
+                    msg = f"{f.path} {problem}; its records go to the fallback"
+                    self._report_once(f"conflict:{f.path}", msg)
+                    raise OSError(msg)
+                self._report_once(
+                    f"conflict:{f.path}",
+                    f"{f.path} {problem}; process {os.getpid()} writes {redirected} instead",
+                )
+                f.path = redirected
+                return self._open_checked(f)
+            st = os.fstat(fd)  # a repaired tail changed the size
+        except BaseException:
+            if fd >= 0:
+                os.close(fd)
             raise
         f.fd = fd
         f.identity = (st.st_dev, st.st_ino)
@@ -793,6 +993,106 @@ class ComponentRotatingFileHandler(logging.Handler):
             f.period_end = period_bounds(st.st_mtime, f.when, self.utc)[1]
         self._open[f.path] = f
         return fd
+
+    @staticmethod
+    def _per_pid_path(path: str) -> str:
+        """``dir/orders.log`` -> ``dir/orders.<pid>.log`` (unchanged if it already is one)."""
+        directory, name = os.path.split(path)
+        pid = str(os.getpid())
+        if f".{pid}." in name or name.endswith(f".{pid}"):
+            return path
+        return os.path.join(directory, per_pid_template(name).replace("{pid}", pid))
+
+    def _lock_data_file(self, fd: int, path: str, size: int) -> bool:
+        """Lock the open file itself (its inode, whatever name reached it).
+
+        An exclusive writer holds ``LOCK_EX``; shared writers hold ``LOCK_SH``, so any two
+        names for one file meet on one lock. Whoever gets ``LOCK_EX`` is alone on the file
+        and may repair a torn tail. Returns False on a conflict.
+        """
+        if _flock is None:  # pragma: no cover - no advisory locks on this platform
+            return True
+        try:
+            _flock(fd, _LOCK_EX_NB)
+        except OSError:
+            if self.exclusive:
+                return False
+            try:
+                _flock(fd, _LOCK_SH_NB)  # other shared writers have it open
+            except OSError:
+                return False  # an exclusive writer holds it
+            return True
+        if size > 0:
+            self._repair_tail(fd, path, size)
+        if self.exclusive:
+            return True
+        try:
+            _flock(fd, _LOCK_SH_NB)  # downgrade, so the other shared writers can join
+        except OSError:
+            return False
+        return True
+
+    def _repair_tail(self, fd: int, path: str, size: int) -> None:
+        """End a file whose last line is torn (a writer killed mid-write) with a newline.
+
+        The fragment stays in the file as a line of its own, so the next record starts
+        on a new line instead of continuing it; it is counted (``torn_tails``) and
+        reported on stderr with its length.
+        """
+        try:
+            rfd = os.open(path, os.O_RDONLY | _O_NOFOLLOW | _O_CLOEXEC | _O_NONBLOCK)
+        except OSError:
+            return  # not readable by us: nothing can be checked
+        try:
+            if os.fstat(rfd)[1:3] != os.fstat(fd)[1:3]:  # (inode, device): the same file?
+                return
+            start = max(0, size - 65536)
+            tail = os.pread(rfd, size - start, start)
+        except OSError:
+            return
+        finally:
+            os.close(rfd)
+        if not tail or tail.endswith(b"\n"):
+            return
+        cut = tail.rfind(b"\n")
+        length = f"{len(tail) - cut - 1} bytes" if cut >= 0 or start == 0 else "over 64 KiB"
+        write_all(fd, b"\n")
+        self.torn_tails += 1
+        with contextlib.suppress(Exception):
+            sys.stderr.write(
+                f"hftlogging: {path} ended in a partial line ({length}, left by a writer "
+                "stopped mid-record); ended it with a newline so the next record starts on "
+                "its own line\n"
+            )
+
+    @contextlib.contextmanager
+    def _rotation_lock(self, f: _File) -> Iterator[None]:
+        """Hold the lock of a shared file: around one batch's check, rotation and write,
+        and around an open.
+
+        A POSIX record lock (``lockf``) on ``.<file name>.lock`` beside the file: it
+        belongs to the process, so a child forked while it is held does not inherit it,
+        and the kernel releases it when the process dies. Threads and handlers of one
+        process queue on a ``threading.Lock`` per lock file first.
+        """
+        if f.locked or _lockf is None:
+            yield
+            return
+        path = os.path.join(os.path.dirname(f.path), f".{os.path.basename(f.path)}.lock")
+        flags = os.O_RDWR | os.O_CREAT | _O_NOFOLLOW | _O_CLOEXEC
+        with _thread_lock_for(path):
+            try:
+                fd = os.open(path, flags, self.file_mode)
+            except FileNotFoundError:
+                os.makedirs(self.directory, mode=self.dir_mode, exist_ok=True)
+                fd = os.open(path, flags, self.file_mode)
+            try:
+                _lockf(fd, _LOCK_EX)
+                f.locked = True
+                yield
+            finally:
+                f.locked = False
+                os.close(fd)  # closing the descriptor releases the lock
 
     def _close_file(self, f: _File) -> None:
         fd, f.fd = f.fd, None
@@ -825,11 +1125,16 @@ class ComponentRotatingFileHandler(logging.Handler):
                 view = view[os.write(fd, view):]
         except OSError:
             # A partial write (file size limit, disk full) would leave half a line that the
-            # next record continues: cut it off; the whole batch goes to the fallback.
+            # next record continues: cut it off; the whole batch goes to the fallback. A
+            # shared file may hold other processes' lines after ours: end the fragment with
+            # a newline instead of cutting.
             done = len(data) - len(view)
             if done:
                 with contextlib.suppress(OSError):
-                    os.ftruncate(fd, os.fstat(fd).st_size - done)
+                    if self.exclusive:
+                        os.ftruncate(fd, os.fstat(fd).st_size - done)
+                    elif data[done - 1:done] != b"\n":
+                        os.write(fd, b"\n")
             raise
         f.size += len(data)
 
@@ -1031,9 +1336,12 @@ class ComponentRotatingFileHandler(logging.Handler):
         return text.encode(self.encoding, "backslashreplace")
 
     def _write_lines(self, f: _File, lines: list[str], created: list[float] | None) -> None:
+        if not self.exclusive:
+            self._write_shared(f, lines, created)
+            return
         if f.fd is not None and not _same_file(f.path, f.identity):
-            # Removed, renamed or replaced under us (a directory removed, logrotate): the
-            # descriptor would write where nobody reads. Reopen the path instead.
+            # Removed, renamed or replaced under us (a directory removed, logrotate, another
+            # process's rotation): the descriptor would write where nobody reads. Reopen.
             self._close_file(f)
         if f.fd is None:
             self._open_file(f)  # an existing file's size (and period) are known from here
@@ -1076,6 +1384,76 @@ class ComponentRotatingFileHandler(logging.Handler):
         if chunk:
             self._write(f, b"".join(chunk))
 
+    # -- shared files ----------------------------------------------------------------------
+
+    def _write_shared(self, f: _File, lines: list[str], created: list[float] | None) -> None:
+        """Append to a file other processes append to as well (``exclusive: false``).
+
+        Every piece is one ``write`` on an ``O_APPEND`` descriptor: the kernel puts it
+        whole at the end of the file, so lines of different processes never interleave.
+        With a size or time limit, the file's lock is held around one check and one write
+        per batch (never per record): the path is checked to still name the open file
+        (after another process's rotation it does not: reopen), the file's real size is
+        read (``lseek`` to its end), the file is rotated when the piece would take it past
+        ``max_bytes`` (or its last write is of an earlier period), and the piece is
+        written. Rotation thus happens once per threshold for the whole group and a file
+        never exceeds ``max_bytes`` (a batch is split at record boundaries; a single
+        record larger than ``max_bytes`` goes alone into a file). Without a limit there
+        is nothing to decide and no lock is taken.
+        """
+        data = self._encode("\n".join(lines) + "\n")
+        max_bytes = f.max_bytes
+        if max_bytes <= 0 and f.when is None:
+            self._reopen_if_moved(f)
+            self._write(f, data)
+            return
+        chunks = [data] if max_bytes <= 0 or len(data) <= max_bytes else self._chunks(
+            lines, max_bytes)
+        with self._rotation_lock(f):
+            fd = self._reopen_if_moved(f)
+            if f.when is not None and created and (
+                f.period_end is None or max(created) >= f.period_end
+            ):
+                self._rotate_by_time_locked(f, fd, max(created))
+            for chunk in chunks:
+                fd = self._reopen_if_moved(f)
+                if max_bytes > 0:
+                    size = os.lseek(fd, 0, os.SEEK_END)
+                    if size > 0 and size + len(chunk) > max_bytes:
+                        self._rotate(f)
+                        fd = self._reopen_if_moved(f)
+                self._write(f, chunk)
+
+    def _chunks(self, lines: list[str], max_bytes: int) -> list[bytes]:
+        """Whole lines in pieces of at most ``max_bytes`` (a longer line is a piece alone)."""
+        out: list[bytes] = []
+        cur: list[bytes] = []
+        n = 0
+        for text in lines:
+            b = self._encode(text + "\n")
+            if cur and n + len(b) > max_bytes:
+                out.append(b"".join(cur))
+                cur = []
+                n = 0
+            cur.append(b)
+            n += len(b)
+        if cur:
+            out.append(b"".join(cur))
+        return out
+
+    def _reopen_if_moved(self, f: _File) -> int:
+        if f.fd is not None and not _same_file(f.path, f.identity):
+            self._close_file(f)  # another process rotated it
+        return f.fd if f.fd is not None else self._open_file(f)
+
+    def _rotate_by_time_locked(self, f: _File, fd: int, newest: float) -> None:
+        """Rotate when the file's last write belongs to an earlier period than ``newest``."""
+        assert f.when is not None
+        st = os.fstat(fd)
+        if st.st_size > 0 and period_bounds(st.st_mtime, f.when, self.utc)[1] <= newest:
+            self._rotate(f)
+        f.period_end = period_bounds(newest, f.when, self.utc)[1]
+
     def emit(self, record: logging.LogRecord) -> None:
         """Write one record (the path without a queue)."""
         try:
@@ -1102,6 +1480,7 @@ class ComponentRotatingFileHandler(logging.Handler):
                 self._lock_file.release()
                 self._lock_file = None
             unregister_for_fork(self)
+            _retire(self)
             self._pid = -1  # a record after close claims the files again first
         finally:
             self.release()

@@ -141,6 +141,34 @@ SCENARIOS: dict[str, tuple[str, str]] = {
         "A symlink to a victim file planted where a log or audit file will be opened",
         "the handler refuses it (O_NOFOLLOW), counts and reports; the victim is untouched",
     ),
+    "file_two_names": (
+        "Two processes reach one log file by two names (another template, a symlinked "
+        "directory, '..', a hard link), 15,000 lines each",
+        "every line written once: exclusive writers meet on the file's own lock (its "
+        "inode) and the second writes a per-pid file, counted (file_conflicts) and "
+        "reported; shared writers share the file; a hard-linked file is refused to all",
+    ),
+    "file_torn_tail": (
+        "SIGKILL while a large text record is being written leaves a partial last line",
+        "the next writer to open the file ends the fragment with a newline, counted "
+        "(torn_tails) and reported with its length; its first record starts a new line",
+    ),
+    "file_is_fifo": (
+        "The component file is a FIFO, with or without a reader",
+        "the listener never blocks; nothing is written into it; records on the fallback, "
+        "counted; a regular file in its place is written again",
+    ),
+    "file_is_device": (
+        "The component file is a character device such as a /dev/null node",
+        "refused as not a regular file, counted, records on the fallback; a regular file "
+        "in its place is written again",
+    ),
+    "file_read_only": (
+        "An unprivileged writer's file is made read-only, then replaced by a read-only "
+        "file",
+        "the open descriptor keeps writing; after the replacement the records go to the "
+        "fallback, counted; writable again, the file takes the next records",
+    ),
 }
 
 # --- the catalogues of bad input ----------------------------------------------------------
@@ -546,3 +574,39 @@ def closed_port() -> int:
     port = int(s.getsockname()[1])
     s.close()
     return port
+
+
+# --- unprivileged writers --------------------------------------------------------------------
+
+
+def run_as_nobody(fn: Any, *args: Any) -> dict[str, Any]:
+    """Run ``fn(*args)`` in a forked child as ``nobody``; return the dict it returns.
+
+    The child drops its groups and ids before calling ``fn``; its result comes back as
+    JSON through a pipe; a child that fails prints its traceback and fails the caller.
+    """
+    import json
+
+    r, w = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # pragma: no cover - the child
+        code = 0
+        try:
+            os.close(r)
+            os.setgroups([])
+            os.setgid(NOBODY)
+            os.setuid(NOBODY)
+            os.write(w, json.dumps(fn(*args)).encode())
+        except BaseException:
+            import traceback
+
+            traceback.print_exc()
+            code = 1
+        finally:
+            os._exit(code)
+    os.close(w)
+    with os.fdopen(r) as f:
+        data = f.read()
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+    return json.loads(data)  # type: ignore[no-any-return]

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import shutil
 import tempfile
 import uuid
@@ -18,8 +17,8 @@ from faultkit import (
     BAD_CONFIG_FILES,
     CONFIGURABLE,
     IS_ROOT,
-    NOBODY,
     build_pipeline,
+    run_as_nobody,
     wrong_type_cases,
 )
 
@@ -120,6 +119,14 @@ def test_config_sources_that_cannot_be_read(running: Any, tmp_path: Path) -> Non
     running()
 
 
+def _configure_error(cfg: Path) -> dict[str, Any]:
+    try:
+        hftlogging.configure(cfg)
+    except ConfigError as e:
+        return {"error": str(e)}
+    return {"error": None}
+
+
 @pytest.mark.skipif(not IS_ROOT, reason="root reads any file: the check runs as nobody")
 def test_unreadable_config_file_as_an_unprivileged_user(tmp_path: Path) -> None:
     """chmod 000: an unprivileged process gets a ConfigError saying it cannot read it."""
@@ -129,30 +136,7 @@ def test_unreadable_config_file_as_an_unprivileged_user(tmp_path: Path) -> None:
         cfg = top / "secret.yaml"
         cfg.write_text("version: 1\n")
         cfg.chmod(0)
-        r, w = os.pipe()
-        pid = os.fork()
-        if pid == 0:  # pragma: no cover - the child
-            code = 0
-            try:
-                os.close(r)
-                os.setgroups([])
-                os.setgid(NOBODY)
-                os.setuid(NOBODY)
-                try:
-                    hftlogging.configure(cfg)
-                    out = {"error": None}
-                except ConfigError as e:
-                    out = {"error": str(e)}
-                os.write(w, json.dumps(out).encode())
-            except BaseException:
-                code = 1
-            finally:
-                os._exit(code)
-        os.close(w)
-        with os.fdopen(r) as f:
-            out = json.loads(f.read() or "{}")
-        _, status = os.waitpid(pid, 0)
-        assert os.waitstatus_to_exitcode(status) == 0
+        out = run_as_nobody(_configure_error, cfg)
         assert out["error"] and "cannot read" in out["error"], out
         assert "Permission denied" in out["error"]
     finally:

@@ -12,7 +12,15 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from faultkit import IS_ROOT, NOBODY, ListHandler, build_pipeline, run_child, scenario
+from faultkit import (
+    IS_ROOT,
+    NOBODY,
+    ListHandler,
+    build_pipeline,
+    run_as_nobody,
+    run_child,
+    scenario,
+)
 
 import hftlogging
 from hftlogging.filters import LogTypeFilter
@@ -274,11 +282,8 @@ def test_directory_replaced_by_a_file_is_counted_then_resumes(
     assert verify([str(d / "audit.jsonl")]).ok
 
 
-def _unwritable_child(d: Path, out_fd: int) -> None:
-    """Runs in a forked child as ``nobody``: writes its findings as JSON to ``out_fd``."""
-    os.setgroups([])
-    os.setgid(NOBODY)
-    os.setuid(NOBODY)
+def _unwritable_child(d: Path) -> dict[str, Any]:
+    """Runs in a forked child as ``nobody``; returns its findings."""
     fb = ListHandler()
     hftlogging.configure({
         "version": 1,
@@ -317,7 +322,7 @@ def _unwritable_child(d: Path, out_fd: int) -> None:
         "alive": bool(qh.listener and qh.listener.running),
     }
     hftlogging.shutdown()
-    os.write(out_fd, json.dumps(result).encode())
+    return result
 
 
 @scenario("dir_unwritable")
@@ -340,26 +345,7 @@ def test_unwritable_directory_as_an_unprivileged_writer(tmp_path: Path) -> None:
 
 
 def _run_unwritable(d: Path) -> None:
-    r, w = os.pipe()
-    pid = os.fork()
-    if pid == 0:  # pragma: no cover - the child
-        code = 0
-        try:
-            os.close(r)
-            _unwritable_child(d, w)
-        except BaseException:
-            import traceback
-
-            traceback.print_exc()
-            code = 1
-        finally:
-            os._exit(code)
-    os.close(w)
-    with os.fdopen(r) as f:
-        data = f.read()
-    _, status = os.waitpid(pid, 0)
-    assert os.waitstatus_to_exitcode(status) == 0
-    out = json.loads(data)
+    out = run_as_nobody(_unwritable_child, d)
     assert out["uid"] == NOBODY and not out["privileged"]
     assert out["errors"]["files"] >= 1
     assert out["listener_errors"] == 0 and out["alive"]
