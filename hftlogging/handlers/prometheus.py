@@ -15,6 +15,12 @@ record                                     series
 ``latency("parse", 0.012)`` / ``timer``    ``<ns>_parse_duration_seconds`` (observes 1.2e-05)
 =========================================  ==========================================
 
+``metric_types`` overrides the type a call implies, by metric-name glob: with
+``{"*_failures": "counter"}``, ``metric("websocket_creation_failures", 1)`` increments
+``<ns>_websocket_creation_failures_total`` instead of setting a gauge to 1 (durations
+from ``latency`` and ``timer`` stay histograms). A ``None`` tag value is an empty label
+value, Prometheus' own meaning of an absent label.
+
 Labels are the metric's tags, then the ``context_labels`` (taken from the record's
 context, ``""`` when absent), then the ``const_labels``. A metric's label names are fixed
 at its first observation. An update that cannot be applied (other label names, an
@@ -37,6 +43,7 @@ from __future__ import annotations
 import atexit
 import contextlib
 import decimal
+import fnmatch
 import logging
 import math
 import multiprocessing.util
@@ -518,6 +525,10 @@ class PrometheusHandler(logging.Handler):
         multiprocess_gauge_mode: how gauges of several processes combine in
             prometheus-client's multiprocess mode (default ``livesum``: the sum over
             the live processes).
+        metric_types: a mapping from metric-name glob patterns (``fnmatch``, case
+            sensitive, first match in order wins) to ``counter``, ``gauge`` or
+            ``histogram``: the type of the series, whatever call logged the value.
+            ``latency`` and ``timer`` durations are always histograms.
         level: the handler's level.
 
     Raises:
@@ -545,6 +556,7 @@ class PrometheusHandler(logging.Handler):
         context_labels: Sequence[str] | None = None,
         max_series_per_metric: int = 1000,
         multiprocess_gauge_mode: str = "livesum",
+        metric_types: Mapping[str, str] | None = None,
         level: int | str = logging.NOTSET,
     ) -> None:
         super().__init__(level)
@@ -578,6 +590,7 @@ class PrometheusHandler(logging.Handler):
         }
         self.context_labels: tuple[str, ...] = tuple(context_labels or ())
         self._default_buckets, self._buckets_by_name = self._check_buckets(buckets)
+        self.metric_types: dict[str, str] = self._check_metric_types(metric_types)
 
         #: Pushes that succeeded / failed, and the last failure's description.
         self.pushes = 0
@@ -682,6 +695,39 @@ class PrometheusHandler(logging.Handler):
         return _bucket_list("buckets", buckets), {}
 
     @staticmethod
+    def _check_metric_types(value: Any) -> dict[str, str]:
+        if value is None:
+            return {}
+        if not isinstance(value, Mapping):
+            msg = (
+                "metric_types must be a mapping of metric-name patterns to counter, gauge "
+                f"or histogram, such as {{'*_failures': 'counter'}}, got {value!r}"
+            )
+            raise ConfigError(msg, key="metric_types")
+        out = {}
+        for pattern, kind in value.items():
+            if not isinstance(pattern, str) or not pattern:
+                msg = f"metric_types: patterns must be non-empty strings, got {pattern!r}"
+                raise ConfigError(msg, key="metric_types")
+            if kind not in _KINDS:
+                msg = (
+                    f"metric_types.{pattern}: expected counter, gauge or histogram, "
+                    f"got {kind!r}"
+                )
+                raise ConfigError(msg, key="metric_types")
+            out[pattern] = kind
+        return out
+
+    def _kind_for(self, name: str, mtype: str, unit: str | None) -> str:
+        """The series type of a metric: histogram for durations, else ``metric_types``."""
+        if unit == "ms":
+            return "histogram"
+        for pattern, kind in self.metric_types.items():
+            if fnmatch.fnmatchcase(name, pattern):
+                return kind
+        return mtype
+
+    @staticmethod
     def _check_multiprocess() -> str | None:
         path = os.environ.get(MULTIPROC_ENV) or os.environ.get(MULTIPROC_ENV.lower())
         if not path:
@@ -724,6 +770,8 @@ class PrometheusHandler(logging.Handler):
         for key, fam in list(store.families.items()):
             ctx, const = self._layout(fam.tag_names)
             same = ctx == fam.ctx_names and const == fam.const_names
+            if same and type(key[0]) is str and key[1] in _KINDS:
+                same = fam.kind == self._kind_for(key[0], key[1], key[2])
             if same and fam.kind == "histogram":
                 same = fam.buckets == self._buckets_for(key[0], fam.prom_name)
             if same:
@@ -960,9 +1008,8 @@ class PrometheusHandler(logging.Handler):
             return self._reject(key, "invalid_type")
         prom_name = store.prefix + name
         scale = 1.0
-        kind = mtype
+        kind = self._kind_for(name, mtype, unit)
         if unit == "ms":  # timer() and latency(): durations in Prometheus base units
-            kind = "histogram"
             prom_name += "_duration_seconds"
             scale = 0.001
         tags = d.get("metric_tags") or {}
@@ -978,7 +1025,7 @@ class PrometheusHandler(logging.Handler):
         labelnames = tag_names + ctx + const
         doc = (
             f"Duration of {name} in seconds, logged through hftlogging."
-            if unit == "ms" else f"{name} ({mtype}), logged through hftlogging."
+            if unit == "ms" else f"{name} ({kind}), logged through hftlogging."
         )
         buckets = self._buckets_for(name, prom_name) if kind == "histogram" else None
         try:
