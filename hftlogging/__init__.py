@@ -12,6 +12,7 @@ from hftlogging.factory import get_exchange_logger, get_logger, get_strategy_log
 from hftlogging.health import stats
 from hftlogging.lifecycle import shutdown
 from hftlogging.logger import BoundLogger, HFTLogger, context, install, uninstall
+from hftlogging.monitor import check_performance
 from hftlogging.perf import PerformanceLogger
 from hftlogging.timer import LoggingTimer
 from hftlogging.worker import get_worker, set_worker
@@ -25,6 +26,7 @@ __all__ = [
     "HftLoggingError",
     "LoggingTimer",
     "PerformanceLogger",
+    "check_performance",
     "configure",
     "context",
     "get_exchange_logger",

@@ -40,7 +40,7 @@ from typing import Any, Optional
 
 import yaml
 
-from hftlogging import lifecycle
+from hftlogging import lifecycle, monitor
 from hftlogging.exceptions import ConfigError
 from hftlogging.filters import RedactFilter, TagFilter, to_level
 from hftlogging.handlers.queue import QueueHandler
@@ -81,6 +81,8 @@ _HANDLER_COMMON = ("class", "()", "level", "formatter", "filters", ".")
 _LOGGER_KEYS = ("level", "handlers", "filters", "propagate")
 _STDLIB_QUEUE_KEYS = ("queue", "listener", "handlers", "respect_handler_level")
 _ROOT_KEYS = ("level", "handlers", "filters")
+# The self-monitoring keys of the hftlogging: section (sampling rate, latency thresholds).
+_ALL_SETTINGS_KEYS = _SETTINGS_KEYS + monitor.SETTINGS_KEYS
 # QueueHandler options that describe one handler and cannot be defaults for every queue.
 _QUEUE_OWN = ("queue", "handlers", "level")
 # Option values known only from the handler's documentation (the classes check them too,
@@ -978,7 +980,7 @@ class _Validator:
         section = self.mapping(value, ["hftlogging"], "the hftlogging settings")
         if not section:
             return {"queue": {}, "redact": {}}
-        self.unknown_keys(section, _SETTINGS_KEYS, ["hftlogging"], "the hftlogging section")
+        self.unknown_keys(section, _ALL_SETTINGS_KEYS, ["hftlogging"], "the hftlogging section")
         queue = self.mapping(section.get("queue"), ["hftlogging", "queue"], "queue settings") or {}
         before = len(self.errors)
         queue = self.options(QueueHandler, queue, ["hftlogging", "queue"],
@@ -1004,7 +1006,11 @@ class _Validator:
                 RedactFilter(**redact)
         if len(self.errors) > before:
             redact = {}
-        return {"queue": queue, "redact": redact, "redact_enabled": enabled is not False}
+        monitor_settings: dict[str, Any] = {}
+        with self.guard(["hftlogging"]):
+            monitor_settings = monitor.check_settings(section)
+        return {"queue": queue, "redact": redact, "redact_enabled": enabled is not False,
+                "monitor": monitor_settings}
 
     def formatter(self, name: str, entry: Any) -> dict[str, Any]:
         path = ["formatters", name]
@@ -1474,6 +1480,7 @@ def configure(
             _restore(saved, old_queues)
             raise err from e
         _State.last_applied = plan
+        monitor.get_monitor().configure(**plan.settings.get("monitor", {}))
         _State.applied_handlers = dict(logging._handlers)  # type: ignore[attr-defined]
     return plan.config
 

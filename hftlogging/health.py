@@ -73,6 +73,14 @@ def stats() -> dict[str, Any]:
     ``bad_input`` (per reason),
     ``bad_input_total``, ``listeners`` (running listener threads) and ``queues`` (the same
     figures for each active queue handler).
+
+    Self-monitoring (see :mod:`hftlogging.monitor`): ``call_latency_us`` (``p50``,
+    ``p99``, ``max`` of the sampled caller-side cost of a log call in microseconds, None
+    before the first sample; ``samples``; ``sample_every``), ``call_latency_histogram``
+    (the samples in buckets, for Prometheus), ``records_per_s`` (records written per
+    second over the last window), ``latency_breaches`` (sampled calls over
+    ``warning_threshold_us`` only, and over ``max_latency_us``) and
+    ``latency_thresholds_us``.
     """
     from hftlogging import lifecycle
 
@@ -108,4 +116,7 @@ def stats() -> dict[str, Any]:
     total["bad_input"] = counts
     total["bad_input_total"] = sum(counts.values())
     total["queues"] = queues
+    from hftlogging.monitor import get_monitor
+
+    total.update(get_monitor().stats())
     return total

@@ -59,7 +59,11 @@ from typing import Any, Callable, cast
 import prometheus_client
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client import values as prometheus_values
-from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+from prometheus_client.core import (
+    CounterMetricFamily,
+    GaugeMetricFamily,
+    HistogramMetricFamily,
+)
 from prometheus_client.multiprocess import MultiProcessCollector, mark_process_dead
 
 from hftlogging.exceptions import ConfigError
@@ -149,6 +153,10 @@ class PipelineCollector:
     ``<ns>_logging_handler_fallbacks_total{handler}``,
     ``<ns>_logging_bad_input_total{reason}``, ``<ns>_logging_audit_sync_writes_total``
     (counters; they restart from zero when the queue handlers are reconfigured).
+    Self-monitoring: ``<ns>_logging_call_latency_seconds`` (histogram of the sampled
+    caller-side cost of a log call), ``<ns>_logging_records_per_second`` (gauge) and
+    ``<ns>_logging_latency_breaches_total{threshold}`` (sampled calls over
+    ``warning_threshold_us`` only, or over ``max_latency_us``).
 
     Args:
         namespace: prefix of every series.
@@ -210,7 +218,26 @@ class PipelineCollector:
                 "reason")
         counter("audit_sync_writes", "Audit records written on the caller's thread.",
                 "audit_sync_writes")
+        gauge("records_per_second", "Records written per second by the hftlogging listeners.",
+              "records_per_s")
+        counter("latency_breaches", "Sampled log calls slower than a threshold, by threshold.",
+                "latency_breaches", "threshold")
+        out.append(_call_latency(p, s))
         return out
+
+
+def _call_latency(prefix: str, s: dict[str, Any] | None) -> Any:
+    """The sampled caller-side cost of a log call, as a histogram family."""
+    doc = "Sampled caller-side cost of a log call, in seconds."
+    h = (s or {}).get("call_latency_histogram")
+    if not h:
+        return HistogramMetricFamily(prefix + "call_latency_seconds", doc)
+    bounds = [repr(float(b)) for b in h["buckets_s"]] + ["+Inf"]
+    return HistogramMetricFamily(
+        prefix + "call_latency_seconds", doc,
+        buckets=list(zip(bounds, [float(c) for c in h["cumulative"]])),
+        sum_value=float(h["sum_s"]),
+    )
 
 
 # --- the metric store (outlives handlers) -------------------------------------------------

@@ -35,6 +35,7 @@ from hftlogging import lifecycle
 from hftlogging.exceptions import ConfigError
 from hftlogging.lifecycle import logging_lock_released
 from hftlogging.logger import KIND_AUDIT, KIND_METRIC, invalidate_plans
+from hftlogging.monitor import get_monitor
 from hftlogging.record import (
     _START_NS,
     AUDIT,
@@ -51,6 +52,7 @@ from hftlogging.record import (
 __all__ = ["QueueHandler", "QueueListener", "RecordRing"]
 
 _KIND_NAMES = (TEXT, METRIC, AUDIT)
+_monitor = get_monitor()
 _OVERFLOW_POLICIES = ("drop_newest", "drop_oldest", "block")
 _CALLER_FIELDS = ("funcName", "lineno", "pathname", "filename", "module")
 _monotonic = time.monotonic
@@ -843,21 +845,28 @@ class QueueListener(logging.handlers.QueueListener):
             except Exception as e:
                 self.listener_errors += 1
                 sys.stderr.write(f"hftlogging: could not build a record: {e!r}\n")
+        last = batch[-1] if batch else None
+        if markers is not None:  # the monitor wants the latest call, not a marker
+            last = next((i for i in reversed(batch) if type(i) is not FlushMarker), None)
         batch.clear()
         if markers is not None and gen is not None:
             self._open_markers = markers
-        with self._dispatch_lock:
-            self.written += len(records)
-            self.batches += 1
-            self._dispatch(records)
-            if markers is not None:
-                ok = self._flush_handlers(markers, gen)
-        if markers is not None:
-            if gen is not None:
-                if gen != self._gen:
-                    return  # replaced meanwhile: the new thread released them
-                self._open_markers = None
-            _release(markers, ok)
+        try:
+            with self._dispatch_lock:
+                self.written += len(records)
+                self.batches += 1
+                self._dispatch(records)
+                if markers is not None:
+                    ok = self._flush_handlers(markers, gen)
+            if records:
+                _monitor.after_batch(len(records), last)
+        finally:
+            # A thread replaced meanwhile leaves its markers to the new one, which
+            # releases them when it has finished the batch.
+            if markers is not None and (gen is None or gen == self._gen):
+                if gen is not None:
+                    self._open_markers = None
+                _release(markers, ok)
         if pool is not None and gen == self._gen:
             free_records(records, pool, 2 * self.batch_size)
 
