@@ -130,10 +130,9 @@ def test_throughput_is_reported_in_records_per_second(logger_name: str) -> None:
             log.info("x")
         written += 100
         assert log.flush()
-    elapsed = time.monotonic() - start
     rate = hftlogging.stats()["records_per_s"]
-    assert rate > 0
-    assert rate <= 3 * written / elapsed
+    # A window lasts at least a second and holds at most every record written.
+    assert 0 < rate <= written
 
 
 def test_thresholds_count_breaches_and_warn_once_per_interval(logger_name: str) -> None:
