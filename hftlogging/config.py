@@ -81,7 +81,7 @@ _HANDLER_COMMON = ("class", "()", "level", "formatter", "filters", ".")
 _LOGGER_KEYS = ("level", "handlers", "filters", "propagate")
 _STDLIB_QUEUE_KEYS = ("queue", "listener", "handlers", "respect_handler_level")
 _ROOT_KEYS = ("level", "handlers", "filters")
-# The self-monitoring keys of the hftlogging: section (sampling rate, latency thresholds).
+# Every key of the hftlogging: section: its own, and the self-monitoring ones.
 _ALL_SETTINGS_KEYS = _SETTINGS_KEYS + monitor.SETTINGS_KEYS
 # QueueHandler options that describe one handler and cannot be defaults for every queue.
 _QUEUE_OWN = ("queue", "handlers", "level")

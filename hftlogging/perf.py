@@ -48,7 +48,7 @@ class PerformanceLogger:
             install()
         self.logger: HFTLogger | BoundLogger = logger  # type: ignore[assignment]
 
-    def time_operation(self, operation: str, /, **tags: Any) -> LoggingTimer:
+    def time_operation(self, operation: str, **tags: Any) -> LoggingTimer:
         """Time a block: ``with perf.time_operation("parse_orderbook"): ...``.
 
         The duration is recorded in milliseconds as a histogram named ``operation`` with
@@ -66,7 +66,7 @@ class PerformanceLogger:
         """
         return self.logger.timer(operation, **tags)
 
-    def log_trade_execution(self, order_id: str, latency_ms: float, /, **context: Any) -> None:
+    def log_trade_execution(self, order_id: str, latency_ms: float, **context: Any) -> None:
         """Record one trade execution: an audit event and a latency metric.
 
         Writes the audit event ``trade_executed`` with ``order_id``, ``latency_ms`` and

@@ -66,7 +66,7 @@ def test_time_operation_works_around_async_code_and_as_a_decorator(logger_name: 
         return 7
 
     async def main() -> int:
-        async with perf.time_operation("parse_orderbook", symbol="BTCUSDT"):
+        async with perf.time_operation(operation="parse_orderbook", symbol="BTCUSDT"):
             await asyncio.sleep(0.01)
         return await step()
 
@@ -103,7 +103,8 @@ def test_log_trade_execution_writes_an_audit_line_and_a_latency_series(
     log = hftlogging.get_logger(logger_name)
     perf = hftlogging.PerformanceLogger(log)
     perf.log_trade_execution("o-1", 0.42, exchange="mexc", symbol="BTCUSDT", side="buy")
-    perf.log_trade_execution("o-2", 1.5, exchange="gateio")  # no symbol: an empty label
+    # As the write-ups call it, with keywords; no symbol: an empty label.
+    perf.log_trade_execution(order_id="o-2", latency_ms=1.5, exchange="gateio")
     assert log.flush()
     lines = [json.loads(x) for x in audit_file.read_text().splitlines()]
     lines = [x for x in lines if x.get("event") == "trade_executed"]  # not the metric lines
