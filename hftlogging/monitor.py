@@ -259,9 +259,14 @@ class Monitor:
         d = lg.__dict__
         record = self._pending.append
 
+        fired: list[bool] = []
+
         def sampled(*args: Any, **kwargs: Any) -> Any:
             t0 = _perf_counter_ns()
-            if d.get(name) is sampled:  # one call only: the next finds the class's method
+            if fired:  # a caller kept this wrapper (``info = log.info``): time it once only
+                return method(*args, **kwargs)
+            fired.append(True)
+            if d.get(name) is sampled:  # the next call finds the class's method again
                 d.pop(name, None)
             try:
                 return method(*args, **kwargs)

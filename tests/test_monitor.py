@@ -119,6 +119,23 @@ def test_sampled_call_keeps_the_call_site_and_its_result(logger_name: str) -> No
     assert cap[1].pathname == __file__
 
 
+def test_a_kept_reference_to_an_armed_method_is_timed_once(logger_name: str) -> None:
+    """Code that keeps ``log.info`` while it is armed gets one sample, then plain calls."""
+    cap = CaptureHandler()
+    _configure(logger_name, cap, latency_sample_every=1)
+    log = hftlogging.get_logger(logger_name)
+    log.info("first")
+    assert log.flush()
+    kept = log.info  # the wrapper the first batch armed
+    assert "info" in vars(log)
+    get_monitor().configure(latency_sample_every=0)  # no further arming
+    for i in range(10):
+        kept("kept %d", i)
+    assert log.flush()
+    assert hftlogging.stats()["call_latency_us"]["samples"] == 1
+    assert cap.messages() == ["first", *[f"kept {i}" for i in range(10)]]
+
+
 def test_throughput_is_reported_in_records_per_second(logger_name: str) -> None:
     """records_per_s reflects records written over the last window of about a second."""
     _configure(logger_name, CaptureHandler())
