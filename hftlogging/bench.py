@@ -1178,7 +1178,7 @@ def _monitor_table(res: Results, checks: list[Check]) -> str:
                        f"{bad['lines']} lines, {bad['calls']} expected"))
     return ("### 7. Self-monitoring: enabled info with latency sampling off and on (one call "
             "in 1,000), ns per call in alternating batches of 1,000, same process\n\n"
-            + _table(["sampling", "ns/call", "÷ off", "samples"],
+            + _table(["sampling", "ns/call", "this ÷ off (median of pairs)", "samples"],
                      [["off", f"{off:.0f}", "1.00", "0"],
                       ["on (1 in 1,000)", f"{on:.0f}", f"{ratio:.3f}", f"{samples:.0f}"]]))
 

@@ -6,7 +6,9 @@ the latest one: it puts a timing wrapper in that logger's instance dictionary un
 method's name (``info``, ``counter``, ``audit``...), where attribute lookup finds it
 before the class's method. The next such call runs through the wrapper, which removes
 itself, times the real method with ``perf_counter_ns`` and keeps the figure. Every other
-call finds no wrapper and runs exactly as before.
+call finds no wrapper and runs exactly as before. (Code that keeps a reference to an armed
+method, ``info = log.info``, holds the wrapper: it times one call, then only passes calls
+through.)
 
 Each sampled duration is compared with the ``hftlogging:`` settings
 ``warning_threshold_us`` and ``max_latency_us`` (default 500 and 1000, the write-ups'
