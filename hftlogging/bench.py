@@ -798,7 +798,8 @@ def _worker(spec: dict[str, Any]) -> dict[str, Any]:
             setup.stop()
             return res
         if task == "monitor":
-            res = measure_monitor(setup, spec.get("loops", 1_000), spec.get("repeat", 200))
+            res = measure_monitor(setup, spec.get("loops", 1_000), spec.get("repeat", 200),
+                                  spec.get("sample_every", 1_000))
             setup.stop()
             res["lines"] = setup.lines()
             return res

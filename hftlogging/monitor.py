@@ -188,7 +188,7 @@ class Monitor:
             self.warning_threshold_us = s["warning_threshold_us"]
             self.max_latency_us = s["max_latency_us"]
             self.report_breaches = bool(report_breaches)
-            self._countdown = min(self._countdown, self.sample_every)
+            self._countdown = self.sample_every
 
     # -- the listener's side -----------------------------------------------------------------
 

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 import hftlogging
-from hftlogging import lifecycle
+from hftlogging import bench, lifecycle
 from hftlogging.exceptions import ConfigError
 from hftlogging.handlers import PrometheusHandler
 from hftlogging.monitor import get_monitor
@@ -242,3 +242,21 @@ def test_prometheus_exports_call_latency_throughput_and_breaches(logger_name: st
     assert f"selfmon_logging_call_latency_seconds_count {float(samples)}" in page
     assert "selfmon_logging_records_per_second " in page
     assert 'selfmon_logging_latency_breaches_total{threshold="max_latency_us"}' in page
+
+
+def test_bench_measures_sampling_off_and_on_with_every_record_on_disk() -> None:
+    """The `hftlogging bench` scenario: both modes timed in one process, every line written,
+    samples taken only with sampling on, and section 7 reports the ratio as a target."""
+    res = bench.run_worker({"task": "monitor", "setup": "hftlogging", "capacity": 200_000,
+                            "loops": 200, "repeat": 20, "sample_every": 10})
+    assert "error" not in res, res
+    assert res["lines"] == res["calls"] == 200 * 41
+    assert res["samples"] >= 1
+    assert res["off"] > 0 and res["on"] > 0 and res["ratio"] > 0
+    results = bench.Results()
+    results.add("monitor", res)
+    checks: list[Any] = []
+    table = bench._monitor_table(results, checks)
+    assert table.startswith("### 7. Self-monitoring")
+    assert [c[0] for c in checks] == [
+        "self-monitoring on costs the enabled call at most 1.05x off"]
