@@ -34,6 +34,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable
 
 from hftlogging.exceptions import ConfigError
+from hftlogging.logger import _NOOP_NAMES, KIND_METRIC, KIND_TEXT, HFTLogger
 
 __all__ = [
     "DEFAULT_MAX_LATENCY_US",
@@ -72,12 +73,8 @@ _RESERVOIR = 2048  # the most recent samples, for the percentiles
 _WINDOW_S = 1.0  # throughput window
 
 # Method names of a captured call: text levels, and metric types (unit "ms": latency).
-_LEVEL_METHODS = {
-    logging.DEBUG: "debug", logging.INFO: "info", logging.WARNING: "warning",
-    logging.ERROR: "error", logging.CRITICAL: "critical",
-}
+_LEVEL_METHODS = _NOOP_NAMES
 _METRIC_METHODS = {"counter": "counter", "gauge": "metric", "histogram": "histogram"}
-_KIND_TEXT, _KIND_METRIC, _KIND_AUDIT = 0, 1, 2  # as hftlogging.logger.KIND_*
 
 _perf_counter_ns = time.perf_counter_ns
 _monotonic = time.monotonic
@@ -226,13 +223,11 @@ class Monitor:
         if not self._calibrated:
             self._overhead_ns = _timer_overhead_ns()
             self._calibrated = True
-        from hftlogging.logger import HFTLogger
-
         if type(item) is tuple:
             kind, lg, level = item[0], item[1], item[2]
-            if kind == _KIND_TEXT:
+            if kind == KIND_TEXT:
                 name = _LEVEL_METHODS.get(level)
-            elif kind == _KIND_METRIC:
+            elif kind == KIND_METRIC:
                 mtype, unit = item[4][0], item[4][3]
                 name = "latency" if unit == "ms" else _METRIC_METHODS.get(mtype)
             else:
