@@ -13,6 +13,8 @@ from hftlogging.global_context import set_global_context
 from hftlogging.health import stats
 from hftlogging.lifecycle import shutdown
 from hftlogging.logger import BoundLogger, HFTLogger, context, install, uninstall
+from hftlogging.monitor import check_performance
+from hftlogging.perf import PerformanceLogger
 from hftlogging.timer import LoggingTimer
 from hftlogging.worker import get_worker, set_worker
 
@@ -24,6 +26,8 @@ __all__ = [
     "HFTLogger",
     "HftLoggingError",
     "LoggingTimer",
+    "PerformanceLogger",
+    "check_performance",
     "configure",
     "context",
     "get_exchange_logger",

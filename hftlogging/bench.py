@@ -657,6 +657,47 @@ def measure_batch(setup: Setup, kind: str, loops: int = 1_000, repeat: int = 50)
     }
 
 
+def measure_monitor(
+    setup: Setup, loops: int = 1_000, repeat: int = 200, sample_every: int = 1_000
+) -> dict[str, Any]:
+    """The enabled ``info`` call with self-monitoring off and on, in the same process.
+
+    Batches of ``loops`` back-to-back calls alternate between sampling off
+    (``latency_sample_every: 0``) and on (one call in ``sample_every``), so both see the
+    same machine, files and queue.
+
+    Returns:
+        ``off`` and ``on``: median per-call ns over the batches of each; ``ratio``: the
+        median of on / off over adjacent batches; ``samples`` taken; ``calls`` made.
+    """
+    from hftlogging.monitor import get_monitor
+
+    monitor = get_monitor()
+    call = CALLS[setup.key]["info"]
+    run = _compile(_BATCH_TEMPLATE, call, setup.log)
+    run(loops, 0)
+    off: list[float] = []
+    on: list[float] = []
+    first = loops
+    try:
+        for r in range(repeat):
+            for every, out in ((0, off), (sample_every, on)) if r % 2 else \
+                    ((sample_every, on), (0, off)):
+                monitor.configure(latency_sample_every=every)
+                out.append(run(loops, first) / loops)
+                first += loops
+            if r % 5 == 4:
+                _drain_between(setup)
+        samples = monitor.stats()["call_latency_us"]["samples"]
+    finally:
+        monitor.configure()
+    # The ratio of each adjacent pair, then their median: the machine's drift over the
+    # run moves both members of a pair alike.
+    ratios = [b / a for a, b in zip(off, on, strict=False)]
+    return {"off": statistics.median(off), "on": statistics.median(on),
+            "ratio": statistics.median(ratios), "samples": samples, "calls": first}
+
+
 def measure_throughput(setup: Setup, n: int, warmup: int = 1_000) -> dict[str, Any]:
     """Log ``n`` records back to back and stop the setup: records/s until all are on disk.
 
@@ -805,6 +846,12 @@ def _worker(spec: dict[str, Any]) -> dict[str, Any]:
             res = measure_batch(setup, spec["kind"], spec.get("loops", 1_000),
                                 spec.get("repeat", 50))
             setup.stop()
+            return res
+        if task == "monitor":
+            res = measure_monitor(setup, spec.get("loops", 1_000), spec.get("repeat", 200),
+                                  spec.get("sample_every", 1_000))
+            setup.stop()
+            res["lines"] = setup.lines()
             return res
         if task == "throughput":
             return measure_throughput(setup, spec["n"])
@@ -1042,6 +1089,12 @@ def collect(plan: Plan, setups: list[str], verbose: bool = True) -> Results:
             _progress("burst/stdlib")
         res.add("burst/stdlib", run_worker(
             {"task": "burst", "setup": "stdlib", "n": plan.stdlib_burst_n}))
+    if "hftlogging" in setups:
+        for rnd in range(plan.rounds):
+            if verbose:
+                _progress(f"[round {rnd + 1}/{plan.rounds}] monitor/hftlogging")
+            res.add("monitor", run_worker(
+                {"task": "monitor", "setup": "hftlogging", "capacity": 200_000}))
     if plan.processes and "hftlogging" in setups:
         for rnd in range(plan.rounds):
             for k in (1, 4):
@@ -1215,6 +1268,24 @@ def _shared_table(res: Results, checks: list[Check]) -> str:
             + _table(["setup", "records/s", "÷ own files"], rows))
 
 
+def _monitor_table(res: Results, checks: list[Check]) -> str:
+    off, on = res.med("monitor", "off"), res.med("monitor", "on")
+    ratio = res.med("monitor", "ratio")
+    samples = res.med("monitor", "samples")
+    checks.append(("self-monitoring on costs the enabled call at most 1.05x off", ratio <= 1.05,
+                   f"{ratio:.3f}x ({on:.0f} vs {off:.0f} ns)"))
+    runs = res.raw.get("monitor", [])
+    if any(r["lines"] != r["calls"] for r in runs):
+        bad = next(r for r in runs if r["lines"] != r["calls"])
+        checks.append(("all records on disk in monitor", False,
+                       f"{bad['lines']} lines, {bad['calls']} expected"))
+    return ("### 9. Self-monitoring: enabled info with latency sampling off and on (one call "
+            "in 1,000), ns per call in alternating batches of 1,000, same process\n\n"
+            + _table(["sampling", "ns/call", "this ÷ off (median of pairs)", "samples"],
+                     [["off", f"{off:.0f}", "1.00", "0"],
+                      ["on (1 in 1,000)", f"{on:.0f}", f"{ratio:.3f}", f"{samples:.0f}"]]))
+
+
 def _target_checks(res: Results, checks: list[Check]) -> None:
     m = res.med
     for regime in ("sat", "paced"):
@@ -1296,6 +1367,10 @@ def report(res: Results, setups: list[str], plan: Plan) -> tuple[str, list[Check
         parts.append(_storms_table(res))
     if plan.shared_files and res.has("shared/own") and res.has("shared/shared"):
         parts.append(_shared_table(res, checks))
+
+
+    if res.has("monitor"):
+        parts.append(_monitor_table(res, checks))
     _target_checks(res, checks)
     _loss_checks(res, checks)
     return "\n\n".join(parts), checks

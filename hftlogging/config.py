@@ -40,7 +40,7 @@ from typing import Any
 
 import yaml
 
-from hftlogging import footprint, lifecycle
+from hftlogging import footprint, lifecycle, monitor
 from hftlogging import strict as _strict
 from hftlogging.exceptions import ConfigError
 from hftlogging.filters import RedactFilter, TagFilter, to_level
@@ -87,6 +87,8 @@ _HANDLER_COMMON = ("class", "()", "level", "formatter", "filters", ".")
 _LOGGER_KEYS = ("level", "handlers", "filters", "propagate")
 _STDLIB_QUEUE_KEYS = ("queue", "listener", "handlers", "respect_handler_level")
 _ROOT_KEYS = ("level", "handlers", "filters")
+# Every key of the hftlogging: section: its own, and the self-monitoring ones.
+_ALL_SETTINGS_KEYS = ("queue", "redact", "global_context", *monitor.SETTINGS_KEYS)
 # QueueHandler options that describe one handler and cannot be defaults for every queue.
 _QUEUE_OWN = ("queue", "handlers", "level")
 # Option values known only from the handler's documentation (the classes check them too,
@@ -1086,7 +1088,8 @@ class _Validator:
         section = self.mapping(value, ["hftlogging"], "the hftlogging settings")
         if not section:
             return {"queue": {}, "redact": {}, "global_context": {}}
-        self.unknown_keys(section, _SETTINGS_KEYS, ["hftlogging"], "the hftlogging section")
+        self.unknown_keys(section, _ALL_SETTINGS_KEYS, ["hftlogging"], "the hftlogging section")
+        n_errors = len(self.errors)
         extra = self.settings_extra(section)
         queue = self.mapping(section.get("queue"), ["hftlogging", "queue"], "queue settings") or {}
         before = len(self.errors)
@@ -1113,8 +1116,12 @@ class _Validator:
                 RedactFilter(**redact)
         if len(self.errors) > before:
             redact = {}
+        monitor_settings: dict[str, Any] = {}
+        if len(self.errors) == n_errors:  # the thresholds were reported once already
+            with self.guard(["hftlogging"]):
+                monitor_settings = monitor.check_settings(section)
         return {"queue": queue, "redact": redact, "redact_enabled": enabled is not False,
-                **extra}
+                **extra, "monitor": monitor_settings}
 
     def settings_extra(self, section: Mapping[str, Any]) -> dict[str, Any]:
         """``global_context`` and the latency thresholds of the ``hftlogging:`` section."""
@@ -1634,6 +1641,7 @@ def configure(
             footprint.remove(created, before)
             raise err from e
         _State.last_applied = plan
+        monitor.get_monitor().configure(**plan.settings.get("monitor", {}))
         _State.applied_handlers = dict(logging._handlers)  # type: ignore[attr-defined]
         set_configured(plan.settings.get("global_context") or {})
     return plan.config

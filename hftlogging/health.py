@@ -125,6 +125,14 @@ def stats() -> dict[str, Any]:
     ``queues`` (the same figures for each active queue handler) and ``files`` (the
     rotating file handlers' ``rotations``, ``write_errors``, ``file_conflicts`` and
     ``torn_tails``).
+
+    Self-monitoring (see :mod:`hftlogging.monitor`): ``call_latency_us`` (``p50``,
+    ``p99``, ``max`` of the sampled caller-side cost of a log call in microseconds, None
+    before the first sample; ``samples``; ``sample_every``), ``call_latency_histogram``
+    (the samples in buckets, for Prometheus), ``records_per_s`` (records written per
+    second over the last window), ``latency_breaches`` (sampled calls over
+    ``warning_threshold_us`` only, and over ``max_latency_us``) and
+    ``latency_thresholds_us``.
     """
     from hftlogging import lifecycle
 
@@ -163,8 +171,10 @@ def stats() -> dict[str, Any]:
     total["bad_input_total"] = sum(counts.values())
     total["queues"] = queues
     from hftlogging.handlers.rotating import file_stats
+    from hftlogging.monitor import get_monitor
 
     total["files"] = file_stats()
+    total.update(get_monitor().stats())
     for key, source in list(_sources.items()):
         try:
             total[key] = source()

@@ -70,6 +70,7 @@ __all__ = [
     "HFTRootLogger",
     "context",
     "current_context",
+    "flush_all",
     "global_fields",
     "install",
     "installed",
@@ -300,7 +301,7 @@ _INF = (math.inf, -math.inf)
 
 
 def _check_metric(name: object, value: object, tags: dict[str, Any]) -> str | None:
-    """Return why a metric call is invalid, or None."""
+    """Return why a metric call is invalid, or None; a None tag value becomes ``""``."""
     if type(name) is not str or name not in _good_metric_names:  # a list name: unhashable
         if type(name) is not str or not _METRIC_NAME.match(name):
             return "metric_name"
@@ -321,9 +322,18 @@ def _check_metric(name: object, value: object, tags: dict[str, Any]) -> str | No
             return "metric_value"
         if f != f or f in _INF:
             return "metric_value"
+    absent = None
     for k, v in tags.items():
         if type(v) is not str or type(k) is not str:
+            if v is None and type(k) is str:
+                absent = [k] if absent is None else [*absent, k]
+                continue
             return "metric_tags"
+    if absent is not None:
+        # None is Prometheus' absent label: an empty label value, not a dropped metric.
+        # ``tags`` is the call's own dict (keywords, or a merged copy), never the caller's.
+        for k in absent:
+            tags[k] = ""
     return None
 
 
@@ -1018,6 +1028,15 @@ class HFTLogger(logging.Logger):
             return
         self._enqueue(sink, KIND_AUDIT, AUDIT_LEVEL, event, (), fields)
 
+    # -- flush -----------------------------------------------------------------------------
+
+    def flush(self, timeout: float | None = None) -> bool:
+        """Return once every record this process logged before the call is written.
+
+        See :func:`flush_all`; from asyncio, ``await asyncio.to_thread(log.flush)``.
+        """
+        return flush_all(timeout, self)
+
     # -- context ---------------------------------------------------------------------------
 
     def with_context(self, **fields: Any) -> BoundLogger:
@@ -1211,6 +1230,10 @@ class BoundLogger(logging.LoggerAdapter):  # type: ignore[type-arg]
         """As :meth:`HFTLogger.audit`, with the bound fields."""
         self.logger._audit(event, data, fields, self._fields)
 
+    def flush(self, timeout: float | None = None) -> bool:
+        """As :meth:`HFTLogger.flush`."""
+        return flush_all(timeout, self.logger)
+
     def with_context(self, **fields: Any) -> BoundLogger:
         """Return a further view with more fields bound."""
         return BoundLogger(self.logger, {**self._fields, **fields})
@@ -1227,6 +1250,50 @@ class BoundLogger(logging.LoggerAdapter):  # type: ignore[type-arg]
     def context(self) -> dict[str, Any]:
         """The logger's own context with this view's fields over it."""
         return {**self.logger._own_context, **self._fields}
+
+
+# --- flush ------------------------------------------------------------------------------------
+
+
+def flush_all(timeout: float | None = None, logger: logging.Logger | None = None) -> bool:
+    """Wait until every record logged before the call is written, and flush the handlers.
+
+    Every running hftlogging queue of the process writes the records queued ahead of the
+    call and flushes the handlers behind it; then the handlers ``logger`` reaches directly
+    (without a queue) are flushed too.
+
+    Blocking: from asyncio, run it in a thread, ``await asyncio.to_thread(log.flush)``.
+    Called on a listener thread (from inside a handler) it cannot wait for the queue that
+    thread drains: it returns False at once instead of deadlocking.
+
+    Args:
+        timeout: seconds to wait at most, for all queues together; None waits as long as
+            it takes.
+        logger: whose direct handlers to flush as well.
+
+    Returns:
+        True when everything was written and flushed in time; False otherwise (the
+        deadline passed, a handler is bypassed or failed to flush). Never raises.
+    """
+    from hftlogging import lifecycle
+
+    deadline = None if timeout is None else time.monotonic() + timeout
+    ok = True
+    queues = lifecycle.active_queue_handlers()
+    for q in queues:
+        left = None if deadline is None else max(0.0, deadline - time.monotonic())
+        ok = q.flush(left) and ok
+    c: logging.Logger | None = logger
+    while c is not None:
+        for h in list(c.handlers):
+            if h in queues:
+                continue
+            try:
+                h.flush()
+            except Exception:
+                ok = False
+        c = c.parent if c.propagate else None
+    return ok
 
 
 # --- install ----------------------------------------------------------------------------------

@@ -369,7 +369,8 @@ def test_hftlogging_section_is_validated() -> None:
     )
     assert _error({"hftlogging": {"qeue": {}}}) == (
         "key hftlogging.qeue: expected one of the keys of the hftlogging section (queue, "
-        "redact, global_context, max_latency_us, warning_threshold_us), found 'qeue'; "
+        "redact, global_context, latency_sample_every, max_latency_us, warning_threshold_us), "
+        "found 'qeue'; "
         "did you mean 'queue'?"
     )
 

@@ -510,7 +510,6 @@ BAD_METRICS: list[tuple[str, Callable[[HFTLogger], None], str]] = [
     ("int tag", lambda log: log.counter("c", tags={"a": 1}), "metric_tags"),
     ("int tag key", lambda log: log.counter("c", tags={1: "a"}), "metric_tags"),
     ("list tag", lambda log: log.histogram("h", 1.0, tags={"a": ["x"]}), "metric_tags"),
-    ("None tag", lambda log: log.metric("g", 1, venue=None), "metric_tags"),
     ("float tag kw", lambda log: log.histogram("h", 1.0, px=1.5), "metric_tags"),
     ("tags not a mapping", lambda log: log.metric("g", 1, tags=["a"]), "metric_tags"),
 ]

@@ -17,7 +17,7 @@ import hftlogging
 DESIGN_NAMES = {
     "configure", "setup_development_logging", "setup_production_logging", "install",
     "shutdown", "get_logger", "get_exchange_logger", "get_strategy_logger", "LoggingTimer",
-    "context", "stats", "set_global_context",
+    "context", "stats", "set_global_context", "PerformanceLogger", "check_performance",
 }
 # Everything hftlogging exports: the design's names, the logger classes, uninstall,
 # the errors and the worker name.

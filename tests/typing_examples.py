@@ -67,5 +67,20 @@ def examples() -> None:
         log.info("captured", order_id=7)
     first: logging.LogRecord = records[0]
     counters: dict[str, Any] = hftlogging.stats()
+
+    oid = "o-1"
+    perf = hftlogging.PerformanceLogger(log)
+    with perf.time_operation("arbitrage_execution", exchange="mexc") as op:
+        pass
+    op_us: float = op.elapsed_us
+    perf.log_trade_execution(oid, 0.42, exchange="mexc", symbol="BTCUSDT")
+    hftlogging.PerformanceLogger(bound).log_trade_execution(oid, 0.5)
+    flushed: bool = log.flush(timeout=5.0)
+    bound_flushed: bool = bound.flush()
+    check = hftlogging.check_performance()
+    ok: bool = check.ok
+    p99: float | None = check.p99_us
+    reasons: tuple[str, ...] = check.reasons
     hftlogging.shutdown()
     del stdlib_view, elapsed_us, elapsed_ms, elapsed_ns, timer, parsed, fetched, first, counters
+    del op_us, flushed, bound_flushed, ok, p99, reasons

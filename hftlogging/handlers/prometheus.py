@@ -15,6 +15,12 @@ record                                     series
 ``latency("parse", 0.012)`` / ``timer``    ``<ns>_parse_duration_seconds`` (observes 1.2e-05)
 =========================================  ==========================================
 
+``metric_types`` overrides the type a call implies, by metric-name glob: with
+``{"*_failures": "counter"}``, ``metric("websocket_creation_failures", 1)`` increments
+``<ns>_websocket_creation_failures_total`` instead of setting a gauge to 1 (durations
+from ``latency`` and ``timer`` stay histograms). A ``None`` tag value is an empty label
+value, Prometheus' own meaning of an absent label.
+
 Labels are the metric's tags, then the ``context_labels`` (taken from the record's
 context, ``""`` when absent), then the ``const_labels``. A metric's label names are fixed
 at its first observation. An update that cannot be applied (other label names, an
@@ -37,6 +43,7 @@ from __future__ import annotations
 import atexit
 import contextlib
 import decimal
+import fnmatch
 import logging
 import math
 import multiprocessing.util
@@ -52,7 +59,11 @@ from typing import Any, cast
 import prometheus_client
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client import values as prometheus_values
-from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+from prometheus_client.core import (
+    CounterMetricFamily,
+    GaugeMetricFamily,
+    HistogramMetricFamily,
+)
 from prometheus_client.multiprocess import MultiProcessCollector, mark_process_dead
 
 from hftlogging.exceptions import ConfigError
@@ -143,6 +154,10 @@ class PipelineCollector:
     ``<ns>_logging_handler_fallbacks_total{handler}``,
     ``<ns>_logging_bad_input_total{reason}``, ``<ns>_logging_audit_sync_writes_total``
     (counters; they restart from zero when the queue handlers are reconfigured).
+    Self-monitoring: ``<ns>_logging_call_latency_seconds`` (histogram of the sampled
+    caller-side cost of a log call), ``<ns>_logging_records_per_second`` (gauge) and
+    ``<ns>_logging_latency_breaches_total{threshold}`` (sampled calls over
+    ``warning_threshold_us`` only, or over ``max_latency_us``).
 
     Args:
         namespace: prefix of every series.
@@ -204,7 +219,26 @@ class PipelineCollector:
                 "reason")
         counter("audit_sync_writes", "Audit records written on the caller's thread.",
                 "audit_sync_writes")
+        gauge("records_per_second", "Records written per second by the hftlogging listeners.",
+              "records_per_s")
+        counter("latency_breaches", "Sampled log calls slower than a threshold, by threshold.",
+                "latency_breaches", "threshold")
+        out.append(_call_latency(p, s))
         return out
+
+
+def _call_latency(prefix: str, s: dict[str, Any] | None) -> Any:
+    """The sampled caller-side cost of a log call, as a histogram family."""
+    doc = "Sampled caller-side cost of a log call, in seconds."
+    h = (s or {}).get("call_latency_histogram")
+    if not h:
+        return HistogramMetricFamily(prefix + "call_latency_seconds", doc)
+    bounds = [repr(float(b)) for b in h["buckets_s"]] + ["+Inf"]
+    return HistogramMetricFamily(
+        prefix + "call_latency_seconds", doc,
+        buckets=list(zip(bounds, [float(c) for c in h["cumulative"]], strict=False)),
+        sum_value=float(h["sum_s"]),
+    )
 
 
 # --- the metric store (outlives handlers) -------------------------------------------------
@@ -534,6 +568,10 @@ class PrometheusHandler(logging.Handler):
         multiprocess_dir: the shared directory (default: derived from ``addr`` and
             ``port`` in a runtime directory private to the user, or
             ``$PROMETHEUS_MULTIPROC_DIR`` when set).
+        metric_types: a mapping from metric-name glob patterns (``fnmatch``, case
+            sensitive, first match in order wins) to ``counter``, ``gauge`` or
+            ``histogram``: the type of the series, whatever call logged the value.
+            ``latency`` and ``timer`` durations are always histograms.
         level: the handler's level.
 
     Raises:
@@ -563,6 +601,7 @@ class PrometheusHandler(logging.Handler):
         multiprocess_gauge_mode: str = "livesum",
         multiprocess: bool = False,
         multiprocess_dir: str | None = None,
+        metric_types: Mapping[str, str] | None = None,
         level: int | str = logging.NOTSET,
     ) -> None:
         super().__init__(level)
@@ -596,6 +635,7 @@ class PrometheusHandler(logging.Handler):
         self.const_labels: dict[str, str] = self._resolve_const_labels()
         self.context_labels: tuple[str, ...] = tuple(context_labels or ())
         self._default_buckets, self._buckets_by_name = self._check_buckets(buckets)
+        self.metric_types: dict[str, str] = self._check_metric_types(metric_types)
 
         #: Pushes that succeeded / failed, and the last failure's description.
         self.pushes = 0
@@ -710,6 +750,39 @@ class PrometheusHandler(logging.Handler):
         return _bucket_list("buckets", buckets), {}
 
     @staticmethod
+    def _check_metric_types(value: Any) -> dict[str, str]:
+        if value is None:
+            return {}
+        if not isinstance(value, Mapping):
+            msg = (
+                "metric_types must be a mapping of metric-name patterns to counter, gauge "
+                f"or histogram, such as {{'*_failures': 'counter'}}, got {value!r}"
+            )
+            raise ConfigError(msg, key="metric_types")
+        out = {}
+        for pattern, kind in value.items():
+            if not isinstance(pattern, str) or not pattern:
+                msg = f"metric_types: patterns must be non-empty strings, got {pattern!r}"
+                raise ConfigError(msg, key="metric_types")
+            if kind not in _KINDS:
+                msg = (
+                    f"metric_types.{pattern}: expected counter, gauge or histogram, "
+                    f"got {kind!r}"
+                )
+                raise ConfigError(msg, key="metric_types")
+            out[pattern] = kind
+        return out
+
+    def _kind_for(self, name: str, mtype: str, unit: str | None) -> str:
+        """The series type of a metric: histogram for durations, else ``metric_types``."""
+        if unit == "ms":
+            return "histogram"
+        for pattern, kind in self.metric_types.items():
+            if fnmatch.fnmatchcase(name, pattern):
+                return kind
+        return mtype
+
+    @staticmethod
     def _check_multiprocess() -> str | None:
         path = os.environ.get(MULTIPROC_ENV) or os.environ.get(MULTIPROC_ENV.lower())
         if not path:
@@ -787,6 +860,8 @@ class PrometheusHandler(logging.Handler):
         for key, fam in list(store.families.items()):
             ctx, const = self._layout(fam.tag_names)
             same = ctx == fam.ctx_names and const == fam.const_names
+            if same and type(key[0]) is str and key[1] in _KINDS:
+                same = fam.kind == self._kind_for(key[0], key[1], key[2])
             if same and fam.kind == "histogram":
                 same = fam.buckets == self._buckets_for(key[0], fam.prom_name)
             if same:
@@ -1026,9 +1101,8 @@ class PrometheusHandler(logging.Handler):
             return self._reject(key, "invalid_type")
         prom_name = store.prefix + name
         scale = 1.0
-        kind = mtype
+        kind = self._kind_for(name, mtype, unit)
         if unit == "ms":  # timer() and latency(): durations in Prometheus base units
-            kind = "histogram"
             prom_name += "_duration_seconds"
             scale = 0.001
         tags = d.get("metric_tags") or {}
@@ -1044,7 +1118,7 @@ class PrometheusHandler(logging.Handler):
         labelnames = tag_names + ctx + const
         doc = (
             f"Duration of {name} in seconds, logged through hftlogging."
-            if unit == "ms" else f"{name} ({mtype}), logged through hftlogging."
+            if unit == "ms" else f"{name} ({kind}), logged through hftlogging."
         )
         buckets = self._buckets_for(name, prom_name) if kind == "histogram" else None
         try:

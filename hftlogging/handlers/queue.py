@@ -42,6 +42,7 @@ from hftlogging.filters import to_level
 from hftlogging.lifecycle import logging_lock_released
 from hftlogging.logger import KIND_AUDIT, KIND_METRIC, invalidate_plans
 from hftlogging.logger import global_fields as _global_fields
+from hftlogging.monitor import get_monitor
 from hftlogging.record import (
     _START_NS,
     AUDIT,
@@ -58,6 +59,7 @@ from hftlogging.record import (
 __all__ = ["QueueHandler", "QueueListener", "RecordRing"]
 
 _KIND_NAMES = (TEXT, METRIC, AUDIT)
+_monitor = get_monitor()
 _OVERFLOW_POLICIES = ("drop_newest", "drop_oldest", "block", "discard_below")
 _CALLER_FIELDS = ("funcName", "lineno", "pathname", "filename", "module")
 _monotonic = time.monotonic
@@ -282,6 +284,36 @@ def _kind_level(item: Any) -> tuple[str, int]:
     if type(item) is tuple:
         return _KIND_NAMES[item[0]], item[2]
     return getattr(item, "log_type", TEXT), getattr(item, "levelno", logging.INFO)
+
+
+class FlushMarker:
+    """Put in a queue by :meth:`QueueHandler.flush`; set once every item before it is written.
+
+    The listener takes it out of its batch (it is never a record), dispatches the records
+    ahead of it, flushes the handlers and sets :attr:`done`. It reads as an audit item to
+    the overflow policies, so ``drop_oldest`` never drops it.
+    """
+
+    __slots__ = ("done", "ok")
+
+    log_type = AUDIT
+    levelno = logging.NOTSET
+
+    def __init__(self) -> None:
+        self.done = threading.Event()
+        self.ok = True
+
+
+def _release(markers: list[FlushMarker] | None, ok: bool = True) -> None:
+    """Wake the callers waiting on ``markers``."""
+    for m in markers or ():
+        if not ok:
+            m.ok = False
+        m.done.set()
+
+
+# Set on listener threads: a flush there would wait for the thread that is asking.
+_on_listener = threading.local()
 
 
 # --- building records from captured calls --------------------------------------------------
@@ -570,6 +602,9 @@ class QueueListener(logging.handlers.QueueListener):
         self._gen = 0
         self._busy: tuple[Any, ...] | None = None
         self._resume: tuple[list[logging.LogRecord], int] | None = None
+        # Flush markers of the batch in dispatch, and of a batch a takeover finishes.
+        self._open_markers: list[FlushMarker] | None = None
+        self._resume_markers: list[FlushMarker] | None = None
         self._pool: list[Any] = []  # emptied records the listener thread refills
         self._takeover_lock = threading.RLock()
         self.takeovers = 0
@@ -768,6 +803,7 @@ class QueueListener(logging.handlers.QueueListener):
 
     def _run(self, gen: int) -> None:
         self._tls.gen = gen
+        _on_listener.active = True
         wait = self._wake_event.wait
         clear = self._wake_event.clear
         batch_size = self.batch_size
@@ -775,8 +811,12 @@ class QueueListener(logging.handlers.QueueListener):
         if resume is not None:  # a takeover: finish the batch the stuck thread left
             self._resume = None
             records, start = resume
+            markers, self._resume_markers = self._resume_markers, None
             with self._dispatch_lock:
                 self._dispatch(records, start)
+                # The stuck handler was not flushed: the flush reports False.
+                self._flush_handlers(markers, gen)
+            _release(markers, ok=False)
             self.in_flight = 0
         while True:
             if self._gen != gen:
@@ -854,19 +894,67 @@ class QueueListener(logging.handlers.QueueListener):
         record pool is used (never by another thread, or by one replaced after a hang)."""
         pool = self._pool if gen is not None else None
         records: list[logging.LogRecord] = []
+        markers: list[FlushMarker] | None = None
+        ok = True
         for item in batch:
+            if type(item) is FlushMarker:
+                if markers is None:
+                    markers = []
+                markers.append(item)
+                continue
             try:
                 records.append(materialize(item, pool))
             except Exception as e:
                 self.listener_errors += 1
                 sys.stderr.write(f"hftlogging: could not build a record: {e!r}\n")
+        last = batch[-1] if batch else None
+        if markers is not None:  # the monitor wants the latest call, not a marker
+            last = next((i for i in reversed(batch) if type(i) is not FlushMarker), None)
         batch.clear()
-        with self._dispatch_lock:
-            self.written += len(records)
-            self.batches += 1
-            self._dispatch(records)
+        if markers is not None and gen is not None:
+            self._open_markers = markers
+        try:
+            with self._dispatch_lock:
+                self.written += len(records)
+                self.batches += 1
+                self._dispatch(records)
+                if markers is not None:
+                    ok = self._flush_handlers(markers, gen)
+            if records:
+                _monitor.after_batch(len(records), last)
+        finally:
+            # A thread replaced meanwhile leaves its markers to the new one, which
+            # releases them when it has finished the batch.
+            if markers is not None and (gen is None or gen == self._gen):
+                if gen is not None:
+                    self._open_markers = None
+                _release(markers, ok)
         if pool is not None and gen == self._gen:
             free_records(records, pool, 2 * self.batch_size)
+
+    def _flush_handlers(self, markers: Any, gen: int | None) -> bool:
+        """Flush every handler that is not bypassed; False if one failed or was skipped.
+
+        Supervised like a dispatch: a ``flush()`` that hangs is taken over by the watchdog.
+        """
+        ok = True
+        n = len(self._states)
+        for st in self._states:
+            if st.tripped or st.hung:
+                ok = False
+                continue
+            if gen is not None:
+                if gen != self._gen:
+                    return False
+                self._busy = (st, _monotonic(), gen, [], n)
+            try:
+                st.handler.flush()
+            except Exception:
+                st.errors += 1
+                ok = False
+        if gen is not None and gen == self._gen:
+            self._busy = None
+        return ok
 
     def handle(self, record: logging.LogRecord) -> None:
         """Dispatch one record (stdlib's per-record entry point)."""
@@ -944,6 +1032,7 @@ class QueueListener(logging.handlers.QueueListener):
             self.takeovers += 1
             self._dispatch_lock = threading.Lock()  # the stuck thread keeps the old one
             self._resume = (records, idx + 1)
+            self._resume_markers, self._open_markers = self._open_markers, None
             self._notice(
                 logging.ERROR,
                 "handler %s has not returned for %.1fs; a new listener thread takes over and "
@@ -1409,16 +1498,51 @@ class QueueHandler(logging.handlers.QueueHandler):
         if listener is not None:
             listener.stop(timeout)
 
-    def flush(self) -> None:
-        """Wait until everything queued so far has been handed to the handlers."""
+    def flush(self, timeout: float | None = None) -> bool:  # type: ignore[override]
+        """Wait until every record queued before the call is written and the handlers flushed.
+
+        A marker goes into the queue behind the records already there; the listener sets
+        it once it has dispatched them and flushed its handlers.
+
+        Args:
+            timeout: seconds to wait at most; None waits as long as it takes (a handler
+                that hangs is bypassed by the watchdog after ``hang_timeout_s``). Once the
+                queue is stopped, at most ``stop_timeout_s``.
+
+        Returns:
+            True when everything was written and flushed; False when the deadline passed,
+            a handler is bypassed or failed to flush, the listener stopped before reaching
+            the marker, or the call was made on a listener thread (from inside a handler,
+            where waiting would wait for itself). Never raises.
+        """
+        try:
+            return self._flush(timeout)
+        except Exception:  # flush is called at exit and from handlers: never raise
+            return False
+
+    def _flush(self, timeout: float | None) -> bool:
         listener = self._listener
         if listener is None or not listener.running:
-            return
+            return not self._ring.items
+        if getattr(_on_listener, "active", False):
+            return False
+        if self._closed:
+            timeout = listener.stop_timeout_s if timeout is None else timeout
+        marker = FlushMarker()
+        self._ring.items.append(marker)  # past the capacity: a marker is never refused
         listener.wake()
-        deadline = _monotonic() + listener.stop_timeout_s
+        deadline = None if timeout is None else _monotonic() + timeout
         with logging_lock_released():
-            while (self._ring.items or listener.in_flight) and _monotonic() < deadline:
-                time.sleep(0.0005)
+            while True:
+                step = 0.05
+                if deadline is not None:
+                    step = min(step, deadline - _monotonic())
+                    if step <= 0:
+                        return marker.done.is_set() and marker.ok
+                if marker.done.wait(step):
+                    return marker.ok
+                if not _alive(listener):
+                    return marker.done.is_set() and marker.ok
 
     def close(self) -> None:
         """Drain and stop the listener, then close as stdlib handlers do."""
@@ -1467,6 +1591,11 @@ class QueueHandler(logging.handlers.QueueHandler):
             "overflow": ring.overflow_policy,
             "caller_info": self.needs_caller,
         }
+
+
+def _alive(listener: QueueListener) -> bool:
+    """Whether the listener thread still runs (read afresh at every call)."""
+    return listener.running
 
 
 def _uses(handler: logging.Handler, fields: Sequence[str]) -> bool:
