@@ -1467,6 +1467,9 @@ def configure(
         # Drain the running queues into their handlers before dictConfig closes those.
         lifecycle.stop_handlers(old_queues)
         saved = _save_logging_state()
+        # dictConfig closes them next, with no deadline: close them first, abandoning (and
+        # counting) one whose close() never returns.
+        lifecycle.close_queue_targets(old_queues)
         try:
             _apply(plan)
         except Exception as e:
@@ -1554,7 +1557,9 @@ def _restore(saved: _Saved, old_queues: list[Any]) -> None:
             sys.stderr.write(f"hftlogging: could not restore the previous configuration: {e}\n")
     logging._handlers.clear()  # type: ignore[attr-defined]
     logging._handlers.update(saved.handlers)  # type: ignore[attr-defined]
-    logging._handlerList[:] = saved.handler_list  # type: ignore[attr-defined]
+    logging._handlerList[:] = [  # type: ignore[attr-defined]
+        r for r in saved.handler_list if not lifecycle.abandoned(r())
+    ]
     manager = logging.Logger.manager
     for name, (level, handlers, propagate, disabled, filters) in saved.loggers.items():
         lg = logging.getLogger() if name == "" else manager.loggerDict.get(name)

@@ -107,5 +107,8 @@ def stats() -> dict[str, Any]:
     counts = bad_input_counts()
     total["bad_input"] = counts
     total["bad_input_total"] = sum(counts.values())
+    total["close_timeouts"] = lifecycle.close_timeouts()
+    for key in ("unfinished_stops", "dropped_at_stop", "audit_left_at_stop"):
+        total[key] = sum(q.get(key, 0) for q in queues)
     total["queues"] = queues
     return total

@@ -51,6 +51,16 @@ from hftlogging.record import (
 __all__ = ["QueueHandler", "QueueListener", "RecordRing"]
 
 _KIND_NAMES = (TEXT, METRIC, AUDIT)
+
+# Set on a thread while it hands records to handlers (the listener, a drain at stop, a
+# synchronous write). A record logged from there — a handler that logs — must never wait
+# on the pipeline it is part of: it is queued behind, without waiting.
+_pipeline = threading.local()
+
+
+def in_pipeline() -> bool:
+    """Whether this thread is inside a listener's dispatch (a handler is logging)."""
+    return getattr(_pipeline, "depth", 0) > 0
 _OVERFLOW_POLICIES = ("drop_newest", "drop_oldest", "block")
 _CALLER_FIELDS = ("funcName", "lineno", "pathname", "filename", "module")
 _monotonic = time.monotonic
@@ -154,6 +164,18 @@ class RecordRing:
         """Handle an item that found the queue full (called on the caller's thread)."""
         try:
             kind, level = _kind_level(item)
+            if in_pipeline():
+                # Logged by a handler while the listener dispatches: only this thread can
+                # make room, so waiting would wait on itself. Audit goes past the capacity.
+                if kind == AUDIT:
+                    with self._lock:
+                        self.audit_over_capacity += 1
+                    self.items.append(item)
+                elif self.overflow_policy == "drop_oldest":
+                    self._drop_oldest(item, kind, level)
+                else:
+                    self._count_drop(kind, level)
+                return
             if kind == AUDIT:
                 self._overflow_audit(item)
                 return
@@ -528,6 +550,10 @@ class QueueListener(logging.handlers.QueueListener):
         self.in_flight = 0
         self.listener_errors = 0
         self.drop_reports = 0
+        self._gave_up = False  # a stop returned while the thread was stuck in a handler
+        self.unfinished_stops = 0  # stops that left records queued
+        self.dropped_at_stop = 0  # records those stops counted as dropped
+        self.audit_left_at_stop = 0  # audit records they left queued for a later drain
         self._reported_dropped = 0
         self._last_report = _monotonic()
         if isinstance(queue, RecordRing):
@@ -583,6 +609,7 @@ class QueueListener(logging.handlers.QueueListener):
         """Start the listener thread (a daemon: exit drains it through :mod:`atexit`)."""
         if self.running:
             return
+        self._gave_up = False
         self._stopping = False
         self._wake_event.clear()
         self._start_thread()
@@ -619,15 +646,29 @@ class QueueListener(logging.handlers.QueueListener):
             with logging_lock_released():
                 t.join(self.stop_timeout_s if timeout is None else timeout)
         if t.is_alive():
-            left = self.queue.qsize() if hasattr(self.queue, "qsize") else -1
-            sys.stderr.write(
-                f"hftlogging: listener did not drain within its deadline; {left} record(s) "
-                "still queued (a handler is blocking)\n"
-            )
+            self._gave_up = True
+            self._unfinished("listener did not drain within its deadline (a handler is "
+                             "blocking)")
             return
         self._thread = None
         self._drain_now()
         self._report_drops(force=True)
+        self._drain_now()  # what the handlers logged about the report
+        if self._pending():
+            self._unfinished("the queue's handlers log as fast as they write")
+            self._report_drops(force=True)
+            self._abandon_queued()  # what the handlers logged about that report
+
+    def _unfinished(self, why: str) -> None:
+        """A stop that leaves records queued: count them and say so on stderr."""
+        self.unfinished_stops += 1
+        before = self.dropped_at_stop
+        left = self._abandon_queued()
+        sys.stderr.write(
+            f"hftlogging: {why}; the drain stopped with {left} record(s) queued: "
+            f"{self.dropped_at_stop - before} counted as dropped, audit records kept for "
+            "the next drain\n"
+        )
 
     def after_fork(self) -> None:
         """In a forked child: the thread is gone and locks may be held; start afresh."""
@@ -716,15 +757,23 @@ class QueueListener(logging.handlers.QueueListener):
             with self._dispatch_lock:
                 self._dispatch(records, start)
             self.in_flight = 0
+        budget: int | None = None  # records the final drain may still take
         while True:
             if self._gen != gen:
                 return  # replaced after a hang: the new thread owns the queue
+            if self._stopping and budget is None:
+                budget = self._drain_budget()
             try:
                 if isinstance(self.queue, RecordRing):
                     depth = len(self.queue.items)
                     self.queue.high_water = max(self.queue.high_water, depth)
-                batch = self._take(batch_size)
+                if budget is not None and budget <= 0:
+                    self.in_flight = 0
+                    return  # handlers that log as fast as they write: stop() counts the rest
+                batch = self._take(batch_size if budget is None else min(batch_size, budget))
                 if batch:
+                    if budget is not None:
+                        budget -= len(batch)
                     try:
                         self._process(batch, gen)
                     finally:
@@ -757,7 +806,9 @@ class QueueListener(logging.handlers.QueueListener):
         margin, so producers can never keep it going forever. Whatever arrives later is
         picked up by the next drain (every stop, shutdown and exit drains again).
         """
-        budget = self._pending() + 10 * self.batch_size
+        if in_pipeline():
+            return  # called by a handler: the drain this thread is in goes on after it
+        budget = self._drain_budget()
         try:
             while budget > 0:
                 batch = self._take(min(self.batch_size, budget))
@@ -768,11 +819,59 @@ class QueueListener(logging.handlers.QueueListener):
         finally:
             self.in_flight = 0
 
+    def _drain_budget(self) -> int:
+        """Records a final drain takes: those queued now, plus a margin for latecomers."""
+        return self._pending() + 10 * int(self.batch_size)
+
+    def _abandon_queued(self) -> int:
+        """Count what a drain that could not finish leaves queued; returns how many.
+
+        Text and metric records are taken off the queue and counted as dropped (by type
+        and level, reported like any drop); audit records are never dropped: they stay
+        queued for the next drain (a later stop, the exit) and are counted as left.
+        """
+        q = self.queue
+        if not isinstance(q, RecordRing):
+            return self._pending()
+        kept: list[Any] = []
+        left = 0
+        while True:
+            try:
+                item = q.items.popleft()
+            except IndexError:
+                break
+            left += 1
+            kind, level = _kind_level(item)
+            if kind == AUDIT:
+                kept.append(item)
+            else:
+                q._count_drop(kind, level)
+                self.dropped_at_stop += 1
+        q.items.extendleft(reversed(kept))
+        self.audit_left_at_stop += len(kept)
+        return left
+
     # -- dispatch --------------------------------------------------------------------------
 
     def dispatch_now(self, items: Sequence[Any]) -> None:
-        """Write ``items`` through the handlers on the calling thread (after shutdown)."""
+        """Write ``items`` through the handlers on the calling thread (after shutdown).
+
+        Records that the handlers log meanwhile are queued behind (see
+        :func:`in_pipeline`) and written here too, within a bound; what exceeds it is
+        counted. From inside a dispatch, or while a listener thread that missed its stop
+        deadline still holds the handlers, the items are queued instead of waited for.
+        """
+        if in_pipeline() or (self._gave_up and self.running):
+            ring = self.queue
+            for item in items:
+                ring.put_nowait(item)
+            return
         self._process(list(items))
+        if self._pending():
+            self._drain_now()
+            if self._pending():
+                self._abandon_queued()
+                self._report_drops(force=True)
 
     def try_dispatch_now(self, items: Sequence[Any]) -> bool:
         """Write ``items`` on the calling thread if no batch is in dispatch; else False."""
@@ -812,6 +911,13 @@ class QueueListener(logging.handlers.QueueListener):
             self._dispatch([record])
 
     def _dispatch(self, records: list[logging.LogRecord], start: int = 0) -> None:
+        _pipeline.depth = getattr(_pipeline, "depth", 0) + 1
+        try:
+            self._dispatch_all(records, start)
+        finally:
+            _pipeline.depth -= 1
+
+    def _dispatch_all(self, records: list[logging.LogRecord], start: int) -> None:
         respect = self.respect_handler_level
         now = _monotonic()
         gen = getattr(self._tls, "gen", None)  # None: a caller's thread, never supervised
@@ -1293,12 +1399,22 @@ class QueueHandler(logging.handlers.QueueHandler):
                 self.start(lazy=True)
             prepared = self.prepare(record)
             listener = self._listener
-            if self._closed and listener is not None:
+            if self._closed and listener is not None and not in_pipeline():
                 listener.dispatch_now([prepared])
             else:
                 self.enqueue(prepared)
         except Exception:
             self.handleError(record)
+
+    def handle(self, record: logging.LogRecord) -> Any:
+        """Filter, then :meth:`emit` — without the handler's lock, which a handler behind
+        the queue that logs would otherwise wait on (the ring needs no lock)."""
+        rv: Any = self.filter(record)  # a record on 3.12+, where a filter may return one
+        if isinstance(rv, logging.LogRecord):
+            record = rv
+        if rv:
+            self.emit(record)
+        return rv
 
     # -- configuration changes invalidate the callers' plans ------------------------------
 
@@ -1330,8 +1446,8 @@ class QueueHandler(logging.handlers.QueueHandler):
     def flush(self) -> None:
         """Wait until everything queued so far has been handed to the handlers."""
         listener = self._listener
-        if listener is None or not listener.running:
-            return
+        if listener is None or not listener.running or in_pipeline():
+            return  # from a handler: what it waits for is the dispatch it is in
         listener.wake()
         deadline = _monotonic() + listener.stop_timeout_s
         with logging_lock_released():
@@ -1380,6 +1496,9 @@ class QueueHandler(logging.handlers.QueueHandler):
             "drop_reports": listener.drop_reports if listener else 0,
             "listener_errors": listener.listener_errors if listener else 0,
             "listener_takeovers": listener.takeovers if listener else 0,
+            "unfinished_stops": listener.unfinished_stops if listener else 0,
+            "dropped_at_stop": listener.dropped_at_stop if listener else 0,
+            "audit_left_at_stop": listener.audit_left_at_stop if listener else 0,
             "listeners": 1 if listener is not None and listener.running else 0,
             "overflow": ring.overflow_policy,
             "caller_info": self.needs_caller,

@@ -141,6 +141,32 @@ SCENARIOS: dict[str, tuple[str, str]] = {
         "A symlink to a victim file planted where a log or audit file will be opened",
         "the handler refuses it (O_NOFOLLOW), counts and reports; the victim is untouched",
     ),
+    "reentrant_handler_drain": (
+        "A handler that logs through hftlogging from emit() while shutdown(), configure() "
+        "or the exit drains a full queue (overflow drop_newest or block)",
+        "each returns at once: the handler's records are queued behind, never waited for; "
+        "every record is written, none dropped; the process exits by itself",
+    ),
+    "reentrant_handler_overflow": (
+        "A handler logs into its own full queue with overflow: block",
+        "the listener never waits for room only it can make: records that do not fit are "
+        "counted dropped, audit records go past the capacity",
+    ),
+    "handler_logs_forever": (
+        "A handler logs one record for every record it writes, so its queue never empties",
+        "shutdown() returns; the drain is bounded and what it leaves is counted "
+        "(dropped, dropped_at_stop, unfinished_stops) and reported",
+    ),
+    "handler_close_hangs": (
+        "A handler behind the queue never returns from close()",
+        "configure() and the exit return after stop_timeout_s; the handler is abandoned, "
+        "counted in close_timeouts and reported on stderr",
+    ),
+    "wall_clock_jump": (
+        "The wall clock jumps a year back or forward mid-run",
+        "flush() and shutdown() return at once (the listener uses the monotonic clock); "
+        "every record written, no handler error, the audit trail verifies",
+    ),
 }
 
 # --- the catalogues of bad input ----------------------------------------------------------
