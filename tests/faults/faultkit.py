@@ -162,6 +162,12 @@ SCENARIOS: dict[str, tuple[str, str]] = {
         "configure() and the exit return after stop_timeout_s; the handler is abandoned, "
         "counted in close_timeouts and reported on stderr",
     ),
+    "shared_context_object": (
+        "One hftlogging.context(...) object entered by 1,500 asyncio tasks (and inside "
+        "itself) or by eight threads at once",
+        "each entry restores what its own task or thread had: every record carries its own "
+        "correlation id, inside the block and after it",
+    ),
     "wall_clock_jump": (
         "The wall clock jumps a year back or forward mid-run",
         "flush() and shutdown() return at once (the listener uses the monotonic clock); "
