@@ -694,6 +694,11 @@ class HFTLogger(logging.Logger):
             if extra is not None and not isinstance(extra, Mapping):
                 health.bad_input("extra", f"extra must be a mapping, got {type(extra).__name__}")
                 extra = None
+            elif extra:
+                # Copied at the call as keyword fields are: a queue writes the record
+                # later, and a value kept by reference (a dict changed after the call, an
+                # exception and its frames) would show or hold what it is by then.
+                extra = snapshot_fields(dict(extra))
             record = self.makeRecord(
                 self.name, level, fn, lno, msg, args, exc_info, func, extra, sinfo
             )

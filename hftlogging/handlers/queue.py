@@ -46,6 +46,7 @@ from hftlogging.record import (
     _path_info,
     build_record,
     is_immutable,
+    snapshot_value,
 )
 
 __all__ = ["QueueHandler", "QueueListener", "RecordRing"]
@@ -1377,6 +1378,8 @@ class QueueHandler(logging.handlers.QueueHandler):
         if not is_immutable(record.msg) or not all(is_immutable(a) for a in values):
             record.msg = record.getMessage() if isinstance(record, Record) else _render(record)
             record.args = None
+        if type(record) is not Record:  # hftlogging's records arrive copied
+            _snapshot_attributes(record)
         ei = record.exc_info
         if ei:
             if not record.exc_text:
@@ -1539,6 +1542,16 @@ def _uses(handler: logging.Handler, fields: Sequence[str]) -> bool:
         elif type(flt) is not logging.Filter:
             return True
     return False
+
+
+def _snapshot_attributes(record: logging.LogRecord) -> None:
+    """Copy the mutable attributes ``extra=`` (or a filter) put on a record, as keyword
+    fields are copied: the queue writes it later, when a dict may have changed and an
+    exception would keep its frames alive."""
+    d = record.__dict__
+    for k, v in d.items():
+        if k not in RESERVED_ATTRS and type(v) not in IMMUTABLE_FAST and not is_immutable(v):
+            d[k] = snapshot_value(v)
 
 
 def _render(record: logging.LogRecord) -> str:

@@ -168,6 +168,12 @@ SCENARIOS: dict[str, tuple[str, str]] = {
         "each entry restores what its own task or thread had: every record carries its own "
         "correlation id, inside the block and after it",
     ),
+    "extra_by_reference": (
+        "A dict, a list or an exception passed with extra= (hftlogging or plain stdlib "
+        "logger), changed or released while the record is queued",
+        "copied at the call as keyword fields are: written as it was at the call; no frame "
+        "of the exception stays alive in the queue",
+    ),
     "wall_clock_jump": (
         "The wall clock jumps a year back or forward mid-run",
         "flush() and shutdown() return at once (the listener uses the monotonic clock); "
