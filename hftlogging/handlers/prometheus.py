@@ -58,6 +58,7 @@ from prometheus_client.multiprocess import MultiProcessCollector, mark_process_d
 from hftlogging.exceptions import ConfigError
 from hftlogging.health import stats as pipeline_stats
 from hftlogging.lifecycle import starting_thread
+from hftlogging.options import check_duration
 from hftlogging.record import METRIC
 from hftlogging.worker import get_worker
 
@@ -571,6 +572,8 @@ class PrometheusHandler(logging.Handler):
         }
         self.push_interval_s = _number("push_interval_s", push_interval_s)
         self.timeout_s = _number("timeout_s", timeout_s)
+        check_duration("push_interval_s", push_interval_s)
+        check_duration("timeout_s", timeout_s)
         self.max_series_per_metric = max_series_per_metric
         self.multiprocess_gauge_mode = multiprocess_gauge_mode
         self.const_labels: dict[str, str] = {

@@ -35,6 +35,7 @@ from hftlogging import lifecycle
 from hftlogging.exceptions import ConfigError
 from hftlogging.lifecycle import logging_lock_released
 from hftlogging.logger import KIND_AUDIT, KIND_METRIC, invalidate_plans
+from hftlogging.options import check_duration
 from hftlogging.record import (
     _START_NS,
     AUDIT,
@@ -67,11 +68,15 @@ _CALLER_FIELDS = ("funcName", "lineno", "pathname", "filename", "module")
 _monotonic = time.monotonic
 
 
-def _positive(name: str, value: Any, kind: type, *, allow_zero: bool = False) -> Any:
+def _positive(
+    name: str, value: Any, kind: type, *, allow_zero: bool = False, unit: str | None = None
+) -> Any:
     ok_types = (int, float) if kind is float else (int,)
     if isinstance(value, bool) or not isinstance(value, ok_types):
         msg = f"{name}: expected {'a number' if kind is float else 'an integer'}, found {value!r}"
         raise ConfigError(msg, key=name)
+    if unit is not None:  # a duration: finite and within what a wait accepts
+        check_duration(name, value, unit=unit)
     if value < 0 or (value == 0 and not allow_zero):
         msg = f"{name}: expected a value {'>= 0' if allow_zero else '> 0'}, found {value!r}"
         raise ConfigError(msg, key=name)
@@ -101,9 +106,9 @@ class RecordRing:
             raise ConfigError(msg, key="overflow")
         self.overflow_policy = overflow
         self.block_timeout_s = _positive("block_timeout_ms", block_timeout_ms, float,
-                                         allow_zero=True) / 1000.0
+                                         allow_zero=True, unit="ms") / 1000.0
         self.audit_wait_s = _positive("audit_wait_ms", audit_wait_ms, float,
-                                      allow_zero=True) / 1000.0
+                                      allow_zero=True, unit="ms") / 1000.0
         self.items: collections.deque[Any] = collections.deque()
         self.listener: QueueListener | None = None
         self._lock = threading.Lock()
@@ -521,15 +526,17 @@ class QueueListener(logging.handlers.QueueListener):
     ) -> None:
         super().__init__(queue, *handlers, respect_handler_level=respect_handler_level)
         self.batch_size = _positive("batch_size", batch_size, int)
-        self.flush_interval_s = _positive("flush_interval_ms", flush_interval_ms, float) / 1000
+        self.flush_interval_s = _positive("flush_interval_ms", flush_interval_ms, float,
+                                          unit="ms") / 1000
         self.failure_threshold = _positive("failure_threshold", failure_threshold, int)
-        self.retry_initial_s = _positive("retry_initial_s", retry_initial_s, float)
-        self.retry_max_s = _positive("retry_max_s", retry_max_s, float)
+        self.retry_initial_s = _positive("retry_initial_s", retry_initial_s, float, unit="s")
+        self.retry_max_s = _positive("retry_max_s", retry_max_s, float, unit="s")
         self.drop_report_interval_s = _positive(
-            "drop_report_interval_s", drop_report_interval_s, float, allow_zero=True
+            "drop_report_interval_s", drop_report_interval_s, float, allow_zero=True, unit="s"
         )
-        self.stop_timeout_s = _positive("stop_timeout_s", stop_timeout_s, float)
-        self.hang_timeout_s = _positive("hang_timeout_s", hang_timeout_s, float, allow_zero=True)
+        self.stop_timeout_s = _positive("stop_timeout_s", stop_timeout_s, float, unit="s")
+        self.hang_timeout_s = _positive("hang_timeout_s", hang_timeout_s, float, allow_zero=True,
+                                        unit="s")
         # Hang supervision: the generation of the thread that owns dispatch, what it is
         # doing now (handler state, since when, generation, batch, handler index), and
         # the rest of a batch a replacement thread must finish.

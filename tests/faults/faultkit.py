@@ -174,6 +174,18 @@ SCENARIOS: dict[str, tuple[str, str]] = {
         "copied at the call as keyword fields are: written as it was at the call; no frame "
         "of the exception stays alive in the queue",
     ),
+    "option_breaks_pipeline": (
+        "NaN, ±inf or 1e300 for any duration option (flush interval, timeouts, intervals); "
+        "a NUL byte, a 300-character name or an over-long path in a file or directory option",
+        "refused at load by check and configure() alike, naming the file, the key and the "
+        "fix; nothing is created and the running configuration keeps working",
+    ),
+    "check_builds_handlers": (
+        "A handler entry that only building it shows broken: (): builtins.dict, a factory "
+        "returning a non-handler, a factory that raises",
+        "check builds what configure() builds and refuses it with the same key; check "
+        "leaves no file, no thread and no bound port behind",
+    ),
     "wall_clock_jump": (
         "The wall clock jumps a year back or forward mid-run",
         "flush() and shutdown() return at once (the listener uses the monotonic clock); "
