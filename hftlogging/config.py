@@ -1294,16 +1294,19 @@ class _Validator:
                     )
 
 
+#: How long check waits for a handler it built (only to check it) to close.
+CHECK_CLOSE_TIMEOUT_S = 5.0
+
+
 def _dotted(obj: Any) -> str:
     return f"{getattr(obj, '__module__', '?')}.{getattr(obj, '__qualname__', repr(obj))}"
 
 
 def _discard(built: Any, names_before: set[str]) -> None:
     """Close a handler built only to check it; leave logging as it was."""
-    close = getattr(built, "close", None)
-    if isinstance(built, logging.Handler) and callable(close):
-        with contextlib.suppress(Exception):
-            close()
+    if isinstance(built, logging.Handler):
+        # Bounded: a handler whose close() never returns must not hang check or configure.
+        lifecycle.close_handlers([built], CHECK_CLOSE_TIMEOUT_S)
     with logging._lock:  # type: ignore[attr-defined]
         for name in set(logging._handlers) - names_before:  # type: ignore[attr-defined]
             if logging._handlers.get(name) is built:  # type: ignore[attr-defined]

@@ -559,6 +559,7 @@ class QueueListener(logging.handlers.QueueListener):
         self.listener_errors = 0
         self.drop_reports = 0
         self._gave_up = False  # a stop returned while the thread was stuck in a handler
+        self._stop_from_listener = False  # a handler on the listener thread called stop()
         self.unfinished_stops = 0  # stops that left records queued
         self.dropped_at_stop = 0  # records those stops counted as dropped
         self.audit_left_at_stop = 0  # audit records they left queued for a later drain
@@ -618,6 +619,7 @@ class QueueListener(logging.handlers.QueueListener):
         if self.running:
             return
         self._gave_up = False
+        self._stop_from_listener = False
         self._stopping = False
         self._wake_event.clear()
         self._start_thread()
@@ -650,9 +652,13 @@ class QueueListener(logging.handlers.QueueListener):
             self._drain_now()
             return
         self._wake_event.set()
-        if t is not threading.current_thread():
-            with logging_lock_released():
-                t.join(self.stop_timeout_s if timeout is None else timeout)
+        if t is threading.current_thread():
+            # A handler on the listener thread asked for the stop: the thread drains (within
+            # its bound, counting what it leaves) and ends once that handler returns.
+            self._stop_from_listener = True
+            return
+        with logging_lock_released():
+            t.join(self.stop_timeout_s if timeout is None else timeout)
         if t.is_alive():
             self._gave_up = True
             self._unfinished("listener did not drain within its deadline (a handler is "
@@ -777,7 +783,9 @@ class QueueListener(logging.handlers.QueueListener):
                     self.queue.high_water = max(self.queue.high_water, depth)
                 if budget is not None and budget <= 0:
                     self.in_flight = 0
-                    return  # handlers that log as fast as they write: stop() counts the rest
+                    if self._stop_from_listener and self._pending():  # no stop() to count it
+                        self._unfinished("the queue's handlers log as fast as they write")
+                    return
                 batch = self._take(batch_size if budget is None else min(batch_size, budget))
                 if batch:
                     if budget is not None:

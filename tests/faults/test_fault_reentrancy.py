@@ -296,3 +296,91 @@ def test_records_logged_from_a_handler_after_shutdown_are_written(logger_name: s
     assert done.wait(30), "a log call after shutdown deadlocked on a handler that logs"
     t.join()
     assert seen == ["early", "late", "from handler"]
+
+
+@scenario("reentrant_handler_drain")
+@pytest.mark.parametrize("where", ["filter", "formatter", "fallback"])
+def test_filters_formatters_and_fallbacks_that_log(logger_name: str, where: str) -> None:
+    """A filter or formatter behind the queue, or the fallback of a failing handler, that
+    logs through hftlogging while shutdown() drains 500 queued records: shutdown returns,
+    every record and every record they logged is written, nothing is dropped."""
+    inner_name = logger_name + ".inner"
+    inner = hftlogging.get_logger(inner_name)
+
+    def chat(record: logging.LogRecord) -> None:
+        if record.name == logger_name:
+            inner.info("about %s", record.getMessage())
+
+    class ChattyFilter(logging.Filter):
+        def filter(self, record: logging.LogRecord) -> bool:
+            chat(record)
+            return True
+
+    class ChattyFormatter(logging.Formatter):
+        def format(self, record: logging.LogRecord) -> str:
+            chat(record)
+            return super().format(record)
+
+    class ChattyFallback(CaptureHandler):
+        def emit(self, record: logging.LogRecord) -> None:
+            chat(record)
+            super().emit(record)
+
+    class Broken(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            if record.name == logger_name:
+                raise OSError("disk gone")
+
+    class Plain(logging.Handler):
+        def __init__(self) -> None:
+            super().__init__()
+            self.lines: list[str] = []
+
+        def emit(self, record: logging.LogRecord) -> None:
+            self.lines.append(self.format(record))
+
+    out = Plain()
+    fb = ChattyFallback()
+    handlers: dict[str, Any] = {"out": out}
+    if where == "filter":
+        out.addFilter(ChattyFilter())
+    elif where == "formatter":
+        out.setFormatter(ChattyFormatter("%(name)s %(message)s"))
+    else:
+        handlers["broken"] = Broken()
+    p = build_pipeline(logger_name, handlers, fallback=fb, flush_interval_ms=600_000,
+                       failure_threshold=1_000_000)
+    logging.getLogger(inner_name).handlers = [p.queue]
+    logging.getLogger(inner_name).propagate = False
+    for i in range(500):
+        p.log.info("r %d", i)
+    hftlogging.shutdown()
+    s = p.stats()
+    assert s["dropped"] == 0 and s["queue_depth"] == 0 and s["unfinished_stops"] == 0, s
+    about = [ln for ln in out.lines if "about r " in ln]
+    assert len(about) == 500, (where, len(about))
+    assert sum(" r " in f" {ln}" and "about" not in ln for ln in out.lines) == 500
+
+
+@scenario("reentrant_handler_drain")
+def test_a_handler_that_calls_shutdown(logger_name: str) -> None:
+    """A handler that calls hftlogging.shutdown() from emit() (on the listener thread):
+    the call returns at once, the listener drains what was queued and ends, nothing is
+    dropped or counted as left."""
+    called = threading.Event()
+    cap = CaptureHandler()
+
+    class Stops(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            if record.getMessage() == "r 10":
+                hftlogging.shutdown()
+                called.set()
+
+    p = build_pipeline(logger_name, {"stops": Stops(), "cap": cap})
+    for i in range(300):
+        p.log.info("r %d", i)
+    assert called.wait(30)
+    hftlogging.shutdown()
+    s = p.stats()
+    assert [r.getMessage() for r in cap.records] == [f"r {i}" for i in range(300)]
+    assert s["dropped"] == 0 and s["unfinished_stops"] == 0 and s["listeners"] == 0, s
