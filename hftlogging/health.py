@@ -70,6 +70,9 @@ def stats() -> dict[str, Any]:
     ``dropped`` (total), ``dropped_by_type`` (``{"text": n, "metric": n, "audit": 0}``),
     ``dropped_by_level``, ``handler_errors`` (per handler name), ``handler_fallbacks``,
     ``batches``, ``mean_batch_size``, ``audit_sync_writes``, ``audit_over_capacity``,
+    ``unfinished_stops`` (stops whose drain could not finish), ``dropped_at_stop`` (the
+    records they counted as dropped), ``audit_left_at_stop`` (audit records the last of
+    them kept queued), ``close_timeouts`` (handlers whose close() did not return in time),
     ``bad_input`` (per reason),
     ``bad_input_total``, ``listeners`` (running listener threads) and ``queues`` (the same
     figures for each active queue handler).

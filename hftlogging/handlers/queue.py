@@ -562,7 +562,7 @@ class QueueListener(logging.handlers.QueueListener):
         self._stop_from_listener = False  # a handler on the listener thread called stop()
         self.unfinished_stops = 0  # stops that left records queued
         self.dropped_at_stop = 0  # records those stops counted as dropped
-        self.audit_left_at_stop = 0  # audit records they left queued for a later drain
+        self.audit_left_at_stop = 0  # audit records the last of them left queued
         self._reported_dropped = 0
         self._last_report = _monotonic()
         if isinstance(queue, RecordRing):
@@ -864,7 +864,7 @@ class QueueListener(logging.handlers.QueueListener):
                 q._count_drop(kind, level)
                 self.dropped_at_stop += 1
         q.items.extendleft(reversed(kept))
-        self.audit_left_at_stop += len(kept)
+        self.audit_left_at_stop = len(kept)
         return left
 
     # -- dispatch --------------------------------------------------------------------------

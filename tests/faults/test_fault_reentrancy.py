@@ -384,3 +384,31 @@ def test_a_handler_that_calls_shutdown(logger_name: str) -> None:
     s = p.stats()
     assert [r.getMessage() for r in cap.records] == [f"r {i}" for i in range(300)]
     assert s["dropped"] == 0 and s["unfinished_stops"] == 0 and s["listeners"] == 0, s
+
+
+@scenario("handler_logs_forever")
+def test_a_drain_that_cannot_finish_never_drops_audit(logger_name: str) -> None:
+    """A handler that logs an audit record for every record it writes: shutdown() still
+    returns; no audit record is dropped — those left are kept queued and counted
+    (audit_left_at_stop), the text records left are counted as dropped."""
+
+    class AuditEcho(logging.Handler):
+        def __init__(self) -> None:
+            super().__init__()
+            self.count = 0
+
+        def emit(self, record: logging.LogRecord) -> None:
+            self.count += 1
+            hftlogging.get_logger(logger_name).audit("echo", n=self.count)
+
+    echo = AuditEcho()
+    p = build_pipeline(logger_name, {"echo": echo}, fallback=ListHandler(),
+                       flush_interval_ms=600_000, batch_size=64)
+    for i in range(500):
+        p.log.info("r %d", i)
+    hftlogging.shutdown()
+    s = p.stats()
+    assert s["listeners"] == 0 and s["unfinished_stops"] == 1, s
+    assert s["dropped_by_type"]["audit"] == 0, s
+    assert s["audit_left_at_stop"] > 0 and s["queue_depth"] == s["audit_left_at_stop"], s
+    assert 500 + echo.count == s["written"] + s["dropped"] + s["queue_depth"], s
