@@ -227,8 +227,10 @@ def close_handlers(handlers: list[logging.Handler], timeout: float) -> None:
     while remaining:
         progress = [0]
         batch = remaining
+        finished = threading.Event()
 
-        def run(batch: list[logging.Handler] = batch, progress: list[int] = progress) -> None:
+        def run(batch: list[logging.Handler] = batch, progress: list[int] = progress,
+                finished: threading.Event = finished) -> None:
             for h in batch:
                 try:
                     h.flush()
@@ -236,32 +238,83 @@ def close_handlers(handlers: list[logging.Handler], timeout: float) -> None:
                 except Exception as e:
                     sys.stderr.write(f"hftlogging: error while closing {h!r}: {e!r}\n")
                 progress[0] += 1
+            finished.set()
 
-        t = threading.Thread(target=run, name="hftlogging-close", daemon=True)
-        with starting_thread():
-            t.start()
+        if not _run_helper(run):
+            _close_on_main_thread(batch, timeout)
+            return
         deadline = time.monotonic() + timeout
         done = 0
         while True:
-            t.join(max(0.0, deadline - time.monotonic()))
-            if not t.is_alive():
+            if finished.wait(max(0.0, deadline - time.monotonic())):
                 return
             if progress[0] == done:
                 break
             done = progress[0]  # the thread moved on to the next handler: a new deadline
             deadline = time.monotonic() + timeout
-        stuck = batch[progress[0]]
-        _close_timeouts[0] += 1
-        _abandoned.add(stuck)
-        sys.stderr.write(
-            f"hftlogging: handler {stuck.get_name() or stuck!r}: close() did not return "
-            f"within {timeout:g}s; abandoned (logging will not wait on it at exit)\n"
-        )
-        with logging._lock:  # type: ignore[attr-defined]
-            refs = logging._handlerList  # type: ignore[attr-defined]
-            refs[:] = [r for r in refs if r() is not stuck]
+        _abandon(batch[progress[0]], timeout)
         # Thread and handler are abandoned to their close; the rest get a new thread.
         remaining = batch[progress[0] + 1:]
+
+
+def _run_helper(job: Any) -> bool:
+    """Run ``job`` on a new daemon thread; False at interpreter shutdown (3.12+ refuses
+    new threads in atexit callbacks)."""
+    t = threading.Thread(target=job, name="hftlogging-close", daemon=True)
+    try:
+        with starting_thread():
+            t.start()
+    except RuntimeError:
+        return False
+    return True
+
+
+class _CloseTimedOut(BaseException):
+    """Raised into a close() that has not returned in time (main thread, at exit)."""
+
+
+def _close_on_main_thread(handlers: list[logging.Handler], timeout: float) -> None:
+    """Close ``handlers`` here, each interrupted by SIGALRM after ``timeout``.
+
+    At exit on Python 3.12+, where no helper thread can be started: the main thread closes
+    them, and a close that does not return is interrupted by a timer signal (Python runs
+    the signal handler between bytecodes and in interrupted system calls).
+    """
+    can_alarm = (hasattr(signal, "setitimer")
+                 and threading.current_thread() is threading.main_thread())
+    if not can_alarm:
+        return  # stdlib's logging.shutdown closes them, as it always has
+
+    def on_alarm(signum: int, frame: Any) -> None:
+        raise _CloseTimedOut
+
+    previous = signal.signal(signal.SIGALRM, on_alarm)
+    try:
+        for h in handlers:
+            try:
+                signal.setitimer(signal.ITIMER_REAL, timeout)
+                h.flush()
+                h.close()
+            except _CloseTimedOut:
+                _abandon(h, timeout)
+            except Exception as e:
+                sys.stderr.write(f"hftlogging: error while closing {h!r}: {e!r}\n")
+            finally:
+                signal.setitimer(signal.ITIMER_REAL, 0)
+    finally:
+        signal.signal(signal.SIGALRM, previous)
+
+
+def _abandon(stuck: logging.Handler, timeout: float) -> None:
+    _close_timeouts[0] += 1
+    _abandoned.add(stuck)
+    sys.stderr.write(
+        f"hftlogging: handler {stuck.get_name() or stuck!r}: close() did not return "
+        f"within {timeout:g}s; abandoned (logging will not wait on it at exit)\n"
+    )
+    with logging._lock:  # type: ignore[attr-defined]
+        refs = logging._handlerList  # type: ignore[attr-defined]
+        refs[:] = [r for r in refs if r() is not stuck]
 
 
 def close_queue_targets(queues: list[QueueHandler]) -> None:

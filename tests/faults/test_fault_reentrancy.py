@@ -199,16 +199,18 @@ print(json.dumps({"configure_s": took, "written_first": first.n,
 
 @scenario("handler_close_hangs")
 def test_a_handler_that_never_closes() -> None:
-    """A handler whose close() never returns: configure() returns after the queue's
-    stop_timeout_s, the hang is counted (close_timeouts) and reported, every record was
-    written before the close, and the process exits by itself."""
+    """A handler whose close() never returns: check and configure() return after their
+    deadlines, the hang is counted (close_timeouts) and reported, every record was
+    written before the close, and the exit abandons it too (a timer signal on the main
+    thread where Python refuses new threads at exit): the process exits by itself."""
     proc = run_child(CLOSE_HANGS_CHILD, timeout=60)
     assert proc.returncode == 0, proc.stderr
     out = json.loads(proc.stdout.strip().splitlines()[-1])
     assert out["written_first"] == 100 and out["written_second"] == 1, out
     assert out["close_timeouts"] >= 1, out
     assert out["configure_s"] < 30, out
-    assert "close() did not return" in proc.stderr, proc.stderr
+    # Each abandoned close is reported: those counted, and the one at exit after them.
+    assert proc.stderr.count("close() did not return") == out["close_timeouts"] + 1, proc.stderr
 
 
 def _wall_clock_child(jump_s: float) -> str:
