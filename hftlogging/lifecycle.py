@@ -223,7 +223,7 @@ def close_handlers(handlers: list[logging.Handler], timeout: float) -> None:
     — counted (:func:`close_timeouts`), reported on stderr and taken off logging's list
     of handlers to close, so neither ``configure()`` nor the exit waits on it.
     """
-    remaining = list(handlers)
+    remaining = [h for h in handlers if not abandoned(h)]  # never waited on twice
     while remaining:
         progress = [0]
         batch = remaining
