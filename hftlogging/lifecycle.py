@@ -308,13 +308,16 @@ def _close_on_main_thread(handlers: list[logging.Handler], timeout: float) -> No
 def _abandon(stuck: logging.Handler, timeout: float) -> None:
     _close_timeouts[0] += 1
     _abandoned.add(stuck)
-    sys.stderr.write(
-        f"hftlogging: handler {stuck.get_name() or stuck!r}: close() did not return "
-        f"within {timeout:g}s; abandoned (logging will not wait on it at exit)\n"
-    )
     with logging._lock:  # type: ignore[attr-defined]
         refs = logging._handlerList  # type: ignore[attr-defined]
         refs[:] = [r for r in refs if r() is not stuck]
+    try:  # last: a closed stderr (the parent gone) must not undo the above
+        sys.stderr.write(
+            f"hftlogging: handler {stuck.get_name() or stuck!r}: close() did not return "
+            f"within {timeout:g}s; abandoned (logging will not wait on it at exit)\n"
+        )
+    except Exception:
+        pass
 
 
 def close_queue_targets(queues: list[QueueHandler]) -> None:
