@@ -48,6 +48,7 @@ from hftlogging.global_context import set_configured
 from hftlogging.handlers.queue import QueueHandler
 from hftlogging.handlers.rotating import component_matcher
 from hftlogging.logger import AUDIT_LEVEL, METRIC_LEVEL, install
+from hftlogging.options import check_path
 from hftlogging.record import build_record
 from hftlogging.routing import ENVIRONMENT_ALIASES, environment_name
 from hftlogging.worker import get_worker
@@ -1335,11 +1336,42 @@ class _Validator:
                 probe.pop("fallback", None)
                 cls(**probe).close()
             return
+        before = len(self.errors)
         self.check_paths(cls, opts, path)
         checker = getattr(cls, "check_config", None)
         if callable(checker):
             with self.guard(path):
                 checker(dict(opts))
+        elif len(self.errors) == before and not (
+            isinstance(cls, type) and issubclass(cls, logging.handlers.QueueHandler)
+        ):  # stdlib's queue handler is built by dictConfig's own rules (3.12+)
+            self.build_and_discard(cls, opts, path)
+
+    def build_and_discard(self, factory: Any, opts: dict[str, Any], path: list[Any]) -> None:
+        """Build a handler the way dictConfig will, check it is one, and undo the build.
+
+        For classes and factories without a side-effect-free ``check_config``: what
+        ``configure()`` would fail on, ``check`` fails on too. A file handler is built with
+        ``delay=True`` (no file is created); the result is closed and forgotten.
+        """
+        if isinstance(factory, type) and not issubclass(factory, logging.Handler):
+            self.fail(path, f"expected a logging.Handler subclass or a factory returning a "
+                            f"handler, found the class {_dotted(factory)}; name a handler "
+                            "class under 'class' or a factory under '()'")
+            return
+        kwargs = dict(opts)
+        if _accepts(factory, "delay", "\x00"):
+            kwargs["delay"] = True
+        before = set(logging._handlers)  # type: ignore[attr-defined]
+        with self.guard(path):
+            built = factory(**kwargs)
+            try:
+                if not isinstance(built, logging.Handler):
+                    msg = (f"expected {_dotted(factory)} to build a logging.Handler, found "
+                           f"{_describe(built)}; name a handler class or factory")
+                    raise ConfigError(msg)
+            finally:
+                _discard(built, before)
 
     def check_paths(self, cls: Any, opts: Mapping[str, Any], path: Sequence[Any]) -> None:
         """Refuse files and directories that cannot be written, before anything changes."""
@@ -1348,6 +1380,13 @@ class _Validator:
             if not isinstance(value, (str, os.PathLike)):
                 continue
             text = os.fspath(value)
+            before = len(self.errors)
+            with self.guard(path):
+                check_path(key, text)
+                if key == "filename" and isinstance(opts.get("directory"), (str, os.PathLike)):
+                    check_path(key, os.path.join(os.fspath(opts["directory"]), text))
+            if len(self.errors) > before:
+                continue
             if key == "filename" and ("{" in text or "directory" in opts):
                 continue  # a template, resolved by the handler
             p = Path(text)
@@ -1396,6 +1435,27 @@ class _Validator:
                         ["handlers", name, "handlers", idx],
                         f"expected output handlers behind a queue, found another queue {t!r}",
                     )
+
+
+#: How long check waits for a handler it built (only to check it) to close.
+CHECK_CLOSE_TIMEOUT_S = 5.0
+
+
+def _dotted(obj: Any) -> str:
+    return f"{getattr(obj, '__module__', '?')}.{getattr(obj, '__qualname__', repr(obj))}"
+
+
+def _discard(built: Any, names_before: set[str]) -> None:
+    """Close a handler built only to check it; leave logging as it was."""
+    if isinstance(built, logging.Handler):
+        # Bounded: a handler whose close() never returns must not hang check or configure.
+        lifecycle.close_handlers([built], CHECK_CLOSE_TIMEOUT_S)
+    with logging._lock:  # type: ignore[attr-defined]
+        for name in set(logging._handlers) - names_before:  # type: ignore[attr-defined]
+            if logging._handlers.get(name) is built:  # type: ignore[attr-defined]
+                del logging._handlers[name]  # type: ignore[attr-defined]
+        refs = logging._handlerList  # type: ignore[attr-defined]
+        refs[:] = [r for r in refs if r() is not built]
 
 
 def _unwritable(path: Path, *, directory: bool) -> str | None:
@@ -1625,6 +1685,9 @@ def configure(
         before = footprint.snapshot(
             footprint.directories(h.options for h in plan.handlers.values())
         )
+        # dictConfig closes them next, with no deadline: close them first, abandoning (and
+        # counting) one whose close() never returns.
+        lifecycle.close_queue_targets(old_queues)
         try:
             _apply(plan)
         except Exception as e:
@@ -1749,7 +1812,9 @@ def _restore(saved: _Saved, old_queues: list[Any]) -> None:
             sys.stderr.write(f"hftlogging: could not restore the previous configuration: {e}\n")
     logging._handlers.clear()  # type: ignore[attr-defined]
     logging._handlers.update(saved.handlers)  # type: ignore[attr-defined]
-    logging._handlerList[:] = saved.handler_list  # type: ignore[attr-defined]
+    logging._handlerList[:] = [  # type: ignore[attr-defined]
+        r for r in saved.handler_list if not lifecycle.abandoned(r())
+    ]
     manager = logging.Logger.manager
     for name, (level, handlers, propagate, disabled, filters) in saved.loggers.items():
         lg = logging.getLogger() if name == "" else manager.loggerDict.get(name)

@@ -119,6 +119,9 @@ def stats() -> dict[str, Any]:
     ``exporters`` (per syslog/OTLP handler: sent, buffered, dropped, reconnects),
     ``kept_over_capacity`` (records at or above ``discard_threshold`` queued past the
     capacity by ``overflow: discard_below``),
+    ``unfinished_stops`` (stops whose drain could not finish), ``dropped_at_stop`` (the
+    records they counted as dropped), ``audit_left_at_stop`` (audit records the last of
+    them kept queued), ``close_timeouts`` (handlers whose close() did not return in time),
     ``bad_input`` (per reason),
     ``bad_input_total``, ``suppressed`` (calls held back by ``every()``/``once()`` and
     ``RateLimitFilter``, per logger), ``listeners`` (running listener threads),
@@ -169,6 +172,9 @@ def stats() -> dict[str, Any]:
     counts = bad_input_counts()
     total["bad_input"] = counts
     total["bad_input_total"] = sum(counts.values())
+    total["close_timeouts"] = lifecycle.close_timeouts()
+    for key in ("unfinished_stops", "dropped_at_stop", "audit_left_at_stop"):
+        total[key] = sum(q.get(key, 0) for q in queues)
     total["queues"] = queues
     from hftlogging.handlers.rotating import file_stats
     from hftlogging.monitor import get_monitor

@@ -26,6 +26,7 @@ import os
 import signal
 import sys
 import threading
+import time
 import weakref
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
@@ -34,8 +35,8 @@ if TYPE_CHECKING:
     from hftlogging.handlers.queue import QueueHandler
 
 __all__ = [
-    "CONTROL_SIGNALS", "active_queue_handlers", "logging_lock_released", "register", "shutdown",
-    "signals_blocked", "starting_thread",
+    "CONTROL_SIGNALS", "abandoned", "active_queue_handlers", "close_handlers", "close_timeouts",
+    "logging_lock_released", "register", "shutdown", "signals_blocked", "starting_thread",
 ]
 
 # Signals an application uses to control the process: delivered to any thread that does
@@ -195,6 +196,139 @@ def stop_handlers(handlers: list[QueueHandler]) -> None:
             sys.stderr.write(f"hftlogging: error while draining {h!r}: {e!r}\n")
 
 
+# --- closing the handlers behind the queues, in bounded time -----------------------------------
+
+_close_timeouts = [0]
+_abandoned: weakref.WeakSet[logging.Handler] = weakref.WeakSet()
+
+
+def abandoned(handler: Any) -> bool:
+    """Whether ``handler``'s close() did not return in time (logging must not wait on it)."""
+    try:
+        return handler in _abandoned
+    except TypeError:  # not weakly referenceable: never abandoned
+        return False
+
+
+def close_timeouts() -> int:
+    """Handlers whose ``flush()``/``close()`` did not return within the deadline."""
+    return _close_timeouts[0]
+
+
+def close_handlers(handlers: list[logging.Handler], timeout: float) -> None:
+    """Flush and close ``handlers`` (in order) on a helper thread, each within ``timeout``.
+
+    Used before dictConfig and stdlib's ``logging.shutdown`` close them (with logging's
+    lock held and no deadline): a handler whose close never returns is abandoned instead
+    — counted (:func:`close_timeouts`), reported on stderr and taken off logging's list
+    of handlers to close, so neither ``configure()`` nor the exit waits on it.
+    """
+    remaining = [h for h in handlers if not abandoned(h)]  # never waited on twice
+    while remaining:
+        progress = [0]
+        batch = remaining
+        finished = threading.Event()
+
+        def run(batch: list[logging.Handler] = batch, progress: list[int] = progress,
+                finished: threading.Event = finished) -> None:
+            for h in batch:
+                try:
+                    h.flush()
+                    h.close()
+                except Exception as e:
+                    sys.stderr.write(f"hftlogging: error while closing {h!r}: {e!r}\n")
+                progress[0] += 1
+            finished.set()
+
+        if not _run_helper(run):
+            _close_on_main_thread(batch, timeout)
+            return
+        deadline = time.monotonic() + timeout
+        done = 0
+        while True:
+            if finished.wait(max(0.0, deadline - time.monotonic())):
+                return
+            if progress[0] == done:
+                break
+            done = progress[0]  # the thread moved on to the next handler: a new deadline
+            deadline = time.monotonic() + timeout
+        _abandon(batch[progress[0]], timeout)
+        # Thread and handler are abandoned to their close; the rest get a new thread.
+        remaining = batch[progress[0] + 1:]
+
+
+def _run_helper(job: Any) -> bool:
+    """Run ``job`` on a new daemon thread; False at interpreter shutdown (3.12+ refuses
+    new threads in atexit callbacks)."""
+    t = threading.Thread(target=job, name="hftlogging-close", daemon=True)
+    try:
+        with starting_thread():
+            t.start()
+    except RuntimeError:
+        return False
+    return True
+
+
+class _CloseTimedOut(BaseException):
+    """Raised into a close() that has not returned in time (main thread, at exit)."""
+
+
+def _close_on_main_thread(handlers: list[logging.Handler], timeout: float) -> None:
+    """Close ``handlers`` here, each interrupted by SIGALRM after ``timeout``.
+
+    At exit on Python 3.12+, where no helper thread can be started: the main thread closes
+    them, and a close that does not return is interrupted by a timer signal (Python runs
+    the signal handler between bytecodes and in interrupted system calls).
+    """
+    can_alarm = (hasattr(signal, "setitimer")
+                 and threading.current_thread() is threading.main_thread())
+    if not can_alarm:
+        return  # stdlib's logging.shutdown closes them, as it always has
+
+    def on_alarm(signum: int, frame: Any) -> None:
+        raise _CloseTimedOut
+
+    previous = signal.signal(signal.SIGALRM, on_alarm)
+    try:
+        for h in handlers:
+            try:
+                signal.setitimer(signal.ITIMER_REAL, timeout)
+                h.flush()
+                h.close()
+            except _CloseTimedOut:
+                _abandon(h, timeout)
+            except Exception as e:
+                sys.stderr.write(f"hftlogging: error while closing {h!r}: {e!r}\n")
+            finally:
+                signal.setitimer(signal.ITIMER_REAL, 0)
+    finally:
+        signal.signal(signal.SIGALRM, previous)
+
+
+def _abandon(stuck: logging.Handler, timeout: float) -> None:
+    _close_timeouts[0] += 1
+    _abandoned.add(stuck)
+    with logging._lock:  # type: ignore[attr-defined]
+        refs = logging._handlerList  # type: ignore[attr-defined]
+        refs[:] = [r for r in refs if r() is not stuck]
+    try:  # last: a closed stderr (the parent gone) must not undo the above
+        sys.stderr.write(
+            f"hftlogging: handler {stuck.get_name() or stuck!r}: close() did not return "
+            f"within {timeout:g}s; abandoned (logging will not wait on it at exit)\n"
+        )
+    except Exception:
+        pass
+
+
+def close_queue_targets(queues: list[QueueHandler]) -> None:
+    """Close the handlers behind ``queues`` (stopped already) within their deadlines."""
+    for q in queues:
+        listener = q.listener
+        if listener is None:
+            continue
+        close_handlers(list(listener.handlers), listener.stop_timeout_s)
+
+
 # --- hooks ------------------------------------------------------------------------------------
 
 
@@ -213,7 +347,10 @@ def _install_hooks() -> None:
 
 
 def _at_exit() -> None:
+    handlers = active_queue_handlers()
     shutdown()
+    # Before stdlib's logging.shutdown, which would wait forever on a close that hangs.
+    close_queue_targets(handlers)
 
 
 _held_for_fork: list[Any] = []

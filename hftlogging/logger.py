@@ -141,11 +141,21 @@ _ctxvar: contextvars.ContextVar[dict[str, Any] | None] = contextvars.ContextVar(
 _cv_get = _ctxvar.get
 
 
+# The tokens of the context() blocks active in this thread or task: each entry of a
+# context object (shared by many tasks, entered again inside itself) keeps its own token
+# here, in the entering context, never in the object.
+_entries: contextvars.ContextVar[dict[Any, tuple[Any, ...]] | None] = contextvars.ContextVar(
+    "hftlogging_context_entries", default=None
+)
+
+
 class context:
     """Add fields to every record logged in this thread or asyncio task while active.
 
     Uses :mod:`contextvars`: each thread and each asyncio task sees its own fields, and
-    nested blocks add to (and may override) the outer ones.
+    nested blocks add to (and may override) the outer ones. One object may be entered by
+    many threads and tasks at once, and inside itself: each entry restores exactly what
+    its own thread or task had before it.
 
     Example::
 
@@ -153,23 +163,38 @@ class context:
             log.info("step")          # record.context["correlation_id"] == "c-1"
     """
 
-    __slots__ = ("_fields", "_tokens")
+    __slots__ = ("_fields",)
 
     def __init__(self, **fields: Any) -> None:
         self._fields = fields
-        self._tokens: list[contextvars.Token[dict[str, Any] | None]] = []
 
     def __enter__(self) -> dict[str, Any]:
         cur = _ctxvar.get()
         new = {**cur, **self._fields} if cur else dict(self._fields)
-        self._tokens.append(_ctxvar.set(new))
+        token = _ctxvar.set(new)
+        entries = _entries.get() or {}
+        _entries.set({**entries, self: (*entries.get(self, ()), token)})
         return new
 
     def __exit__(self, *exc: object) -> None:
-        token = self._tokens.pop()
+        entries = _entries.get() or {}
+        stack = entries.get(self)
+        if not stack:
+            # Left in another thread or task than the one that entered (a generator
+            # resumed elsewhere): take back only this block's own fields.
+            cur = _ctxvar.get()
+            if cur:
+                _ctxvar.set({k: v for k, v in cur.items()
+                             if k not in self._fields or v is not self._fields[k]} or None)
+            return
+        token = stack[-1]
+        rest = {k: v for k, v in entries.items() if k is not self}
+        if len(stack) > 1:
+            rest[self] = stack[:-1]
+        _entries.set(rest or None)
         try:
             _ctxvar.reset(token)
-        except ValueError:  # exited in another context (a generator moved across tasks)
+        except ValueError:  # the token is of an outer context copy (asyncio callbacks)
             _ctxvar.set(token.old_value if token.old_value is not token.MISSING else None)
 
     async def __aenter__(self) -> dict[str, Any]:
@@ -718,6 +743,11 @@ class HFTLogger(logging.Logger):
             if extra is not None and not isinstance(extra, Mapping):
                 health.bad_input("extra", f"extra must be a mapping, got {type(extra).__name__}")
                 extra = None
+            elif extra:
+                # Copied at the call as keyword fields are: a queue writes the record
+                # later, and a value kept by reference (a dict changed after the call, an
+                # exception and its frames) would show or hold what it is by then.
+                extra = snapshot_fields(dict(extra))
             record = self.makeRecord(
                 self.name, level, fn, lno, msg, args, exc_info, func, extra, sinfo
             )

@@ -70,6 +70,7 @@ from hftlogging.exceptions import ConfigError
 from hftlogging.handlers import shared_endpoint
 from hftlogging.health import stats as pipeline_stats
 from hftlogging.lifecycle import starting_thread
+from hftlogging.options import check_duration
 from hftlogging.record import METRIC
 from hftlogging.worker import get_worker
 
@@ -629,6 +630,8 @@ class PrometheusHandler(logging.Handler):
         }
         self.push_interval_s = _number("push_interval_s", push_interval_s)
         self.timeout_s = _number("timeout_s", timeout_s)
+        check_duration("push_interval_s", push_interval_s)
+        check_duration("timeout_s", timeout_s)
         self.max_series_per_metric = max_series_per_metric
         self.multiprocess_gauge_mode = multiprocess_gauge_mode
         self._const_templates = {k: _label_value(v) for k, v in (const_labels or {}).items()}

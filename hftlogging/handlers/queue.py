@@ -43,6 +43,7 @@ from hftlogging.lifecycle import logging_lock_released
 from hftlogging.logger import KIND_AUDIT, KIND_METRIC, invalidate_plans
 from hftlogging.logger import global_fields as _global_fields
 from hftlogging.monitor import get_monitor
+from hftlogging.options import check_duration
 from hftlogging.record import (
     _START_NS,
     AUDIT,
@@ -54,22 +55,39 @@ from hftlogging.record import (
     _path_info,
     build_record,
     is_immutable,
+    snapshot_value,
 )
 
 __all__ = ["QueueHandler", "QueueListener", "RecordRing"]
 
 _KIND_NAMES = (TEXT, METRIC, AUDIT)
+
+# Set on a thread while it hands records to handlers (the listener, a drain at stop, a
+# synchronous write). A record logged from there — a handler that logs — must never wait
+# on the pipeline it is part of: it is queued behind, without waiting.
+_pipeline = threading.local()
+
+
+def in_pipeline() -> bool:
+    """Whether this thread is inside a listener's dispatch (a handler is logging)."""
+    return getattr(_pipeline, "depth", 0) > 0
+
+
 _monitor = get_monitor()
 _OVERFLOW_POLICIES = ("drop_newest", "drop_oldest", "block", "discard_below")
 _CALLER_FIELDS = ("funcName", "lineno", "pathname", "filename", "module")
 _monotonic = time.monotonic
 
 
-def _positive(name: str, value: Any, kind: type, *, allow_zero: bool = False) -> Any:
+def _positive(
+    name: str, value: Any, kind: type, *, allow_zero: bool = False, unit: str | None = None
+) -> Any:
     ok_types = (int, float) if kind is float else (int,)
     if isinstance(value, bool) or not isinstance(value, ok_types):
         msg = f"{name}: expected {'a number' if kind is float else 'an integer'}, found {value!r}"
         raise ConfigError(msg, key=name)
+    if unit is not None:  # a duration: finite and within what a wait accepts
+        check_duration(name, value, unit=unit)
     if value < 0 or (value == 0 and not allow_zero):
         msg = f"{name}: expected a value {'>= 0' if allow_zero else '> 0'}, found {value!r}"
         raise ConfigError(msg, key=name)
@@ -101,9 +119,9 @@ class RecordRing:
             raise ConfigError(msg, key="overflow")
         self.overflow_policy = overflow
         self.block_timeout_s = _positive("block_timeout_ms", block_timeout_ms, float,
-                                         allow_zero=True) / 1000.0
+                                         allow_zero=True, unit="ms") / 1000.0
         self.audit_wait_s = _positive("audit_wait_ms", audit_wait_ms, float,
-                                      allow_zero=True) / 1000.0
+                                      allow_zero=True, unit="ms") / 1000.0
         self.items: collections.deque[Any] = collections.deque()
         self.listener: QueueListener | None = None
         self._lock = threading.Lock()
@@ -166,6 +184,18 @@ class RecordRing:
         """Handle an item that found the queue full (called on the caller's thread)."""
         try:
             kind, level = _kind_level(item)
+            if in_pipeline():
+                # Logged by a handler while the listener dispatches: only this thread can
+                # make room, so waiting would wait on itself. Audit goes past the capacity.
+                if kind == AUDIT:
+                    with self._lock:
+                        self.audit_over_capacity += 1
+                    self.items.append(item)
+                elif self.overflow_policy == "drop_oldest":
+                    self._drop_oldest(item, kind, level)
+                else:
+                    self._count_drop(kind, level)
+                return
             if kind == AUDIT:
                 self._overflow_audit(item)
                 return
@@ -587,15 +617,17 @@ class QueueListener(logging.handlers.QueueListener):
     ) -> None:
         super().__init__(queue, *handlers, respect_handler_level=respect_handler_level)
         self.batch_size = _positive("batch_size", batch_size, int)
-        self.flush_interval_s = _positive("flush_interval_ms", flush_interval_ms, float) / 1000
+        self.flush_interval_s = _positive("flush_interval_ms", flush_interval_ms, float,
+                                          unit="ms") / 1000
         self.failure_threshold = _positive("failure_threshold", failure_threshold, int)
-        self.retry_initial_s = _positive("retry_initial_s", retry_initial_s, float)
-        self.retry_max_s = _positive("retry_max_s", retry_max_s, float)
+        self.retry_initial_s = _positive("retry_initial_s", retry_initial_s, float, unit="s")
+        self.retry_max_s = _positive("retry_max_s", retry_max_s, float, unit="s")
         self.drop_report_interval_s = _positive(
-            "drop_report_interval_s", drop_report_interval_s, float, allow_zero=True
+            "drop_report_interval_s", drop_report_interval_s, float, allow_zero=True, unit="s"
         )
-        self.stop_timeout_s = _positive("stop_timeout_s", stop_timeout_s, float)
-        self.hang_timeout_s = _positive("hang_timeout_s", hang_timeout_s, float, allow_zero=True)
+        self.stop_timeout_s = _positive("stop_timeout_s", stop_timeout_s, float, unit="s")
+        self.hang_timeout_s = _positive("hang_timeout_s", hang_timeout_s, float, allow_zero=True,
+                                        unit="s")
         # Hang supervision: the generation of the thread that owns dispatch, what it is
         # doing now (handler state, since when, generation, batch, handler index), and
         # the rest of a batch a replacement thread must finish.
@@ -620,6 +652,11 @@ class QueueListener(logging.handlers.QueueListener):
         self.in_flight = 0
         self.listener_errors = 0
         self.drop_reports = 0
+        self._gave_up = False  # a stop returned while the thread was stuck in a handler
+        self._stop_from_listener = False  # a handler on the listener thread called stop()
+        self.unfinished_stops = 0  # stops that left records queued
+        self.dropped_at_stop = 0  # records those stops counted as dropped
+        self.audit_left_at_stop = 0  # audit records the last of them left queued
         self._reported_dropped = 0
         self._last_report = _monotonic()
         if isinstance(queue, RecordRing):
@@ -680,6 +717,8 @@ class QueueListener(logging.handlers.QueueListener):
         """Start the listener thread (a daemon: exit drains it through :mod:`atexit`)."""
         if self.running:
             return
+        self._gave_up = False
+        self._stop_from_listener = False
         self._stopping = False
         self._wake_event.clear()
         self._start_thread()
@@ -712,19 +751,37 @@ class QueueListener(logging.handlers.QueueListener):
             self._drain_now()
             return
         self._wake_event.set()
-        if t is not threading.current_thread():
-            with logging_lock_released():
-                t.join(self.stop_timeout_s if timeout is None else timeout)
+        if t is threading.current_thread():
+            # A handler on the listener thread asked for the stop: the thread drains (within
+            # its bound, counting what it leaves) and ends once that handler returns.
+            self._stop_from_listener = True
+            return
+        with logging_lock_released():
+            t.join(self.stop_timeout_s if timeout is None else timeout)
         if t.is_alive():
-            left = self.queue.qsize() if hasattr(self.queue, "qsize") else -1
-            sys.stderr.write(
-                f"hftlogging: listener did not drain within its deadline; {left} record(s) "
-                "still queued (a handler is blocking)\n"
-            )
+            self._gave_up = True
+            self._unfinished("listener did not drain within its deadline (a handler is "
+                             "blocking)")
             return
         self._thread = None
         self._drain_now()
         self._report_drops(force=True)
+        self._drain_now()  # what the handlers logged about the report
+        if self._pending():
+            self._unfinished("the queue's handlers log as fast as they write")
+            self._report_drops(force=True)
+            self._abandon_queued()  # what the handlers logged about that report
+
+    def _unfinished(self, why: str) -> None:
+        """A stop that leaves records queued: count them and say so on stderr."""
+        self.unfinished_stops += 1
+        before = self.dropped_at_stop
+        left = self._abandon_queued()
+        sys.stderr.write(
+            f"hftlogging: {why}; the drain stopped with {left} record(s) queued: "
+            f"{self.dropped_at_stop - before} counted as dropped, audit records kept for "
+            "the next drain\n"
+        )
 
     def after_fork(self) -> None:
         """In a forked child: the thread is gone and locks may be held; start afresh."""
@@ -818,15 +875,25 @@ class QueueListener(logging.handlers.QueueListener):
                 self._flush_handlers(markers, gen)
             _release(markers, ok=False)
             self.in_flight = 0
+        budget: int | None = None  # records the final drain may still take
         while True:
             if self._gen != gen:
                 return  # replaced after a hang: the new thread owns the queue
+            if self._stopping and budget is None:
+                budget = self._drain_budget()
             try:
                 if isinstance(self.queue, RecordRing):
                     depth = len(self.queue.items)
                     self.queue.high_water = max(self.queue.high_water, depth)
-                batch = self._take(batch_size)
+                if budget is not None and budget <= 0:
+                    self.in_flight = 0
+                    if self._stop_from_listener and self._pending():  # no stop() to count it
+                        self._unfinished("the queue's handlers log as fast as they write")
+                    return
+                batch = self._take(batch_size if budget is None else min(batch_size, budget))
                 if batch:
+                    if budget is not None:
+                        budget -= len(batch)
                     try:
                         self._process(batch, gen)
                     finally:
@@ -859,7 +926,9 @@ class QueueListener(logging.handlers.QueueListener):
         margin, so producers can never keep it going forever. Whatever arrives later is
         picked up by the next drain (every stop, shutdown and exit drains again).
         """
-        budget = self._pending() + 10 * self.batch_size
+        if in_pipeline():
+            return  # called by a handler: the drain this thread is in goes on after it
+        budget = self._drain_budget()
         try:
             while budget > 0:
                 batch = self._take(min(self.batch_size, budget))
@@ -870,11 +939,59 @@ class QueueListener(logging.handlers.QueueListener):
         finally:
             self.in_flight = 0
 
+    def _drain_budget(self) -> int:
+        """Records a final drain takes: those queued now, plus a margin for latecomers."""
+        return self._pending() + 10 * int(self.batch_size)
+
+    def _abandon_queued(self) -> int:
+        """Count what a drain that could not finish leaves queued; returns how many.
+
+        Text and metric records are taken off the queue and counted as dropped (by type
+        and level, reported like any drop); audit records are never dropped: they stay
+        queued for the next drain (a later stop, the exit) and are counted as left.
+        """
+        q = self.queue
+        if not isinstance(q, RecordRing):
+            return self._pending()
+        kept: list[Any] = []
+        left = 0
+        while True:
+            try:
+                item = q.items.popleft()
+            except IndexError:
+                break
+            left += 1
+            kind, level = _kind_level(item)
+            if kind == AUDIT:
+                kept.append(item)
+            else:
+                q._count_drop(kind, level)
+                self.dropped_at_stop += 1
+        q.items.extendleft(reversed(kept))
+        self.audit_left_at_stop = len(kept)
+        return left
+
     # -- dispatch --------------------------------------------------------------------------
 
     def dispatch_now(self, items: Sequence[Any]) -> None:
-        """Write ``items`` through the handlers on the calling thread (after shutdown)."""
+        """Write ``items`` through the handlers on the calling thread (after shutdown).
+
+        Records that the handlers log meanwhile are queued behind (see
+        :func:`in_pipeline`) and written here too, within a bound; what exceeds it is
+        counted. From inside a dispatch, or while a listener thread that missed its stop
+        deadline still holds the handlers, the items are queued instead of waited for.
+        """
+        if in_pipeline() or (self._gave_up and self.running):
+            ring = self.queue
+            for item in items:
+                ring.put_nowait(item)
+            return
         self._process(list(items))
+        if self._pending():
+            self._drain_now()
+            if self._pending():
+                self._abandon_queued()
+                self._report_drops(force=True)
 
     def try_dispatch_now(self, items: Sequence[Any]) -> bool:
         """Write ``items`` on the calling thread if no batch is in dispatch; else False."""
@@ -962,6 +1079,13 @@ class QueueListener(logging.handlers.QueueListener):
             self._dispatch([record])
 
     def _dispatch(self, records: list[logging.LogRecord], start: int = 0) -> None:
+        _pipeline.depth = getattr(_pipeline, "depth", 0) + 1
+        try:
+            self._dispatch_all(records, start)
+        finally:
+            _pipeline.depth -= 1
+
+    def _dispatch_all(self, records: list[logging.LogRecord], start: int) -> None:
         respect = self.respect_handler_level
         now = _monotonic()
         gen = getattr(self._tls, "gen", None)  # None: a caller's thread, never supervised
@@ -1442,6 +1566,8 @@ class QueueHandler(logging.handlers.QueueHandler):
         if not is_immutable(record.msg) or not all(is_immutable(a) for a in values):
             record.msg = record.getMessage() if isinstance(record, Record) else _render(record)
             record.args = None
+        if type(record) is not Record:  # hftlogging's records arrive copied
+            _snapshot_attributes(record)
         ei = record.exc_info
         if ei:
             if not record.exc_text:
@@ -1464,12 +1590,22 @@ class QueueHandler(logging.handlers.QueueHandler):
                 self.start(lazy=True)
             prepared = self.prepare(record)
             listener = self._listener
-            if self._closed and listener is not None:
+            if self._closed and listener is not None and not in_pipeline():
                 listener.dispatch_now([prepared])
             else:
                 self.enqueue(prepared)
         except Exception:
             self.handleError(record)
+
+    def handle(self, record: logging.LogRecord) -> Any:
+        """Filter, then :meth:`emit` — without the handler's lock, which a handler behind
+        the queue that logs would otherwise wait on (the ring needs no lock)."""
+        rv: Any = self.filter(record)  # a record on 3.12+, where a filter may return one
+        if isinstance(rv, logging.LogRecord):
+            record = rv
+        if rv:
+            self.emit(record)
+        return rv
 
     # -- configuration changes invalidate the callers' plans ------------------------------
 
@@ -1524,8 +1660,8 @@ class QueueHandler(logging.handlers.QueueHandler):
         listener = self._listener
         if listener is None or not listener.running:
             return not self._ring.items
-        if getattr(_on_listener, "active", False):
-            return False
+        if getattr(_on_listener, "active", False) or in_pipeline():
+            return False  # from a handler: what it waits for is the dispatch it is in
         if self._closed:
             timeout = listener.stop_timeout_s if timeout is None else timeout
         marker = FlushMarker()
@@ -1587,6 +1723,9 @@ class QueueHandler(logging.handlers.QueueHandler):
             "drop_reports": listener.drop_reports if listener else 0,
             "listener_errors": listener.listener_errors if listener else 0,
             "listener_takeovers": listener.takeovers if listener else 0,
+            "unfinished_stops": listener.unfinished_stops if listener else 0,
+            "dropped_at_stop": listener.dropped_at_stop if listener else 0,
+            "audit_left_at_stop": listener.audit_left_at_stop if listener else 0,
             "listeners": 1 if listener is not None and listener.running else 0,
             "overflow": ring.overflow_policy,
             "caller_info": self.needs_caller,
@@ -1655,6 +1794,16 @@ def _uses_trace(handler: logging.Handler) -> bool:
         return True
     text = getattr(fmt, "_fmt", None) or ""
     return "otel_trace_id" in text or "otel_span_id" in text
+
+
+def _snapshot_attributes(record: logging.LogRecord) -> None:
+    """Copy the mutable attributes ``extra=`` (or a filter) put on a record, as keyword
+    fields are copied: the queue writes it later, when a dict may have changed and an
+    exception would keep its frames alive."""
+    d = record.__dict__
+    for k, v in d.items():
+        if k not in RESERVED_ATTRS and type(v) not in IMMUTABLE_FAST and not is_immutable(v):
+            d[k] = snapshot_value(v)
 
 
 def _render(record: logging.LogRecord) -> str:

@@ -62,6 +62,7 @@ from hftlogging.formatters import (
     render_context,
 )
 from hftlogging.lifecycle import starting_thread
+from hftlogging.options import check_duration
 from hftlogging.record import Record
 from hftlogging.worker import get_worker
 
@@ -111,6 +112,7 @@ def _float_option(name: str, value: Any) -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
         msg = f"{name} must be a number of seconds >= 0, got {value!r}"
         raise ConfigError(msg, key=name)
+    check_duration(name, value)
     return float(value)
 
 

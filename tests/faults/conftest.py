@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import uuid
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from faultkit import SCENARIOS, bad_input_count, scenario_count
+from faultkit import SCENARIOS, bad_input_count, build_pipeline, scenario_count
+
+import hftlogging
+from hftlogging.testing import CaptureHandler
 
 _seen: set[str] = set()
 
@@ -33,3 +38,18 @@ def pytest_terminal_summary(terminalreporter: Any) -> None:
         f"fault suite: {len(_seen)}/{scenario_count()} scenarios collected, "
         f"{bad_input_count()} bad inputs in the catalogues"
     )
+
+
+@pytest.fixture
+def running(logger_name: str) -> Iterator[Any]:
+    """A working configuration; yields a check that it still delivers records."""
+    cap = CaptureHandler()
+    p = build_pipeline(logger_name, {"cap": cap})
+
+    def still_running() -> None:
+        n = uuid.uuid4().hex
+        p.log.info("alive %s", n)
+        hftlogging.shutdown()  # drains whichever queue the logger has now
+        assert [r.getMessage() for r in cap.records][-1] == f"alive {n}"
+
+    yield still_running

@@ -169,6 +169,56 @@ SCENARIOS: dict[str, tuple[str, str]] = {
         "the open descriptor keeps writing; after the replacement the records go to the "
         "fallback, counted; writable again, the file takes the next records",
     ),
+    "reentrant_handler_drain": (
+        "A handler that logs through hftlogging from emit() while shutdown(), configure() "
+        "or the exit drains a full queue (overflow drop_newest or block)",
+        "each returns at once: the handler's records are queued behind, never waited for; "
+        "every record is written, none dropped; the process exits by itself",
+    ),
+    "reentrant_handler_overflow": (
+        "A handler logs into its own full queue with overflow: block",
+        "the listener never waits for room only it can make: records that do not fit are "
+        "counted dropped, audit records go past the capacity",
+    ),
+    "handler_logs_forever": (
+        "A handler logs one record for every record it writes, so its queue never empties",
+        "shutdown() returns; the drain is bounded and what it leaves is counted "
+        "(dropped, dropped_at_stop, unfinished_stops) and reported",
+    ),
+    "handler_close_hangs": (
+        "A handler behind the queue never returns from close()",
+        "configure() and the exit return after stop_timeout_s; the handler is abandoned, "
+        "counted in close_timeouts and reported on stderr",
+    ),
+    "shared_context_object": (
+        "One hftlogging.context(...) object entered by 1,500 asyncio tasks (and inside "
+        "itself) or by eight threads at once",
+        "each entry restores what its own task or thread had: every record carries its own "
+        "correlation id, inside the block and after it",
+    ),
+    "extra_by_reference": (
+        "A dict, a list or an exception passed with extra= (hftlogging or plain stdlib "
+        "logger), changed or released while the record is queued",
+        "copied at the call as keyword fields are: written as it was at the call; no frame "
+        "of the exception stays alive in the queue",
+    ),
+    "option_breaks_pipeline": (
+        "NaN, ±inf or 1e300 for any duration option (flush interval, timeouts, intervals); "
+        "a NUL byte, a 300-character name or an over-long path in a file or directory option",
+        "refused at load by check and configure() alike, naming the file, the key and the "
+        "fix; nothing is created and the running configuration keeps working",
+    ),
+    "check_builds_handlers": (
+        "A handler entry that only building it shows broken: (): builtins.dict, a factory "
+        "returning a non-handler, a factory that raises",
+        "check builds what configure() builds and refuses it with the same key; check "
+        "leaves no file, no thread and no bound port behind",
+    ),
+    "wall_clock_jump": (
+        "The wall clock jumps a year back or forward mid-run",
+        "flush() and shutdown() return at once (the listener uses the monotonic clock); "
+        "every record written, no handler error, the audit trail verifies",
+    ),
 }
 
 # --- the catalogues of bad input ----------------------------------------------------------

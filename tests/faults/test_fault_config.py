@@ -8,7 +8,6 @@ import logging
 import shutil
 import tempfile
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -17,29 +16,12 @@ from faultkit import (
     BAD_CONFIG_FILES,
     CONFIGURABLE,
     IS_ROOT,
-    build_pipeline,
     run_as_nobody,
     wrong_type_cases,
 )
 
 import hftlogging
 from hftlogging.exceptions import ConfigError
-from hftlogging.testing import CaptureHandler
-
-
-@pytest.fixture
-def running(logger_name: str) -> Iterator[Any]:
-    """A working configuration; yields a check that it still delivers records."""
-    cap = CaptureHandler()
-    p = build_pipeline(logger_name, {"cap": cap})
-
-    def still_running() -> None:
-        n = uuid.uuid4().hex
-        p.log.info("alive %s", n)
-        hftlogging.shutdown()  # drains whichever queue the logger has now
-        assert [r.getMessage() for r in cap.records][-1] == f"alive {n}"
-
-    yield still_running
 
 
 def _entry(class_path: str, option: str, value: Any, tmp: Path) -> dict[str, Any]:
