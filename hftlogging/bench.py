@@ -972,7 +972,7 @@ def measure_loggers(spec: dict[str, Any]) -> dict[str, Any]:
                 one.setLevel(logging.INFO)
                 one.setLevel(logging.NOTSET)
 
-        return {"ns": _per_call(levels, 100, 20)}
+        return {"ns": _per_call(levels, 100, 5)}
     msg = f"unknown loggers scenario {what!r}"
     raise ValueError(msg)
 
@@ -1014,14 +1014,14 @@ def callgrind_info(
     return {"instructions": (totals[1] - totals[0]) / (calls[1] - calls[0])}
 
 
-def _loggers_jobs(plan: Plan) -> list[tuple[str, dict[str, Any]]]:
+def _loggers_jobs(plan: Plan, ops: bool) -> list[tuple[str, dict[str, Any]]]:
     """One round of the "many loggers" scenarios, stdlib and hftlogging interleaved."""
     jobs: list[tuple[str, dict[str, Any]]] = []
     for n in (FEW_LOGGERS, MANY_LOGGERS):
         jobs.append((f"loggers/info/{n}", {"task": "loggers", "what": "info",
                                             "setup": "hftlogging", "n": n,
                                             "calls": plan.sat_n}))
-    for what in ("create", "get", "add_handler", "set_level"):
+    for what in ("create", "get", "add_handler", "set_level") if ops else ():
         for s in ("stdlib", "hftlogging"):
             jobs.append((f"loggers/{what}/{s}", {"task": "loggers", "what": what,
                                                  "setup": s, "n": MANY_LOGGERS}))
@@ -1029,10 +1029,10 @@ def _loggers_jobs(plan: Plan) -> list[tuple[str, dict[str, Any]]]:
 
 
 def collect_loggers(plan: Plan, res: Results, verbose: bool = True) -> None:
-    """Run the "many loggers" scenarios: at least three interleaved rounds."""
+    """Run the "many loggers" scenarios; the info pair at least three rounds."""
     rounds = max(3, plan.rounds)
     for rnd in range(rounds):
-        for key, spec in _loggers_jobs(plan):
+        for key, spec in _loggers_jobs(plan, ops=rnd < plan.rounds):
             if verbose:
                 _progress(f"[round {rnd + 1}/{rounds}] {key}")
             res.add(key, run_worker(spec))
@@ -1422,7 +1422,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         description="Benchmark hftlogging against the standard library and the peers.",
     )
     parser.add_argument("--quick", action="store_true",
-                        help="the essential comparisons (1, 2, 4, 5) in under a minute")
+                        help="the essential comparisons (1, 2, 4, 5, 7) in a minute or two")
     parser.add_argument("--rounds", type=int, default=None,
                         help="repeats of each timed scenario (default 1 quick, 3 full)")
     parser.add_argument("--setups", default=None,
