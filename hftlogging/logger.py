@@ -42,11 +42,13 @@ from typing import TYPE_CHECKING, Any, Callable, TypeVar, Union
 
 from hftlogging import health
 from hftlogging.plans import (
+    check_cache_clearing,
     forget_all,
     forget_subtree,
     forget_subtree_locked,
     install_disable_hook,
     make_noop,
+    noops_allowed,
 )
 from hftlogging.record import (
     AUDIT,
@@ -581,7 +583,9 @@ class HFTLogger(logging.Logger):
         lock = logging._lock  # type: ignore[attr-defined]
         lock.acquire()
         try:
-            handlers = self.handlers
+            handlers = self._hft_handlers
+            if handlers is None:
+                handlers = self.handlers
             if hdlr not in handlers:
                 _list_append(handlers, hdlr)
                 forget_subtree_locked(self)
@@ -593,8 +597,8 @@ class HFTLogger(logging.Logger):
         lock = logging._lock  # type: ignore[attr-defined]
         lock.acquire()
         try:
-            handlers = self.handlers
-            if hdlr in handlers:
+            handlers = self._hft_handlers
+            if handlers is not None and hdlr in handlers:
                 _list_remove(handlers, hdlr)
                 forget_subtree_locked(self)
         finally:
@@ -646,7 +650,11 @@ class HFTLogger(logging.Logger):
     def _set_noop(self, level: int, key: str) -> None:
         name = _NOOP_NAMES.get(level)
         # Only where the method is HFTLogger's own (a subclass may have overridden it).
-        if name is not None and getattr(type(self), name, None) is getattr(HFTLogger, name):
+        if (
+            name is not None
+            and noops_allowed()
+            and getattr(type(self), name, None) is getattr(HFTLogger, name)
+        ):
             d = self.__dict__
             if name not in d:
                 d[name] = make_noop(self, name, key)
@@ -1302,6 +1310,7 @@ def install() -> None:
                 _convert(lg, HFTLogger)
         # Assigning manager.disable directly forgets the plans too (stdlib's cached
         # answers would otherwise outlive it).
+        check_cache_clearing()
         if not install_disable_hook(manager) and not _warned_disable_hook:
             _warn_disable_hook(manager)
         _installed = True

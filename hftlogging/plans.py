@@ -16,7 +16,9 @@ A level that does nothing for a logger gets a no-op as an instance attribute (``
 The no-op checks, on every call, that the logger's cache still holds the plan it stands
 for: however the cache is cleared (``setLevel``, ``logging.disable``, stdlib's
 ``Manager._clear_cache``, ``logger._cache.clear()``, a future stdlib clearing it another
-way), the next call finds the plan gone, drops the no-op and decides again.
+way), the next call finds the plan gone, drops the no-op and decides again. A stdlib that
+replaced the cache dict instead of clearing it is detected at ``install()``, and no-ops
+are then not used.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ import logging
 from typing import Any, Callable
 
 __all__ = [
+    "check_cache_clearing",
     "disable_hook_installed",
     "forget",
     "forget_all",
@@ -33,9 +36,12 @@ __all__ = [
     "forget_subtree_locked",
     "install_disable_hook",
     "make_noop",
+    "noops_allowed",
 ]
 
 _NOOPS = "_hft_noops"
+# On a logger: len(manager.loggerDict) when it was found to have no logger below it.
+_LEAF = "_hft_leaf"
 
 
 def forget(lg: Any) -> None:
@@ -128,28 +134,31 @@ def forget_subtree_locked(logger: Any) -> None:
     if _NOOPS in d:
         forget(logger)
     manager = logger.manager
-    idx = manager.__dict__.get("_hft_index")
-    name = logger.name
-    if idx is None or logger is manager.root or type(name) is not str or not name:
-        if logger is manager.root or type(name) is not str or not name:
-            forget_all(manager)
-            return
-        idx = _index(manager)
     logger_dict = manager.loggerDict
-    if len(logger_dict) != idx.size:
+    size = len(logger_dict)
+    if d.get(_LEAF) == size:
+        return  # no logger below it, and no logger created since that was found
+    name = logger.name
+    if logger is manager.root or type(name) is not str or not name:
+        forget_all(manager)
+        return
+    idx = _index(manager)
+    if size != idx.size:
         idx.update(logger_dict)
     kids = idx.kids
     below = kids.get(name)
-    if below:
-        stack = list(below)
-        while stack:
-            n = stack.pop()
-            lg = logger_dict.get(n)
-            if isinstance(lg, logging.Logger):
-                forget(lg)
-            more = kids.get(n)
-            if more:
-                stack.extend(more)
+    if not below:
+        d[_LEAF] = size
+        return
+    stack = list(below)
+    while stack:
+        n = stack.pop()
+        lg = logger_dict.get(n)
+        if isinstance(lg, logging.Logger):
+            forget(lg)
+        more = kids.get(n)
+        if more:
+            stack.extend(more)
 
 
 def make_noop(logger: Any, name: str, key: str) -> Callable[..., None]:
@@ -159,8 +168,13 @@ def make_noop(logger: Any, name: str, key: str) -> Callable[..., None]:
     (cleared in any way), the no-op removes itself and makes the call the logger's class
     would have made, which decides again.
     """
+    # The dict itself, not logger._cache: one lookup less on every disabled call. stdlib
+    # clears the dict in place (checked by check_cache_clearing); were it to replace it,
+    # no-ops are not used at all.
+    cache = logger._cache
+
     def noop(*args: Any, **kwargs: Any) -> None:
-        if key in logger._cache:
+        if key in cache:
             return
         d = logger.__dict__
         if d.get(name) is noop:
@@ -173,6 +187,41 @@ def make_noop(logger: Any, name: str, key: str) -> Callable[..., None]:
     noop.__name__ = noop.__qualname__ = name
     noop.__doc__ = f"``{name}`` at a level this logger does not log (does nothing)."
     return noop
+
+
+# --- how stdlib clears the level cache -------------------------------------------------------
+
+_noops_allowed = True
+
+
+def check_cache_clearing() -> bool:
+    """Check, on a private manager, that stdlib clears a logger's level cache in place.
+
+    The no-op level methods hold the cache dict they watch; a stdlib that replaced the
+    dict instead of clearing it would leave them watching a dict nobody clears. Where
+    that is so, no-ops are not used (a disabled call then takes the plan lookup, which
+    reads the logger's current dict). Run by ``install()``.
+
+    Returns:
+        Whether no-ops are used.
+    """
+    global _noops_allowed
+    try:
+        manager = logging.Manager(logging.RootLogger(logging.WARNING))
+        manager.loggerClass = logging.Logger
+        probe = manager.getLogger("hftlogging.probe")
+        cache = probe.__dict__.get("_cache")
+        probe.isEnabledFor(logging.DEBUG)
+        logging.Logger.setLevel(probe, logging.DEBUG)
+        _noops_allowed = type(cache) is dict and probe.__dict__.get("_cache") is cache
+    except Exception:  # pragma: no cover - a stdlib we do not know
+        _noops_allowed = False
+    return _noops_allowed
+
+
+def noops_allowed() -> bool:
+    """Whether a disabled level may become a no-op (see :func:`check_cache_clearing`)."""
+    return _noops_allowed
 
 
 # --- manager.disable -----------------------------------------------------------------------

@@ -261,12 +261,6 @@ def _clear_own(lg: logging.Logger) -> None:
             other._cache.clear()  # type: ignore[attr-defined]
 
 
-def _replace_all(lg: logging.Logger) -> None:
-    for other in logging.Logger.manager.loggerDict.values():
-        if isinstance(other, logging.Logger):
-            other._cache = {}  # type: ignore[attr-defined]
-
-
 def _stdlib_set_level(lg: logging.Logger) -> None:
     logging.Logger.setLevel(lg, lg.level)
 
@@ -274,7 +268,6 @@ def _stdlib_set_level(lg: logging.Logger) -> None:
 CLEAR_WAYS: list[tuple[str, Callable[[logging.Logger], None]]] = [
     ("stdlib's Manager._clear_cache", _clear_by_manager),
     ("every logger's _cache.clear()", _clear_own),
-    ("every logger's _cache replaced by a new dict", _replace_all),
     ("stdlib's Logger.setLevel", _stdlib_set_level),
 ]
 
@@ -345,15 +338,15 @@ def test_logger_inserted_between_parent_and_children(twin: Twin) -> None:
     twin.check("addHandler on the new logger")
 
 
-def quiet_debug(name: str) -> tuple[HFTLogger, CaptureHandler]:
-    """A logger at INFO into a capturing handler, whose debug() has become a no-op."""
+def quiet_debug(name: str, noop: bool = True) -> tuple[HFTLogger, CaptureHandler]:
+    """A logger at INFO into a capturing handler, after a debug() call (now a no-op)."""
     log = factory.get_logger(name)
     target = CaptureHandler()
     log.addHandler(target)
     log.propagate = False
     log.setLevel(logging.INFO)
     log.debug("dropped")
-    assert "debug" in log.__dict__  # the no-op is in place
+    assert ("debug" in log.__dict__) is noop  # the no-op is in place, where they are used
     return log, target
 
 
@@ -370,13 +363,13 @@ def test_disabled_debug_comes_back_however_the_cache_is_cleared(
     assert [r.getMessage() for r in target.records] == ["kept"]
 
 
-def test_disabled_debug_comes_back_when_stdlib_clears_caches_another_way(
+def test_a_stdlib_that_replaces_the_cache_dict_gets_no_noops(
     logger_name: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """A future stdlib whose setLevel clears caches without Manager._clear_cache.
+    """A future stdlib that gives loggers a new cache dict instead of clearing it.
 
-    Simulated by replacing Manager._clear_cache with one that gives every logger a new
-    cache dict, and calling stdlib's own Logger.setLevel.
+    Simulated by replacing Manager._clear_cache with one that does that: install() finds
+    out, no no-op is made, and debug() logs again after stdlib's own setLevel(DEBUG).
     """
     def clear_other_way(self: logging.Manager) -> None:
         for lg in list(self.loggerDict.values()):
@@ -385,11 +378,16 @@ def test_disabled_debug_comes_back_when_stdlib_clears_caches_another_way(
         self.root._cache = {}  # type: ignore[attr-defined]
 
     monkeypatch.setattr(logging.Manager, "_clear_cache", clear_other_way)
-    log, target = quiet_debug(logger_name)
-    logging.Logger.setLevel(log, logging.DEBUG)
-    log.debug("kept")
-    assert [r.getMessage() for r in target.records] == ["kept"]
-    assert "debug" not in log.__dict__  # the no-op removed itself
+    try:
+        hftlogging.install()
+        assert not plans.noops_allowed()
+        log, target = quiet_debug(logger_name, noop=False)
+        logging.Logger.setLevel(log, logging.DEBUG)
+        log.debug("kept")
+        assert [r.getMessage() for r in target.records] == ["kept"]
+    finally:
+        monkeypatch.undo()
+        assert plans.check_cache_clearing()
 
 
 def test_set_level_without_stdlibs_level_parser_falls_back(
