@@ -172,21 +172,29 @@ def make_noop(logger: Any, name: str, key: str) -> Callable[..., None]:
     # clears the dict in place (checked by check_cache_clearing); were it to replace it,
     # no-ops are not used at all.
     cache = logger._cache
+    ctx: list[Any] = [logger, name]  # few free variables: each one is copied per call
 
     def noop(*args: Any, **kwargs: Any) -> None:
         if key in cache:
             return
-        d = logger.__dict__
-        if d.get(name) is noop:
-            del d[name]
-            names = d.get(_NOOPS)
-            if names and name in names:
-                names.remove(name)
-        getattr(type(logger), name)(logger, *args, **kwargs)
+        _revert(ctx, args, kwargs)
 
+    ctx.append(noop)
     noop.__name__ = noop.__qualname__ = name
     noop.__doc__ = f"``{name}`` at a level this logger does not log (does nothing)."
     return noop
+
+
+def _revert(ctx: list[Any], args: Any, kwargs: Any) -> None:
+    """Drop a no-op whose plan is gone and make the call the logger's class would make."""
+    logger, name, noop = ctx
+    d = logger.__dict__
+    if d.get(name) is noop:
+        del d[name]
+        names = d.get(_NOOPS)
+        if names and name in names:
+            names.remove(name)
+    getattr(type(logger), name)(logger, *args, **kwargs)
 
 
 # --- how stdlib clears the level cache -------------------------------------------------------
