@@ -21,6 +21,9 @@ Workloads:
 8. four processes writing one shared rotating file (``exclusive: false``), against four
    writing their own files and against concurrent-log-handler's
    ConcurrentRotatingFileHandler on one file (:mod:`hftlogging.bench_shared`).
+9. self-monitoring on and off; rate-limited calls and the backtrace ring ("Storms").
+10. many loggers: creating 10,000, getting one, ``addHandler``/``setLevel`` on one, and an
+   enabled ``info`` with 10,000 loggers against the same call with 10.
 
 Each measurement runs in a fresh interpreter (``python -m hftlogging.bench --worker
 SPEC``), scenarios are interleaved and repeated, and the tables show medians of the
@@ -828,6 +831,8 @@ def measure_burst(setup: Setup, n: int, warmup: int = 1_000) -> dict[str, Any]:
 
 def _worker(spec: dict[str, Any]) -> dict[str, Any]:
     task = spec["task"]
+    if task == "loggers":
+        return measure_loggers(spec)
     directory = tempfile.mkdtemp(prefix="hftlogging-bench-")
     try:
         setup = SETUPS[spec["setup"]](directory, spec.get("fmt", "text"), spec.get("capacity"),
@@ -962,6 +967,215 @@ def run_processes(k: int, n: int, setup: str = "hftlogging") -> dict[str, Any]:
     }
 
 
+# --- many loggers ----------------------------------------------------------------------------
+#
+# Services with a logger per symbol, connection or order book have thousands of loggers.
+# Each scenario runs in its own process: ``stdlib`` uses logging.getLogger and plain
+# loggers (hftlogging not installed), ``hftlogging`` uses get_logger.
+
+MANY_LOGGERS = 10_000
+FEW_LOGGERS = 10
+
+
+def _many_names(n: int) -> list[str]:
+    """``n`` names shaped like per-exchange, per-symbol loggers: ``many.ex<k>.sym<i>``."""
+    return [f"many.ex{i % 20}.sym{i}" for i in range(n)]
+
+
+def _per_call(fn: Callable[[], Any], loops: int, repeat: int) -> float:
+    """Median ns per loop of ``fn`` (which runs ``loops`` operations), over ``repeat``."""
+    fn()
+    samples = []
+    for _ in range(repeat):
+        t0 = time.perf_counter_ns()
+        fn()
+        samples.append((time.perf_counter_ns() - t0) / loops)
+    return statistics.median(samples)
+
+
+def measure_loggers(spec: dict[str, Any]) -> dict[str, Any]:
+    """One "many loggers" scenario, in this (fresh) process.
+
+    ``spec["what"]``: ``create`` (ns per new logger, ``n`` of them), ``get`` (ns to get an
+    existing logger among ``n``), ``add_handler`` (ns per addHandler + removeHandler pair
+    on one logger among ``n``), ``set_level`` (ns per setLevel on one logger among ``n``),
+    or ``info`` (an enabled info's percentiles with ``n`` loggers besides the one that
+    logs, each of which has logged once; ``gc`` collections during the timed calls).
+    """
+    what, n, key = spec["what"], spec["n"], spec["setup"]
+    hft = key == "hftlogging"
+    get: Callable[[str], logging.Logger] = (
+        hftlogging.get_logger if hft else logging.getLogger)
+    names = _many_names(n)
+    if what == "create":
+        t0 = time.perf_counter_ns()
+        for name in names:
+            get(name)
+        return {"ns": (time.perf_counter_ns() - t0) / n, "loggers": len(names)}
+    if what == "info_calls":  # run under callgrind: the calls, untimed
+        directory = tempfile.mkdtemp(prefix="hftlogging-bench-")
+        try:
+            hsetup: Any = SETUPS["hftlogging"](directory, "text", spec["calls"] + 10_000, None)
+            hsetup.start()
+            for name in names:
+                get(name).debug("planned")
+            run = _compile(_BATCH_TEMPLATE, CALLS["hftlogging"]["info"], hsetup.log)
+            run(2_000, 0)  # warm-up, the same in every run
+            if not spec.get("gc", True):
+                gc.disable()
+            run(spec["calls"], 2_000)
+            gc.enable()
+            while hsetup.queue_handler.ring:  # slow under valgrind: more than one flush
+                hsetup.flush()
+            hsetup.stop()
+            return {"lines": hsetup.lines()}
+        finally:
+            shutil.rmtree(directory, ignore_errors=True)
+    if what == "info":
+        directory = tempfile.mkdtemp(prefix="hftlogging-bench-")
+        try:
+            setup = SETUPS["hftlogging"](directory, "text", spec["calls"] + 10_000, None)
+            setup.start()
+            for name in names:
+                get(name).debug("planned")  # a cached plan (a no-op) on every logger
+            before = [g["collections"] for g in gc.get_stats()]
+            res = measure_calls(setup, "info", "sat", spec["calls"])
+            res["gc"] = [g["collections"] - b for g, b in zip(gc.get_stats(), before, strict=False)]
+            res["dropped"] = setup.dropped()
+            setup.stop()
+            res["lines"] = setup.lines()
+            return res
+        finally:
+            shutil.rmtree(directory, ignore_errors=True)
+    for name in names:
+        get(name)
+    if what == "get":
+        sample = names[:: max(1, n // 1_000)]
+
+        def lookups() -> None:
+            for name in sample:
+                get(name)
+
+        return {"ns": _per_call(lookups, len(sample), 200)}
+    one = get(names[n // 2])
+    handler = logging.NullHandler()
+    one.info("planned")  # plans (or stdlib's level cache) in place before the change
+    if what == "add_handler":
+        def pairs() -> None:
+            for _ in range(1_000):
+                one.addHandler(handler)
+                one.removeHandler(handler)
+
+        return {"ns": _per_call(pairs, 1_000, 30)}
+    if what == "set_level":
+        def levels() -> None:
+            for _ in range(50):
+                one.setLevel(logging.INFO)
+                one.setLevel(logging.NOTSET)
+
+        return {"ns": _per_call(levels, 100, 5)}
+    msg = f"unknown loggers scenario {what!r}"
+    raise ValueError(msg)
+
+
+def callgrind_info(
+    n: int, calls: tuple[int, int] = (2_000, 22_000), collect: bool = True
+) -> dict[str, Any]:
+    """Instructions per enabled ``info`` on the calling thread, with ``n`` loggers.
+
+    Runs the calls under ``valgrind --tool=callgrind`` twice (``calls[0]`` and
+    ``calls[1]`` of them) and divides the difference of the calling thread's instruction
+    counts by the difference of calls: start-up, set-up and the listener thread cancel out.
+    Instruction counts do not move with the machine's load. ``collect=False`` turns the
+    garbage collector off during the calls (to tell its share from the call's own).
+    """
+    valgrind = shutil.which("valgrind")
+    if valgrind is None:
+        return {"error": "valgrind is not installed"}
+    totals = []
+    for k in calls:
+        spec = {"task": "loggers", "what": "info_calls", "setup": "hftlogging", "n": n,
+                "calls": k, "gc": collect}
+        with tempfile.TemporaryDirectory(prefix="hftlogging-callgrind-") as out:
+            proc = subprocess.run(  # noqa: S603 - valgrind on our own interpreter and module
+                [valgrind, "--tool=callgrind", "--separate-threads=yes",
+                 f"--callgrind-out-file={out}/cg.out", *_worker_cmd(spec)],
+                env=_worker_env(), capture_output=True, text=True, timeout=900, check=False)
+            res = _parse_result(proc.stdout, spec, proc.stderr)
+            if "error" in res:
+                return res
+            if res["lines"] != k + 2_000:  # and the warm-up's
+                return {"error": f"{res['lines']} lines for {k} calls"}
+            # The calling thread is the process's first: its file ends in "-01".
+            main = [f for f in os.listdir(out) if f.endswith("-01")]
+            with open(os.path.join(out, main[0]), encoding="utf-8") as f:
+                total = [int(line.split()[1]) for line in f
+                         if line.startswith(("summary:", "totals:"))]
+            totals.append(total[0])
+    return {"instructions": (totals[1] - totals[0]) / (calls[1] - calls[0])}
+
+
+def _loggers_jobs(plan: Plan, ops: bool) -> list[tuple[str, dict[str, Any]]]:
+    """One round of the "many loggers" scenarios, stdlib and hftlogging interleaved."""
+    jobs: list[tuple[str, dict[str, Any]]] = []
+    for n in (FEW_LOGGERS, MANY_LOGGERS):
+        jobs.append((f"loggers/info/{n}", {"task": "loggers", "what": "info",
+                                            "setup": "hftlogging", "n": n,
+                                            "calls": plan.sat_n}))
+    for what in ("create", "get", "add_handler", "set_level") if ops else ():
+        for s in ("stdlib", "hftlogging"):
+            jobs.append((f"loggers/{what}/{s}", {"task": "loggers", "what": what,
+                                                 "setup": s, "n": MANY_LOGGERS}))
+    return jobs
+
+
+def collect_loggers(plan: Plan, res: Results, verbose: bool = True) -> None:
+    """Run the "many loggers" scenarios; the info pair at least three rounds."""
+    rounds = max(3, plan.rounds)
+    for rnd in range(rounds):
+        for key, spec in _loggers_jobs(plan, ops=rnd < plan.rounds):
+            if verbose:
+                _progress(f"[round {rnd + 1}/{rounds}] {key}")
+            res.add(key, run_worker(spec))
+
+
+def _loggers_table(res: Results, checks: list[Check]) -> str:
+    m = res.med
+    rows = []
+    targets = {"create": 2.0, "get": 3.0, "add_handler": 3.0}
+    labels = {"create": "create a logger (10,000 new)",
+              "get": "get an existing logger",
+              "add_handler": "addHandler + removeHandler on one",
+              "set_level": "setLevel on one"}
+    for what, label in labels.items():
+        s, h = m(f"loggers/{what}/stdlib", "ns"), m(f"loggers/{what}/hftlogging", "ns")
+        rows.append([label, _fmt_us(s), _fmt_us(h), _ratio(h, s)])
+        limit = targets.get(what)
+        if limit is not None and _ok(s, h):
+            checks.append((f"many loggers: {label} <= {limit:g}x stdlib",
+                           h / s <= limit, f"{h / s:.2f}x"))
+    few, many = m(f"loggers/info/{FEW_LOGGERS}", "p50"), m(f"loggers/info/{MANY_LOGGERS}",
+                                                            "p50")
+    if _ok(few, many):
+        checks.append(("many loggers: enabled info p50 with 10,000 loggers <= 1.1x with 10",
+                       many / few <= 1.1, f"{many / few:.2f}x"))
+    info_rows = []
+    for n in (FEW_LOGGERS, MANY_LOGGERS):
+        k = f"loggers/info/{n}"
+        gcs = [r.get("gc", [0, 0, 0]) for r in res.raw.get(k, [])]
+        info_rows.append([f"{n:,}", _fmt_us(m(k, "p50")), _fmt_us(m(k, "p99")),
+                          _fmt_us(m(k, "p999")), _ratio(m(k, "p50"), few),
+                          "/".join(str(max(g[i] for g in gcs)) if gcs else "-"
+                                   for i in range(3))])
+    return ("### 10. Many loggers (10,000 loggers in the process; µs per operation; this ÷ "
+            "stdlib)\n\n" + _table(["operation", "stdlib", "hftlogging", "this ÷ stdlib"],
+                                   rows)
+            + "\n\nEnabled info (hftlogging, sat) with loggers besides the one that logs, each "
+            "having logged once (gc: collections of generations 0/1/2 during the calls):\n\n"
+            + _table(["loggers", "p50", "p99", "p99.9", "÷ 10 loggers", "gc"], info_rows))
+
+
+
 # --- the runner -------------------------------------------------------------------------------
 
 
@@ -982,6 +1196,7 @@ class Plan:
         self.metrics = not quick
         self.processes = not quick
         self.shared_files = not quick
+        self.loggers = True
 
 
 def _median(values: list[float]) -> float:
@@ -1103,6 +1318,8 @@ def collect(plan: Plan, setups: list[str], verbose: bool = True) -> Results:
                 res.add(f"procs/{k}", run_processes(k, plan.proc_n))
     if plan.shared_files and "hftlogging" in setups:
         _collect_shared(plan, res, verbose)
+    if plan.loggers and "hftlogging" in setups and "stdlib" in setups:
+        collect_loggers(plan, res, verbose)
     return res
 
 
@@ -1367,10 +1584,10 @@ def report(res: Results, setups: list[str], plan: Plan) -> tuple[str, list[Check
         parts.append(_storms_table(res))
     if plan.shared_files and res.has("shared/own") and res.has("shared/shared"):
         parts.append(_shared_table(res, checks))
-
-
     if res.has("monitor"):
         parts.append(_monitor_table(res, checks))
+    if res.has(f"loggers/info/{MANY_LOGGERS}"):
+        parts.append(_loggers_table(res, checks))
     _target_checks(res, checks)
     _loss_checks(res, checks)
     return "\n\n".join(parts), checks
@@ -1404,7 +1621,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         description="Benchmark hftlogging against the standard library and the peers.",
     )
     parser.add_argument("--quick", action="store_true",
-                        help="the essential comparisons (1, 2, 4, 5) in under a minute")
+                        help="the essential comparisons (1, 2, 4, 5, 7) in a minute or two")
     parser.add_argument("--rounds", type=int, default=None,
                         help="repeats of each timed scenario (default 1 quick, 3 full)")
     parser.add_argument("--setups", default=None,

@@ -6,7 +6,7 @@ import logging
 from collections.abc import Sequence
 from typing import cast
 
-from hftlogging.logger import HFTLogger, install
+from hftlogging.logger import HFTLogger, install, installed
 
 __all__ = ["get_exchange_logger", "get_logger", "get_strategy_logger"]
 
@@ -16,9 +16,20 @@ _TAG_FIELDS = ("exchange", "api_type", "transport", "strategy_type")
 
 
 def get_logger(component: str) -> HFTLogger:
-    """Return the :class:`HFTLogger` named ``component`` (installing HFTLogger if needed)."""
-    install()
-    return cast("HFTLogger", logging.getLogger(component))
+    """Return the :class:`HFTLogger` named ``component`` (installing HFTLogger if needed).
+
+    A logger that exists already costs one dictionary lookup; :func:`install` runs when it
+    is not in effect, or when the logger it gets is a plain ``logging.Logger``.
+    """
+    lg = logging.Logger.manager.loggerDict.get(component)
+    if isinstance(lg, HFTLogger):
+        return lg
+    if not installed():
+        install()
+    lg = logging.getLogger(component)
+    if type(lg) is logging.Logger or type(lg) is logging.RootLogger:
+        install()  # the logger class was changed back since: convert it in place
+    return cast("HFTLogger", lg)
 
 
 def get_exchange_logger(exchange: str, component: str) -> HFTLogger:

@@ -32,7 +32,6 @@ from __future__ import annotations
 
 import contextvars
 import decimal
-import functools
 import logging
 import math
 import numbers
@@ -47,6 +46,15 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from hftlogging import health, internals, ratelimit
 from hftlogging import otel as _otel
 from hftlogging import strict as _strict
+from hftlogging.plans import (
+    check_cache_clearing,
+    forget_all,
+    forget_subtree,
+    forget_subtree_locked,
+    install_disable_hook,
+    make_noop,
+    noops_allowed,
+)
 from hftlogging.record import (
     AUDIT,
     IMMUTABLE_FAST,
@@ -374,50 +382,43 @@ def _metric_value(value: Any) -> float | int:
 
 def invalidate_plans() -> None:
     """Forget every logger's cached plan (and stdlib's level cache with it)."""
-    _clear_plans(logging.Logger.manager)
+    forget_all(logging.Logger.manager)
 
 
-# A level that does nothing for a logger gets this function as an instance attribute
-# (``log.debug = _noop``), so a disabled call costs one plain call: cheaper than stdlib's
-# ``isEnabledFor``. It is removed whenever plans are invalidated.
+_strict.on_change(invalidate_plans)
+
+
+# A level that does nothing for a logger gets a no-op as an instance attribute
+# (``log.debug = <no-op>``), so a disabled call costs one plain call: cheaper than stdlib's
+# ``isEnabledFor``. The no-op checks that its plan is still cached (see hftlogging.plans).
 _NOOP_NAMES = {
     logging.DEBUG: "debug", logging.INFO: "info", logging.WARNING: "warning",
     logging.ERROR: "error", logging.CRITICAL: "critical",
 }
 
 
-_strict.on_change(invalidate_plans)
+_list_append = list.append
+_list_remove = list.remove
 
 
-def _noop(*args: Any, **kwargs: Any) -> None:
-    """A logging call at a level that is disabled for this logger."""
-
-
-def _forget(lg: Any) -> None:
-    lg._cache.clear()
-    d = lg.__dict__
-    names = d.pop("_hft_noops", None)
-    if names:
-        for name in names:
-            d.pop(name, None)
-
-
-def _clear_plans(manager: Any) -> None:
-    """``Manager._clear_cache``, plus the removal of the no-op level methods."""
-    with logging._lock:  # type: ignore[attr-defined]
-        for lg in list(manager.loggerDict.values()):
-            if isinstance(lg, logging.Logger):
-                _forget(lg)
-        _forget(manager.root)
+def _watched(items: Iterable[Any], owner: Any) -> HandlerList:
+    """A :class:`HandlerList` of ``items`` whose changes forget ``owner``'s plans."""
+    lst = HandlerList(items)
+    lst._owner = owner  # type: ignore[attr-defined]
+    return lst
 
 
 class HandlerList(list):  # type: ignore[type-arg]
-    """A logger's handler list: any mutation invalidates the cached fast-path plans."""
+    """A logger's handler (or filter) list: a mutation forgets the owner's subtree's plans."""
 
-    __slots__ = ()
+    __slots__ = ("_owner",)
 
     def _changed(self) -> None:
-        invalidate_plans()
+        owner = getattr(self, "_owner", None)
+        if owner is None:
+            invalidate_plans()
+        else:
+            owner._changed()
 
     def append(self, item: Any) -> None:
         super().append(item)
@@ -456,6 +457,19 @@ class HandlerList(list):  # type: ignore[type-arg]
         super().__iadd__(items)
         self._changed()
         return self
+
+    def __imul__(self, n: Any) -> HandlerList:  # type: ignore[misc]
+        super().__imul__(n)
+        self._changed()
+        return self
+
+    def sort(self, *args: Any, **kwargs: Any) -> None:
+        super().sort(*args, **kwargs)
+        self._changed()
+
+    def reverse(self) -> None:
+        super().reverse()
+        self._changed()
 
 
 # --- the logger -----------------------------------------------------------------------------
@@ -523,6 +537,26 @@ def _text_method(level: int, name: str) -> Callable[..., None]:
     return method
 
 
+def _logger_init_is_known() -> bool:
+    """Whether stdlib's Logger.__init__ sets exactly the attributes HFTLogger sets itself."""
+    try:
+        probe = logging.Logger.__new__(logging.Logger)
+        logging.Logger.__init__(probe, "hftlogging.probe")
+        return set(probe.__dict__) == {
+            "filters", "name", "level", "parent", "propagate", "handlers", "disabled",
+            "_cache",
+        } and probe.level == logging.NOTSET
+    except Exception:  # pragma: no cover - a stdlib we do not know
+        return False
+
+
+# HFTLogger.__init__ sets the attributes itself where stdlib's Logger.__init__ is the one
+# it knows; anywhere else it calls Logger.__init__ (see HFTLogger.__init__).
+_check_level: Callable[[Any], int] | None = (
+    getattr(logging, "_checkLevel", None) if _logger_init_is_known() else None
+)
+
+
 class HFTLogger(logging.Logger):
     """A :class:`logging.Logger` with structured fields, metrics, timers, audit and context.
 
@@ -536,22 +570,60 @@ class HFTLogger(logging.Logger):
     _cache: dict[Any, Any]  # stdlib's level cache, which also holds hftlogging's plans
 
     def __init__(self, name: str, level: int = logging.NOTSET) -> None:
-        self._hft_disabled = False
-        self._hft_propagate = True
-        self._hft_handlers: HandlerList = HandlerList()
+        # Logger.__init__ assigns handlers, filters, propagate and disabled through the
+        # properties below, which create hftlogging's attributes.
+        self._hft_handlers: HandlerList | None
+        self._hft_filters: HandlerList | None
+        self._hft_propagate: bool
+        self._hft_disabled: bool
+        check = _check_level
+        if check is not None:
+            # What Logger.__init__ would do, in one step (checked at import: stdlib's
+            # Logger sets exactly these attributes); thousands of loggers get created.
+            self.name = name
+            self.level = check(level)
+            self.parent = None
+            self._hft_propagate = True
+            self._hft_handlers = None  # made when first used
+            self._hft_disabled = False
+            self._cache = {}
+            self._hft_filters = None
+            self._context = {}
+            self._tags = []
+            return
         super().__init__(name, level)
+        if type(self.__dict__.get("_cache")) is not dict:
+            # The plans live here; every change that can alter them forgets them here,
+            # whether or not stdlib keeps (and clears) a level cache of its own.
+            self._cache = {}
         self._own_context = {}
         self._context = _global
         self._tags = []
 
-    # Attributes stdlib (and dictConfig) assign directly: changing them invalidates plans.
+    # Attributes stdlib (and dictConfig) assign directly: changing them forgets the plans
+    # of this logger and of the loggers below it.
     @property
     def handlers(self) -> HandlerList:
-        return self._hft_handlers
+        h = self._hft_handlers
+        if h is None:
+            h = self._hft_handlers = _watched((), self)
+        return h
 
     @handlers.setter
     def handlers(self, value: Iterable[logging.Handler]) -> None:
-        self._hft_handlers = HandlerList(value)
+        self._hft_handlers = _watched(value, self)
+        self._changed()
+
+    @property
+    def filters(self) -> HandlerList:
+        f = self._hft_filters
+        if f is None:
+            f = self._hft_filters = _watched((), self)
+        return f
+
+    @filters.setter
+    def filters(self, value: Iterable[Any]) -> None:
+        self._hft_filters = _watched(value, self)
         self._changed()
 
     @property
@@ -576,15 +648,47 @@ class HFTLogger(logging.Logger):
         # Logger.__init__ assigns these before it creates _cache: a logger being built has
         # no plan, and no other logger's plan depends on it yet.
         if "_cache" in self.__dict__:
-            invalidate_plans()
+            forget_subtree(self)
 
-    def addFilter(self, filter: Any) -> None:
-        super().addFilter(filter)
-        invalidate_plans()
+    def addHandler(self, hdlr: logging.Handler) -> None:
+        """As stdlib; forgets the plans of this logger and of the loggers below it."""
+        lock = logging._lock  # type: ignore[attr-defined]
+        lock.acquire()
+        try:
+            handlers = self._hft_handlers
+            if handlers is None:
+                handlers = self.handlers
+            if hdlr not in handlers:
+                _list_append(handlers, hdlr)
+                forget_subtree_locked(self)
+        finally:
+            lock.release()
 
-    def removeFilter(self, filter: Any) -> None:
-        super().removeFilter(filter)
-        invalidate_plans()
+    def removeHandler(self, hdlr: logging.Handler) -> None:
+        """As stdlib; forgets the plans of this logger and of the loggers below it."""
+        lock = logging._lock  # type: ignore[attr-defined]
+        lock.acquire()
+        try:
+            handlers = self._hft_handlers
+            if handlers is not None and hdlr in handlers:
+                _list_remove(handlers, hdlr)
+                forget_subtree_locked(self)
+        finally:
+            lock.release()
+
+    def setLevel(self, level: int | str) -> None:
+        """As stdlib, but forget only the cached answers of this logger and those below it.
+
+        stdlib clears the level cache of every logger in the process; only this logger's
+        and its descendants' effective level can change.
+        """
+        check = getattr(logging, "_checkLevel", None)
+        if check is None:  # stdlib's own path: it clears every logger's cache
+            super().setLevel(level)
+            forget_subtree(self)
+            return
+        self.level = check(level)
+        forget_subtree(self)
 
     # -- plan ------------------------------------------------------------------------------
 
@@ -596,7 +700,8 @@ class HFTLogger(logging.Logger):
                     plan = None
                 elif log_type == TEXT and not self.isEnabledFor(level):
                     plan = None
-                    self._set_noop(level)
+                    if type(key) is str:
+                        self._set_noop(level, key)
                 elif _strict._on:
                     plan = SLOW  # strict mode: stdlib's path, records built at the call
                 else:
@@ -616,14 +721,20 @@ class HFTLogger(logging.Logger):
                 return SLOW
         return SLOW
 
-    def _set_noop(self, level: int) -> None:
+    def _set_noop(self, level: int, key: str) -> None:
         name = _NOOP_NAMES.get(level)
         # Only where the method is HFTLogger's own (a subclass may have overridden it).
-        if name is not None and getattr(type(self), name, None) is getattr(HFTLogger, name):
+        if (
+            name is not None
+            and noops_allowed()
+            and getattr(type(self), name, None) is getattr(HFTLogger, name)
+        ):
             d = self.__dict__
             if name not in d:
-                d[name] = _noop
-                d.setdefault("_hft_noops", []).append(name)
+                d[name] = make_noop(self, name, key)
+                names = d.setdefault("_hft_noops", [])
+                if name not in names:
+                    names.append(name)
 
     def _route(self, level: int) -> Any:
         if self.filters:
@@ -1336,15 +1447,37 @@ _previous_class: type[logging.Logger] | None = None
 def _convert(logger: logging.Logger, cls: type[HFTLogger]) -> None:
     d = logger.__dict__
     handlers = d.pop("handlers", [])
+    filters = d.pop("filters", [])
     propagate = d.pop("propagate", True)
     disabled = d.pop("disabled", False)
     logger.__class__ = cls
-    d["_hft_handlers"] = HandlerList(handlers)
+    d["_hft_handlers"] = _watched(handlers, logger)
+    d["_hft_filters"] = _watched(filters, logger)
     d["_hft_propagate"] = propagate
     d["_hft_disabled"] = disabled
+    if type(d.get("_cache")) is not dict:
+        d["_cache"] = {}
     d.setdefault("_own_context", {})
     d.setdefault("_tags", [])
     logger._merge_context()  # type: ignore[attr-defined]
+
+
+_warned_disable_hook = False
+
+
+def _warn_disable_hook(manager: Any) -> None:
+    global _warned_disable_hook
+    _warned_disable_hook = True
+    import warnings
+
+    warnings.warn(
+        f"hftlogging: {type(manager).__name__} has no 'disable' property to hook: "
+        "logging.disable() reaches the cached plans only through stdlib clearing its "
+        "level caches, and assigning manager.disable directly is not seen until the "
+        "next configuration change",
+        RuntimeWarning,
+        stacklevel=3,
+    )
 
 
 def install() -> None:
@@ -1379,9 +1512,11 @@ def install() -> None:
         for lg in list(manager.loggerDict.values()):
             if type(lg) is logging.Logger:
                 _convert(lg, HFTLogger)
-        # stdlib clears level caches through manager._clear_cache (setLevel, disable):
-        # have it clear the no-op level methods too.
-        manager._clear_cache = functools.partial(_clear_plans, manager)  # type: ignore[attr-defined]
+        # Assigning manager.disable directly forgets the plans too (stdlib's cached
+        # answers would otherwise outlive it).
+        check_cache_clearing()
+        if not install_disable_hook(manager) and not _warned_disable_hook:
+            _warn_disable_hook(manager)
         _installed = True
     invalidate_plans()
 

@@ -175,7 +175,7 @@ def test_bench_quick_prints_the_tables_against_stdlib(tmp_path: Path) -> None:
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
     out = done.stdout
     for heading in ("### 1. Caller side, enabled info", "### 2. Disabled debug",
-                    "### 4. End-to-end throughput", "### 5. Burst",
+                    "### 4. End-to-end throughput", "### 5. Burst", "### 10. Many loggers",
                     "### Storms: rate-limited and disabled calls", "### Targets",
                     "### What each setup was given"):
         assert heading in out, heading
@@ -189,7 +189,8 @@ def test_bench_quick_prints_the_tables_against_stdlib(tmp_path: Path) -> None:
     assert results["errors"] == []
     assert {"calls/hftlogging/info/sat", "calls/stdlib/info/sat", "batch/hftlogging/debug",
             "throughput/hftlogging/text", "throughput/hftlogging/json",
-            "burst/hftlogging"} <= set(results["raw"])
+            "burst/hftlogging", "loggers/info/10000", "loggers/create/hftlogging",
+            "loggers/add_handler/stdlib"} <= set(results["raw"])
     for key in ("throughput/hftlogging/text", "throughput/hftlogging/json",
                 "backtrace/file", "backtrace/ring"):
         assert all(r["lines"] == r["expected"] for r in results["raw"][key]), key

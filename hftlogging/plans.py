@@ -1,0 +1,276 @@
+"""Forgetting cached fast-path plans: for one logger and its descendants, or for all.
+
+A logger's plans (what a call at a level does: nothing, the fast path, or the stdlib path)
+live in its stdlib level cache, ``Logger._cache``, so whatever clears that cache clears the
+plans too. What a plan depends on is the configuration of the logger and of its ancestors
+(levels, handlers, ``propagate``, ``disabled``, filters), so a change on one logger only
+needs to forget the plans of that logger and of the loggers below it.
+
+The loggers below a logger are found by name: stdlib links a logger to its parent through
+dotted prefixes of its name (``a.b.c`` hangs under ``a.b``, ``a`` or the root, whichever
+exists), and keeps every prefix in ``manager.loggerDict``, as a logger or a placeholder.
+An index of those names, one level at a time, is kept per manager and brought up to date
+from ``loggerDict`` (which only grows) when it is used.
+
+A level that does nothing for a logger gets a no-op as an instance attribute (``debug``).
+The no-op checks, on every call, that the logger's cache still holds the plan it stands
+for: however the cache is cleared (``setLevel``, ``logging.disable``, stdlib's
+``Manager._clear_cache``, ``logger._cache.clear()``, a future stdlib clearing it another
+way), the next call finds the plan gone, drops the no-op and decides again. A stdlib that
+replaced the cache dict instead of clearing it is detected at ``install()``, and no-ops
+are then not used.
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+from collections.abc import Callable
+from typing import Any
+
+__all__ = [
+    "check_cache_clearing",
+    "disable_hook_installed",
+    "forget",
+    "forget_all",
+    "forget_subtree",
+    "forget_subtree_locked",
+    "install_disable_hook",
+    "make_noop",
+    "noops_allowed",
+]
+
+_NOOPS = "_hft_noops"
+# On a logger: len(manager.loggerDict) when it was found to have no logger below it.
+_LEAF = "_hft_leaf"
+
+
+def forget(lg: Any) -> None:
+    """Forget ``lg``'s plans and stdlib level cache, and drop its no-op level methods."""
+    cache = lg.__dict__.get("_cache")
+    if cache is not None:
+        cache.clear()
+    d = lg.__dict__
+    names = d.pop(_NOOPS, None)
+    if names:
+        for name in names:
+            d.pop(name, None)
+
+
+def forget_all(manager: Any) -> None:
+    """Forget every logger's plans (and level cache) under ``manager``."""
+    with logging._lock:  # type: ignore[attr-defined]
+        for lg in list(manager.loggerDict.values()):
+            if isinstance(lg, logging.Logger):
+                forget(lg)
+        forget(manager.root)
+
+
+class _Index:
+    """Names of ``manager.loggerDict`` by dotted parent name (``""`` for the top level)."""
+
+    __slots__ = ("kids", "size")
+
+    def __init__(self) -> None:
+        self.kids: dict[str, set[str]] = {}
+        self.size = 0  # len(loggerDict) when last brought up to date
+
+    def add(self, name: str) -> None:
+        kids = self.kids
+        while True:
+            i = name.rfind(".")
+            parent = name[:i] if i > 0 else ""
+            below = kids.get(parent)
+            if below is None:
+                kids[parent] = {name}
+            elif name in below:
+                return  # its ancestors are in already
+            else:
+                below.add(name)
+            if not parent:
+                return
+            name = parent
+
+    def update(self, logger_dict: dict[str, Any]) -> None:
+        n = len(logger_dict)
+        if n == self.size:
+            return
+        if n > self.size:
+            # loggerDict keeps insertion order and stdlib never removes a name: the new
+            # names are the last ones.
+            for name in itertools.islice(reversed(logger_dict), n - self.size):
+                if isinstance(name, str):
+                    self.add(name)
+        else:  # names were removed by hand: start again
+            self.kids.clear()
+            for name in logger_dict:
+                if isinstance(name, str):
+                    self.add(name)
+        self.size = n
+
+
+def _index(manager: Any) -> _Index:
+    idx = manager.__dict__.get("_hft_index")
+    if idx is None:
+        idx = manager.__dict__["_hft_index"] = _Index()
+    return idx  # type: ignore[no-any-return]
+
+
+def forget_subtree(logger: Any) -> None:
+    """Forget the plans of ``logger`` and of every logger whose name lies below its name."""
+    lock = logging._lock  # type: ignore[attr-defined]
+    lock.acquire()
+    try:
+        forget_subtree_locked(logger)
+    finally:
+        lock.release()
+
+
+def forget_subtree_locked(logger: Any) -> None:
+    """:func:`forget_subtree`, for a caller that holds logging's lock."""
+    d = logger.__dict__
+    cache = d.get("_cache")
+    if cache:
+        cache.clear()
+    if _NOOPS in d:
+        forget(logger)
+    manager = logger.manager
+    logger_dict = manager.loggerDict
+    size = len(logger_dict)
+    if d.get(_LEAF) == size:
+        return  # no logger below it, and no logger created since that was found
+    name = logger.name
+    if logger is manager.root or type(name) is not str or not name:
+        forget_all(manager)
+        return
+    idx = _index(manager)
+    if size != idx.size:
+        idx.update(logger_dict)
+    kids = idx.kids
+    below = kids.get(name)
+    if not below:
+        d[_LEAF] = size
+        return
+    stack = list(below)
+    while stack:
+        n = stack.pop()
+        lg = logger_dict.get(n)
+        if isinstance(lg, logging.Logger):
+            forget(lg)
+        more = kids.get(n)
+        if more:
+            stack.extend(more)
+
+
+def make_noop(logger: Any, name: str, key: str) -> Callable[..., None]:
+    """Return the no-op for ``logger.<name>`` standing for the plan cached under ``key``.
+
+    While ``key`` is in the logger's cache the call does nothing. Once the cache lost it
+    (cleared in any way), the no-op removes itself and makes the call the logger's class
+    would have made, which decides again.
+    """
+    # The dict itself, not logger._cache: one lookup less on every disabled call. stdlib
+    # clears the dict in place (checked by check_cache_clearing); were it to replace it,
+    # no-ops are not used at all.
+    cache = logger._cache
+    ctx: list[Any] = [logger, name]  # few free variables: each one is copied per call
+
+    def noop(*args: Any, **kwargs: Any) -> None:
+        if key in cache:
+            return
+        _revert(ctx, args, kwargs)
+
+    ctx.append(noop)
+    noop.__name__ = noop.__qualname__ = name
+    noop.__doc__ = f"``{name}`` at a level this logger does not log (does nothing)."
+    return noop
+
+
+def _revert(ctx: list[Any], args: Any, kwargs: Any) -> None:
+    """Drop a no-op whose plan is gone and make the call the logger's class would make."""
+    logger, name, noop = ctx
+    d = logger.__dict__
+    if d.get(name) is noop:
+        del d[name]
+        names = d.get(_NOOPS)
+        if names and name in names:
+            names.remove(name)
+    getattr(type(logger), name)(logger, *args, **kwargs)
+
+
+# --- how stdlib clears the level cache -------------------------------------------------------
+
+_noops_allowed = True
+
+
+def check_cache_clearing() -> bool:
+    """Check, on a private manager, that stdlib clears a logger's level cache in place.
+
+    The no-op level methods hold the cache dict they watch; a stdlib that replaced the
+    dict instead of clearing it would leave them watching a dict nobody clears. Where
+    that is so, no-ops are not used (a disabled call then takes the plan lookup, which
+    reads the logger's current dict). Run by ``install()``.
+
+    Returns:
+        Whether no-ops are used.
+    """
+    global _noops_allowed
+    try:
+        manager = logging.Manager(logging.RootLogger(logging.WARNING))
+        manager.loggerClass = logging.Logger
+        probe = manager.getLogger("hftlogging.probe")
+        cache = probe.__dict__.get("_cache")
+        probe.isEnabledFor(logging.DEBUG)
+        logging.Logger.setLevel(probe, logging.DEBUG)
+        _noops_allowed = type(cache) is dict and probe.__dict__.get("_cache") is cache
+    except Exception:  # pragma: no cover - a stdlib we do not know
+        _noops_allowed = False
+    return _noops_allowed
+
+
+def noops_allowed() -> bool:
+    """Whether a disabled level may become a no-op (see :func:`check_cache_clearing`)."""
+    return _noops_allowed
+
+
+# --- manager.disable -----------------------------------------------------------------------
+
+_disable_prop = logging.Manager.__dict__.get("disable")
+
+
+class _PlanManager(logging.Manager):
+    """A manager whose ``disable`` setter forgets the plans (stdlib's clears no cache).
+
+    ``logging.disable()`` assigns ``manager.disable`` then clears the level caches; code
+    that assigns ``manager.disable`` alone would leave stdlib's cached answers (and the
+    plans) as they were. Here the assignment forgets them.
+    """
+
+    @property
+    def disable(self) -> int:
+        return _disable_prop.fget(self)  # type: ignore[union-attr, no-any-return]
+
+    @disable.setter
+    def disable(self, value: int) -> None:
+        _disable_prop.fset(self, value)  # type: ignore[union-attr]
+        if "root" in self.__dict__:  # Manager.__init__ assigns disable before root exists
+            forget_all(self)
+
+
+def install_disable_hook(manager: Any) -> bool:
+    """Give ``manager`` the ``disable`` setter above; False where that is not possible.
+
+    Only a plain :class:`logging.Manager` whose ``disable`` is a property (as on every
+    supported Python) is changed; any other manager is left as it is.
+    """
+    if type(manager) is _PlanManager:
+        return True
+    if type(manager) is not logging.Manager or not isinstance(_disable_prop, property):
+        return False
+    manager.__class__ = _PlanManager
+    return True
+
+
+def disable_hook_installed(manager: Any) -> bool:
+    """Tell whether ``manager.disable = level`` forgets the plans."""
+    return type(manager) is _PlanManager
