@@ -588,7 +588,8 @@ class HFTLogger(logging.Logger):
             self._hft_disabled = False
             self._cache = {}
             self._hft_filters = None
-            self._context = {}
+            self._own_context = {}
+            self._context = _global  # the global context until fields of its own are set
             self._tags = []
             return
         super().__init__(name, level)

@@ -58,11 +58,12 @@ class BacktraceHandler(logging.handlers.MemoryHandler):
             msg = f"expected a whole number of records >= 1, found {capacity!r}"
             raise ConfigError(msg, key="capacity")
         flush = to_level(flush_level, "flush_level")
-        if isinstance(target, str):  # a name that dictConfig did not resolve
-            msg = (f"target names {target!r}, which is not a configured handler; name a "
-                   f"handler of the same configuration's handlers section")
-            raise ConfigError(msg, key="target")
-        super().__init__(capacity, flushLevel=flush, target=target, flushOnClose=False)
+        # A name is resolved by dictConfig (as for MemoryHandler) before the handler is
+        # built; one still unresolved here (a handler built alone, as ``check`` does) has
+        # no target yet.
+        self.target_name = target if isinstance(target, str) else None
+        resolved = None if isinstance(target, str) else target
+        super().__init__(capacity, flushLevel=flush, target=resolved, flushOnClose=False)
         self.setLevel(level)
         self.ring: collections.deque[logging.LogRecord] = collections.deque(maxlen=capacity)
         self.pushed_out = 0
