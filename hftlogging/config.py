@@ -1673,7 +1673,16 @@ def configure(
     """
     if strict is None:
         strict = _strict.from_environment(env)
-    plan = prepare(name_or_path, env=env, overrides=overrides)
+    try:
+        plan = prepare(name_or_path, env=env, overrides=overrides)
+    except ConfigError as e:
+        # Loading builds the handlers (as check does): a port or path taken from
+        # ${VAR} fails here, and the message names the variable that sets it.
+        var = _env_var_at(name_or_path, overrides, e.path, e.key)
+        if var and var not in e.message:
+            hint = f" (the value of ${{{var}}}: set {var} to change it)"
+            raise ConfigError(e.message + hint, path=e.path, key=e.key) from e
+        raise
     if strict is not None:
         _strict.set_strict(strict)
     with _configure_lock:

@@ -3,6 +3,7 @@ directory, no shared metrics state; what other processes created stays."""
 
 from __future__ import annotations
 
+import copy
 import logging
 import os
 import socket
@@ -138,9 +139,14 @@ def test_failed_start_keeps_another_processs_files(env: Path) -> None:
         assert any(k.endswith("held.log") for k in before)
         assert any(k.startswith("audit.") for k in before)
         config = files_config(logs)
-        # The running worker's files: refused, and its lock file stays.
+        # The running worker's files: refused, and its lock file stays. (Without the
+        # failing handler: loading builds every handler first, and that one would fail
+        # before the files are opened.)
+        sharing = copy.deepcopy(config)
+        del sharing["handlers"]["zz_last"]
+        sharing["root"]["handlers"] = ["components", "audit"]
         with pytest.raises(ConfigError, match="already written by another process"):
-            hftlogging.configure(config)
+            hftlogging.configure(sharing)
         assert tree(logs) == before
         # Files of our own beside the worker's, then a failing handler.
         config["handlers"]["components"]["filename"] = "{component}.{pid}.log"
