@@ -154,6 +154,9 @@ if [ "${1:-}" = -e ]; then
     envs=$2
     shift 2
 fi
+# A fresh tox work dir every run: envs left by an interrupted earlier run (the root is
+# cached between runs) can hold a half-installed package whose metadata pip refuses.
+rm -rf "$root/var/tmp/hftlogging-tox"
 log "tox -e $envs in the root"
 # tox's work dir stays in the root: the host's .tox holds envs of the host's interpreters.
 in_root /bin/sh -c 'cd /src && exec tox --workdir /var/tmp/hftlogging-tox -e "$@"' sh "$envs" "$@"

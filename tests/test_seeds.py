@@ -262,8 +262,12 @@ def test_seed003_routes_by_backend_kind(
     assert _landed(console, tag) == {"debug", "info", "warning", "error"}
     hft_lines = [json.loads(x) for x in
                  (tmp_path / "logs" / "hft.log").read_text(encoding="utf-8").splitlines()]
-    assert [x["message"] for x in hft_lines] == [f"{tag}-info", f"{tag}-warning",
-                                                 f"{tag}-error"]
+    # Only this test's records: the seed's max_latency_us also turns on the self-monitoring
+    # warnings, which a slow sampled call on a loaded machine writes here too.
+    ours = [x["message"] for x in hft_lines if x["message"].startswith(tag)]
+    assert ours == [f"{tag}-info", f"{tag}-warning", f"{tag}-error"]
+    assert all(x["message"].startswith(("sampled log calls were slow", tag))
+               for x in hft_lines)
     audit = [json.loads(x) for x in
              (tmp_path / "logs" / "audit.log").read_text(encoding="utf-8").splitlines()]
     assert [(x["event"], x["order_id"]) for x in audit] == [("trade_executed", f"{tag}-audit")]
