@@ -130,16 +130,23 @@ if ! [ -x "$root/opt/ci/bin/tox" ]; then
     in_root /opt/ci/bin/python -m pip install --quiet "tox>=4.4"
 fi
 
-# The rotel OTLP collector (its wheel ships the rotel-agent executable inside the package),
-# in its own venv; if it cannot be installed, ROTEL_BIN stays unset.
+# The rotel OTLP collector. Its wheel ships a native rotel-agent executable inside the
+# package, built per CPython; the host's (ROTEL_BIN, installed by .ci/run) is copied in, so
+# every Python is tested against the same collector. Otherwise it is installed in a venv of
+# its own in the root; if that fails too, ROTEL_BIN stays unset.
 rotel_bin=
+if [ -n "${ROTEL_BIN:-}" ] && [ -x "$ROTEL_BIN" ]; then
+    install -m 0755 "$ROTEL_BIN" "$root/opt/rotel-agent"
+    rotel_bin=/opt/rotel-agent
+fi
 rotel_path='import os, rotel; print(os.path.join(os.path.dirname(rotel.__file__), "rotel-agent"))'
-if ! in_root /opt/rotel/bin/python -c "$rotel_path" >/dev/null 2>&1; then
+if [ -z "$rotel_bin" ] && ! in_root /opt/rotel/bin/python -c "$rotel_path" >/dev/null 2>&1; then
     rm -rf "$root/opt/rotel"
     { in_root python3.14 -m venv /opt/rotel && in_root /opt/rotel/bin/python -m pip install --quiet rotel; } \
         || log "rotel could not be installed in the root: ROTEL_BIN stays unset"
 fi
-if p=$(in_root /opt/rotel/bin/python -c "$rotel_path" 2>/dev/null) && [ -x "$root$p" ]; then
+if [ -z "$rotel_bin" ] && p=$(in_root /opt/rotel/bin/python -c "$rotel_path" 2>/dev/null) \
+        && [ -x "$root$p" ]; then
     rotel_bin=$p
 fi
 
