@@ -136,8 +136,22 @@ fi
 # its own in the root; if that fails too, ROTEL_BIN stays unset.
 rotel_bin=
 if [ -n "${ROTEL_BIN:-}" ] && [ -x "$ROTEL_BIN" ]; then
-    install -m 0755 "$ROTEL_BIN" "$root/opt/rotel-agent"
-    rotel_bin=/opt/rotel-agent
+    rm -rf "$root/opt/rotel-host"
+    mkdir -p "$root/opt/rotel-host/lib"
+    install -m 0755 "$ROTEL_BIN" "$root/opt/rotel-host/rotel-agent"
+    # It links the libpython of the CPython it was built for, which the root lacks: bring
+    # the host's copy along, and start it through a wrapper that points the loader there.
+    for lib in $(ldd "$ROTEL_BIN" | awk '/libpython/ {print $3}'); do
+        cp -L "$lib" "$root/opt/rotel-host/lib/"
+    done
+    printf '#!/bin/sh\nLD_LIBRARY_PATH=/opt/rotel-host/lib exec /opt/rotel-host/rotel-agent "$@"\n' \
+        > "$root/opt/rotel-host/run"
+    chmod 0755 "$root/opt/rotel-host/run"
+    if in_root /opt/rotel-host/run --version >/dev/null 2>&1; then
+        rotel_bin=/opt/rotel-host/run
+    else
+        log "the host's rotel does not run in the root: trying the root's own"
+    fi
 fi
 rotel_path='import os, rotel; print(os.path.join(os.path.dirname(rotel.__file__), "rotel-agent"))'
 if [ -z "$rotel_bin" ] && ! in_root /opt/rotel/bin/python -c "$rotel_path" >/dev/null 2>&1; then
