@@ -1,12 +1,70 @@
-"""Exceptions raised by hftlogging.
+"""Exceptions raised by hftlogging, and the one grammar of their messages.
 
-Outside strict mode (:mod:`hftlogging.strict`) they are raised only at configuration
-time, never from a log call.
+Every exception the package raises is a :class:`HftLoggingError` and also the built-in
+a caller would expect (``ValueError`` for a bad value, ``TypeError`` for a value of the
+wrong type, ``OSError`` for a file or socket, ``RuntimeError`` for a state the process is
+in), so ``except ValueError`` keeps working and ``except HftLoggingError`` catches all.
+
+Every message follows one grammar, built by :func:`describe`::
+
+    <where>: expected <what was expected>, found <what was found>; <what to do>
+
+``<where>`` is the file and key for a configuration, the parameter or option name for a
+constructor argument. Outside strict mode (:mod:`hftlogging.strict`) these are raised only
+at configuration time, never from a log call.
 """
 
 from __future__ import annotations
 
-__all__ = ["CallSiteError", "ConfigError", "HftLoggingError"]
+import reprlib
+
+__all__ = [
+    "CallSiteError",
+    "ConfigError",
+    "ConfigTypeError",
+    "Found",
+    "HftLoggingError",
+    "HftLoggingOSError",
+    "StateError",
+    "describe",
+    "show",
+]
+
+_SHOW = reprlib.Repr()
+_SHOW.maxstring = 80
+_SHOW.maxother = 80
+
+
+def show(value: object) -> str:
+    """``repr(value)`` cut to a readable length (a message never carries a megabyte)."""
+    try:
+        return _SHOW.repr(value)
+    except Exception:  # a repr that raises still gets a message
+        return f"<{type(value).__name__} object with a failing repr>"
+
+
+def describe(where: str | None, expected: str, found: object, fix: str | None = None) -> str:
+    """One error message in the package's grammar.
+
+    Args:
+        where: the file and key, or the parameter name; None when the caller adds it
+            (:class:`ConfigError` prefixes its ``path`` and ``key``).
+        expected: what was expected, in words (``"a number > 0"``).
+        found: the value found; shown with :func:`show` unless it is already a
+            :class:`Found` description.
+        fix: what to do, when it is not obvious from ``expected``.
+    """
+    text = found if isinstance(found, Found) else show(found)
+    message = f"expected {expected}, found {text}"
+    if where:
+        message = f"{where}: {message}"
+    return f"{message}; {fix}" if fix else message
+
+
+class Found(str):
+    """A description of what was found, used as is by :func:`describe` (no repr)."""
+
+    __slots__ = ()
 
 
 class HftLoggingError(Exception):
@@ -14,13 +72,13 @@ class HftLoggingError(Exception):
 
 
 class ConfigError(HftLoggingError, ValueError):
-    """A configuration is invalid.
+    """A configuration, or an argument to a constructor, is invalid.
 
     The message names the file (when there is one), the key path, what was expected,
     what was found and what to do.
 
     Attributes:
-        path: the configuration file, or None for a dict.
+        path: the configuration file, or None for a dict or a constructor argument.
         key: the dotted key path, e.g. ``handlers.audit.fsync``, or None.
     """
 
@@ -30,6 +88,19 @@ class ConfigError(HftLoggingError, ValueError):
         self.message = message
         where = ", ".join(p for p in (path, f"key {key}" if key else None) if p)
         super().__init__(f"{where}: {message}" if where else message)
+
+
+class ConfigTypeError(ConfigError, TypeError):
+    """A configuration value, or a constructor argument, has the wrong type."""
+
+
+class HftLoggingOSError(HftLoggingError, OSError):
+    """A file, directory or socket hftlogging needs cannot be used."""
+
+
+class StateError(HftLoggingError, RuntimeError):
+    """The process is not in a state the operation needs (for example, a Python whose
+    internals changed)."""
 
 
 class CallSiteError(HftLoggingError, ValueError):
