@@ -6,7 +6,7 @@ import logging
 import os
 import sys
 
-from hftlogging.exceptions import ConfigError
+from hftlogging.exceptions import ConfigError, describe
 from hftlogging.formatters import ContextFormatter
 
 __all__ = ["ConsoleFormatter"]
@@ -62,10 +62,10 @@ class ConsoleFormatter(ContextFormatter):
         super().__init__(DEFAULT_CONSOLE_FORMAT if fmt is None else fmt, datefmt, style,
                          validate, utc=utc)
         if color not in ("auto", True, False):
-            msg = f"expected 'auto', true or false, found {color!r}"
+            msg = describe(None, "'auto', true or false", color)
             raise ConfigError(msg, key="color")
         if stream not in ("stdout", "stderr"):
-            msg = f"expected 'stdout' or 'stderr', found {stream!r}"
+            msg = describe(None, "'stdout' or 'stderr'", stream)
             raise ConfigError(msg, key="stream")
         if color == "auto":
             if os.environ.get("NO_COLOR"):

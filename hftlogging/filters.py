@@ -27,7 +27,7 @@ import weakref
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from hftlogging.exceptions import ConfigError
+from hftlogging.exceptions import ConfigError, ConfigTypeError, Found, describe, show
 from hftlogging.record import RESERVED_ATTRS, Record
 
 __all__ = [
@@ -61,10 +61,12 @@ def _string_list(value: Any, key: str, what: str) -> list[str]:
         bad = [v for v in items if not isinstance(v, str)]
         if not bad:
             return items
-        msg = f"expected a list of {what} (strings), found {bad[0]!r} in it"
-        raise ConfigError(msg, key=key)
-    msg = f"expected a list of {what}, found {type(value).__name__} {value!r}"
-    raise ConfigError(msg, key=key)
+        msg = describe(None, f"a list of {what} (strings)", Found(f"{show(bad[0])} in it"),
+                       "write every item as a string")
+        raise ConfigTypeError(msg, key=key)
+    msg = describe(None, f"a list of {what}", Found(f"{type(value).__name__} {show(value)}"),
+                   "write one string or a list of strings")
+    raise ConfigTypeError(msg, key=key)
 
 
 def _log_types(value: Any, key: str) -> frozenset[str]:
@@ -72,8 +74,8 @@ def _log_types(value: Any, key: str) -> frozenset[str]:
     for t in types:
         if t not in LOG_TYPES:
             close = difflib.get_close_matches(t, LOG_TYPES, n=1)
-            hint = f"; did you mean {close[0]!r}?" if close else ""
-            msg = f"expected log types among {', '.join(LOG_TYPES)}, found {t!r}{hint}"
+            msg = describe(None, f"log types among {', '.join(LOG_TYPES)}", t,
+                           f"did you mean {close[0]!r}?" if close else None)
             raise ConfigError(msg, key=key)
     return frozenset(types)
 
@@ -92,11 +94,11 @@ def to_level(value: Any, key: str) -> int:
         ConfigError: an unknown name, or not a name nor an integer.
     """
     if isinstance(value, bool):
-        msg = f"expected a level name or number, found {value!r}"
-        raise ConfigError(msg, key=key)
+        msg = describe(None, "a level name or number", value, "write a name such as WARNING")
+        raise ConfigTypeError(msg, key=key)
     if isinstance(value, int):
         if value < 0:
-            msg = f"expected a level number >= 0, found {value}"
+            msg = describe(None, "a level number >= 0", value, "write a name such as WARNING")
             raise ConfigError(msg, key=key)
         return value
     if isinstance(value, str):
@@ -105,11 +107,12 @@ def to_level(value: Any, key: str) -> int:
         if level is not None:
             return level
         close = difflib.get_close_matches(value.upper(), list(names), n=1)
-        hint = f"; did you mean {close[0]!r}?" if close else ""
-        msg = f"expected a level name ({', '.join(_STANDARD_LEVELS)}), found {value!r}{hint}"
+        msg = describe(None, f"a level name ({', '.join(_STANDARD_LEVELS)})", value,
+                       f"did you mean {close[0]!r}?" if close else None)
         raise ConfigError(msg, key=key)
-    msg = f"expected a level name or number, found {type(value).__name__} {value!r}"
-    raise ConfigError(msg, key=key)
+    msg = describe(None, "a level name or number",
+                   Found(f"{type(value).__name__} {show(value)}"), "write a name such as WARNING")
+    raise ConfigTypeError(msg, key=key)
 
 
 _STANDARD_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
@@ -117,20 +120,21 @@ _STANDARD_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 
 def _flag(value: Any, key: str) -> bool:
     if not isinstance(value, bool):
-        msg = f"expected true or false, found {value!r}"
-        raise ConfigError(msg, key=key)
+        msg = describe(None, "true or false", value)
+        raise ConfigTypeError(msg, key=key)
     return value
 
 
 def _require_str(value: Any, key: str) -> None:
     if not isinstance(value, str):
-        msg = f"expected a string, found {type(value).__name__} {value!r}"
-        raise ConfigError(msg, key=key)
+        msg = describe(None, "a string", Found(f"{type(value).__name__} {show(value)}"),
+                       "quote the value")
+        raise ConfigTypeError(msg, key=key)
 
 
 def _require_positive_int(value: Any, key: str) -> None:
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        msg = f"expected an integer >= 1, found {value!r}"
+        msg = describe(None, "an integer >= 1", value)
         raise ConfigError(msg, key=key)
 
 
@@ -156,7 +160,8 @@ class LogTypeFilter(logging.Filter):
     ) -> None:
         super().__init__()
         if types is None and exclude is None:
-            msg = "expected 'types' (pass only these) or 'exclude' (drop these), found neither"
+            msg = describe(None, "'types' (pass only these) or 'exclude' (drop these)",
+                           Found("neither"), "give one of them, e.g. types: [text]")
             raise ConfigError(msg, key="types")
         allowed = set(LOG_TYPES) if types is None else set(_log_types(types, "types"))
         if exclude is not None:
@@ -192,10 +197,11 @@ class LevelRangeFilter(logging.Filter):
         self.min_level = to_level(min_level, "min_level")
         self.max_level = to_level(max_level, "max_level")
         if self.min_level > self.max_level:
-            msg = (
-                f"expected min_level <= max_level, found min_level "
-                f"{logging.getLevelName(self.min_level)} above max_level "
-                f"{logging.getLevelName(self.max_level)}"
+            msg = describe(
+                None, "min_level <= max_level",
+                Found(f"min_level {logging.getLevelName(self.min_level)} above max_level "
+                      f"{logging.getLevelName(self.max_level)}"),
+                "swap them or lower min_level",
             )
             raise ConfigError(msg, key="min_level")
 
@@ -228,7 +234,8 @@ class TagFilter(logging.Filter):
         super().__init__()
         wanted = _string_list(tags, "tags", "tags")
         if not wanted:
-            msg = "expected at least one tag, found an empty list"
+            msg = describe(None, "at least one tag", Found("an empty list"),
+                           "list the tags whose records pass (or are dropped with exclude)")
             raise ConfigError(msg, key="tags")
         self.tags = frozenset(wanted)
         self.exclude = _flag(exclude, "exclude")
@@ -298,11 +305,12 @@ class RedactFilter(logging.Filter):
         names = [*names, *_string_list(extra_keys, "extra_keys", "key names")]
         normalised = frozenset(n for n in (_normalise(k) for k in names) if n)
         if not normalised:
-            msg = "expected at least one key name, found none"
+            msg = describe(None, "at least one key name", Found("none"),
+                           "list the secret key names, or leave keys out for the defaults")
             raise ConfigError(msg, key="keys")
         _require_str(mask, "mask")
         if match not in ("substring", "exact"):
-            msg = f"expected 'substring' or 'exact', found {match!r}"
+            msg = describe(None, "'substring' or 'exact'", match)
             raise ConfigError(msg, key="match")
         _require_positive_int(max_depth, "max_depth")
         self.keys = normalised
@@ -409,11 +417,11 @@ def rate_limit_filters() -> list[RateLimitFilter]:
 def positive_seconds(value: object, key: str) -> float:
     """Check a positive number of seconds (``inf`` allowed), or raise a ConfigError."""
     if isinstance(value, bool) or not isinstance(value, (int, float)):
-        msg = f"expected a number of seconds, found {value!r}"
-        raise ConfigError(msg, key=key)
+        msg = describe(None, "a number of seconds", value, "write a number such as 1.0")
+        raise ConfigTypeError(msg, key=key)
     seconds = float(value)
     if math.isnan(seconds) or seconds <= 0:
-        msg = f"expected a positive number of seconds, found {value!r}"
+        msg = describe(None, "a positive number of seconds", value)
         raise ConfigError(msg, key=key)
     return seconds
 
@@ -445,11 +453,11 @@ class RateLimitFilter(logging.Filter):
         super().__init__(name)
         self.every_s = positive_seconds(every_s, "every_s")
         if isinstance(burst, bool) or not isinstance(burst, int) or burst < 1:
-            msg = f"expected a whole number of records >= 1, found {burst!r}"
+            msg = describe(None, "a whole number of records >= 1", burst)
             raise ConfigError(msg, key="burst")
         self.burst = burst
         if key not in ("call_site", "message"):
-            msg = f"expected 'call_site' or 'message', found {key!r}"
+            msg = describe(None, "'call_site' or 'message'", key)
             raise ConfigError(msg, key="key")
         self.key = key
         self.uses_caller_info = key == "call_site"

@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import datetime
 import decimal
+import difflib
 import enum
 import json
 import logging
@@ -22,6 +23,7 @@ from typing import Any
 from pythonjsonlogger.json import JsonFormatter as _JsonFormatter
 
 from hftlogging import strict as _strict
+from hftlogging.exceptions import ConfigError, ConfigTypeError, Found, describe
 from hftlogging.schemas import SCHEMAS
 
 _orjson_dumps: Any
@@ -387,7 +389,10 @@ class JSONFormatter(_JsonFormatter):  # type: ignore[misc,unused-ignore]
             in docs/configuration.md.
 
     Raises:
-        TypeError: an option python-json-logger does not have.
+        ConfigTypeError: an option python-json-logger does not have (a ``TypeError``).
+        ConfigError: an unknown ``schema`` or ``serializer``, a python-json-logger
+            option with ``schema``, or ``serializer="orjson"`` without orjson (a
+            ``ValueError``).
     """
 
     def __init__(
@@ -404,18 +409,25 @@ class JSONFormatter(_JsonFormatter):  # type: ignore[misc,unused-ignore]
         **options: Any,
     ) -> None:
         if schema is not None and schema not in SCHEMAS:
-            msg = f"schema must be one of {', '.join(sorted(SCHEMAS))} or None, got {schema!r}"
-            raise ValueError(msg)
+            msg = describe(None, f"one of {', '.join(sorted(SCHEMAS))} or None", schema,
+                           "leave schema out for hftlogging's own layout")
+            raise ConfigError(msg, key="schema")
         if schema is not None and options:
-            msg = (f"schema={schema!r} lays out its own field names; it takes static_fields "
-                   f"but not {', '.join(sorted(options))}")
-            raise ValueError(msg)
+            msg = describe(
+                None, f"no python-json-logger option with schema={schema!r} (it lays out its "
+                "own field names; it takes static_fields)",
+                Found(", ".join(sorted(options))), "remove them, or leave schema out")
+            raise ConfigError(msg, key="schema")
         self.schema = schema
         unknown = sorted(set(options) - _PJL_OPTIONS)
         if unknown:
-            msg = (f"JSONFormatter got unexpected keyword argument(s) {', '.join(unknown)}; "
-                   f"python-json-logger's options are {', '.join(sorted(_PJL_OPTIONS))}")
-            raise TypeError(msg)
+            close = difflib.get_close_matches(unknown[0], _PJL_OPTIONS, n=1)
+            msg = describe(
+                "JSONFormatter()",
+                f"python-json-logger's options ({', '.join(sorted(_PJL_OPTIONS))})",
+                Found(f"unexpected keyword argument(s) {', '.join(unknown)}"),
+                f"did you mean {close[0]!r}?" if close else "remove them")
+            raise ConfigTypeError(msg)
         reserved = options.pop("reserved_attrs", None)
         user_default = options.pop("json_default", None)
         # A serialiser of the user's choosing: python-json-logger's jsonify, as it would.
@@ -436,11 +448,12 @@ class JSONFormatter(_JsonFormatter):  # type: ignore[misc,unused-ignore]
             **options,
         )
         if serializer not in ("auto", "orjson", "json"):
-            msg = f"serializer must be 'auto', 'orjson' or 'json', got {serializer!r}"
-            raise ValueError(msg)
+            msg = describe(None, "'auto', 'orjson' or 'json'", serializer)
+            raise ConfigError(msg, key="serializer")
         if serializer == "orjson" and _orjson_dumps is None:
-            msg = "serializer 'orjson' needs orjson: pip install hftlogging[orjson]"
-            raise ValueError(msg)
+            msg = describe(None, "orjson importable for serializer 'orjson'",
+                           Found("no orjson"), "pip install hftlogging[orjson]")
+            raise ConfigError(msg, key="serializer")
         self._orjson = (
             _orjson_dumps if serializer != "json" and not json_ensure_ascii else None
         )

@@ -34,7 +34,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from hftlogging.exceptions import ConfigError
+from hftlogging.exceptions import ConfigError, describe
 from hftlogging.logger import _NOOP_NAMES, KIND_METRIC, KIND_TEXT, HFTLogger
 
 __all__ = [
@@ -105,10 +105,8 @@ def check_settings(settings: dict[str, Any]) -> dict[str, Any]:
     out: dict[str, Any] = {}
     every = settings.get("latency_sample_every", DEFAULT_SAMPLE_EVERY)
     if isinstance(every, bool) or not isinstance(every, int) or every < 0:
-        msg = (
-            "expected an integer >= 0 (sample one log call in this many; 0 turns the "
-            f"sampling off), found {every!r}"
-        )
+        msg = describe(None, "an integer >= 0", every,
+                       "sample one log call in this many; 0 turns the sampling off")
         raise ConfigError(msg, key="latency_sample_every")
     out["latency_sample_every"] = every
     for key, default in (("warning_threshold_us", DEFAULT_WARNING_THRESHOLD_US),
@@ -116,15 +114,13 @@ def check_settings(settings: dict[str, Any]) -> dict[str, Any]:
         v = settings.get(key, default)
         if isinstance(v, bool) or not isinstance(v, (int, float)) or not v > 0 \
                 or v == float("inf"):
-            msg = f"expected a number of microseconds > 0, found {v!r}"
+            msg = describe(None, "a number of microseconds > 0", v)
             raise ConfigError(msg, key=key)
         out[key] = float(v)
     out["report_breaches"] = "warning_threshold_us" in settings or "max_latency_us" in settings
     if out["warning_threshold_us"] > out["max_latency_us"]:
-        msg = (
-            f"expected warning_threshold_us ({out['warning_threshold_us']:g}) <= "
-            f"max_latency_us ({out['max_latency_us']:g}); lower the warning threshold"
-        )
+        msg = describe(None, f"warning_threshold_us <= max_latency_us ({out['max_latency_us']:g})",
+                       out["warning_threshold_us"], "lower the warning threshold")
         raise ConfigError(msg, key="warning_threshold_us")
     return out
 

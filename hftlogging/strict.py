@@ -24,7 +24,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Mapping
 
-from hftlogging.exceptions import ConfigError
+from hftlogging.exceptions import ConfigError, describe
 
 __all__ = ["ENV_VAR", "from_environment", "is_strict", "on_change", "set_strict"]
 
@@ -80,6 +80,6 @@ def from_environment(environ: Mapping[str, str] | None = None) -> bool | None:
         return True
     if text in _FALSE:
         return False
-    msg = (f"environment variable {ENV_VAR}: expected 1/true/yes/on or 0/false/no/off, "
-           f"found {value!r}; set it to 1 to make broken log calls raise, or unset it")
+    msg = describe(f"environment variable {ENV_VAR}", "1/true/yes/on or 0/false/no/off", value,
+                   "set it to 1 to make broken log calls raise, or unset it")
     raise ConfigError(msg, key=ENV_VAR)

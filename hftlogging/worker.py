@@ -22,6 +22,14 @@ import tempfile
 import threading
 from typing import Any
 
+from hftlogging.exceptions import (
+    ConfigError,
+    ConfigTypeError,
+    Found,
+    HftLoggingOSError,
+    describe,
+)
+
 __all__ = ["get_worker", "set_worker"]
 
 ENV_VAR = "HFTLOGGING_WORKER"
@@ -46,11 +54,18 @@ class _Derived:
 
 
 def set_worker(name: str | None) -> None:
-    """Name this process's worker (e.g. ``"worker_open"``); None returns to the default."""
+    """Name this process's worker (e.g. ``"worker_open"``); None returns to the default.
+
+    Raises:
+        ConfigTypeError: ``name`` is not a string (also a ``ValueError``).
+        ConfigError: ``name`` is empty or blank.
+    """
     global _worker
     if name is not None and (not isinstance(name, str) or not name.strip()):
-        msg = f"worker name must be a non-empty string, got {name!r}"
-        raise ValueError(msg)
+        error = ConfigError if isinstance(name, str) else ConfigTypeError
+        msg = describe("set_worker(name)", "a non-empty string", name,
+                       "pass a name such as 'worker_open', or None for the default")
+        raise error(msg)
     _worker = name
 
 
@@ -76,7 +91,8 @@ def runtime_dir() -> str:
     boot), else ``<tempdir>/hftlogging-<uid>``; mode 0700.
 
     Raises:
-        OSError: it cannot be created, or it is not a directory owned by this user.
+        OSError: it cannot be created; :class:`~hftlogging.exceptions.HftLoggingOSError`
+            (an ``OSError``) when it is not a directory owned by this user.
     """
     base = os.environ.get("XDG_RUNTIME_DIR")
     if base and os.path.isdir(base):
@@ -88,8 +104,9 @@ def runtime_dir() -> str:
         os.mkdir(path, 0o700)
     st = os.lstat(path)
     if not stat.S_ISDIR(st.st_mode) or (hasattr(os, "getuid") and st.st_uid != os.getuid()):
-        msg = f"{path} is not a directory owned by this user"
-        raise OSError(msg)
+        msg = describe(path, "a directory owned by this user", Found("another owner or kind"),
+                       "remove it, or set XDG_RUNTIME_DIR to a directory of this user's")
+        raise HftLoggingOSError(msg)
     return path
 
 

@@ -100,7 +100,7 @@ def test_level_range_filter_rejects_inverted_range() -> None:
         LevelRangeFilter(min_level="ERROR", max_level="INFO")
     assert str(e.value) == (
         "key min_level: expected min_level <= max_level, found min_level ERROR above "
-        "max_level INFO"
+        "max_level INFO; swap them or lower min_level"
     )
 
 

@@ -515,7 +515,7 @@ def test_json_exc_info_in_fmt_without_an_exception() -> None:
 
 def test_json_serializer_option_checked() -> None:
     """An unknown serialiser is refused when the formatter is built."""
-    with pytest.raises(ValueError, match="serializer must be"):
+    with pytest.raises(ValueError, match="key serializer: expected 'auto', 'orjson' or 'json'"):
         JSONFormatter(serializer="ujson")
 
 

@@ -110,7 +110,9 @@ def test_documented_options_write_what_python_json_logger_writes(
 
 def test_an_unknown_option_is_a_type_error_naming_it() -> None:
     """A misspelt option fails at construction, naming it and the valid ones."""
-    with pytest.raises(TypeError, match=r"rename_field; python-json-logger's options"):
+    with pytest.raises(TypeError, match=r"expected python-json-logger's options .*found "
+                       r"unexpected keyword argument\(s\) rename_field; "
+                       r"did you mean 'rename_fields'"):
         JSONFormatter(rename_field={"a": "b"})
 
 

@@ -111,7 +111,7 @@ def test_ecs_and_otel_through_the_queue_with_context(logger_name: str) -> None:
 
 def test_a_schema_refuses_python_json_logger_layout_options() -> None:
     """An unknown schema, or a schema with layout options, fails at construction."""
-    with pytest.raises(ValueError, match="schema must be one of ecs, otel"):
+    with pytest.raises(ValueError, match="key schema: expected one of ecs, otel"):
         JSONFormatter(schema="gelf")
     with pytest.raises(ValueError, match="rename_fields"):
         JSONFormatter(schema="ecs", rename_fields={"a": "b"})
