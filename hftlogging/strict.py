@@ -80,6 +80,7 @@ def from_environment(environ: Mapping[str, str] | None = None) -> bool | None:
         return True
     if text in _FALSE:
         return False
-    msg = describe(f"environment variable {ENV_VAR}", "1/true/yes/on or 0/false/no/off", value,
-                   "set it to 1 to make broken log calls raise, or unset it")
+    msg = describe(None, "1/true/yes/on or 0/false/no/off", value,
+                   f"set the environment variable {ENV_VAR} to 1 to make broken log calls "
+                   "raise, or unset it")
     raise ConfigError(msg, key=ENV_VAR)

@@ -62,10 +62,11 @@ def set_worker(name: str | None) -> None:
     """
     global _worker
     if name is not None and (not isinstance(name, str) or not name.strip()):
-        error = ConfigError if isinstance(name, str) else ConfigTypeError
         msg = describe("set_worker(name)", "a non-empty string", name,
                        "pass a name such as 'worker_open', or None for the default")
-        raise error(msg)
+        if isinstance(name, str):
+            raise ConfigError(msg)
+        raise ConfigTypeError(msg)
     _worker = name
 
 
