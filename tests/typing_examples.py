@@ -1,4 +1,7 @@
-"""The README's examples, typed: ``mypy --strict`` must accept them as users write them."""
+"""The public API, typed: ``mypy --strict`` must accept these calls as users write them.
+
+Checked by tests/test_typing.py, with every README and docs example.
+"""
 
 from __future__ import annotations
 
