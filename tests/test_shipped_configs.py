@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import logging
 import os
 import re
@@ -19,12 +18,6 @@ from hftlogging.filters import RedactFilter
 SHIPPED = ["development", "production", "provider_workers"]
 # Configurations whose files are "production files": DEBUG must never reach them.
 PRODUCTION_LIKE = ["production", "provider_workers"]
-_HANDLER_MODULES = ("hftlogging.handlers.rotating", "hftlogging.handlers.audit",
-                    "hftlogging.handlers.prometheus")
-_MISSING = [m for m in _HANDLER_MODULES if importlib.util.find_spec(m) is None]
-needs_handlers = pytest.mark.skipif(
-    bool(_MISSING), reason=f"handler module(s) not available yet: {', '.join(_MISSING)}"
-)
 
 
 @pytest.fixture(autouse=True)
@@ -72,7 +65,6 @@ def test_every_shipped_config_is_tested() -> None:
     assert available_configs() == SHIPPED
 
 
-@needs_handlers
 @pytest.mark.parametrize("name", SHIPPED)
 def test_routing_metric_never_reaches_text_and_audit_reaches_audit(
     name: str, tmp_path: Path
@@ -99,7 +91,6 @@ def test_routing_metric_never_reaches_text_and_audit_reaches_audit(
             assert not got & audit, r
 
 
-@needs_handlers
 @pytest.mark.parametrize("name", PRODUCTION_LIKE)
 def test_routing_debug_never_reaches_production_files(name: str, tmp_path: Path) -> None:
     """In the production-style configurations no handler receives DEBUG text."""
@@ -109,7 +100,6 @@ def test_routing_debug_never_reaches_production_files(name: str, tmp_path: Path)
     assert all(r.handlers == [] for r in rows)
 
 
-@needs_handlers
 @pytest.mark.parametrize("name", SHIPPED)
 def test_redaction_is_on_every_output(name: str, tmp_path: Path) -> None:
     """Every handler behind the queue has a RedactFilter, and the queue itself has no
@@ -122,7 +112,6 @@ def test_redaction_is_on_every_output(name: str, tmp_path: Path) -> None:
         assert any(isinstance(plan.filters[f], RedactFilter) for f in spec.filters), hname
 
 
-@needs_handlers
 def test_provider_workers_sizes_are_the_documented_ones(tmp_path: Path) -> None:
     """provider_workers: the sizes and backup counts of the per-worker layout."""
     mb = 1024 * 1024
@@ -181,7 +170,6 @@ def _scrape() -> tuple[str, str]:
         return r.read().decode(), namespace
 
 
-@needs_handlers
 @pytest.mark.parametrize("name", SHIPPED)
 def test_shipped_config_end_to_end(
     name: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
@@ -228,7 +216,6 @@ def test_shipped_config_end_to_end(
         assert res.ok and res.records == 2, res
 
 
-@needs_handlers
 def test_setup_shorthands_apply_the_shipped_files(tmp_path: Path) -> None:
     """setup_production_logging() and setup_development_logging() are configure() of the
     shipped files, with configure()'s keywords."""

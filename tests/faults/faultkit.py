@@ -14,7 +14,6 @@ import subprocess
 import sys
 import textwrap
 import threading
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -552,6 +551,16 @@ import hftlogging
 """
 
 
+def child_path() -> str:
+    """This process's import path, for a child's ``PYTHONPATH``.
+
+    A child imports what the parent imports: the installed wheel under tox, the checkout
+    in a developer's tree. (``""``, the working directory, is made absolute: children run
+    in ``/``.)
+    """
+    return os.pathsep.join(p or os.getcwd() for p in sys.path)
+
+
 def run_child(
     body: str,
     *args: str,
@@ -562,10 +571,7 @@ def run_child(
     """Run ``CHILD_PRELUDE + body`` in a fresh interpreter; returns CompletedProcess or Popen."""
     script = CHILD_PRELUDE + textwrap.dedent(body)
     full_env = {**os.environ, **(env or {})}
-    root = str(Path(__file__).resolve().parents[2])
-    full_env["PYTHONPATH"] = os.pathsep.join(
-        [root, *[p for p in full_env.get("PYTHONPATH", "").split(os.pathsep) if p]]
-    )
+    full_env["PYTHONPATH"] = child_path()
     cmd = [sys.executable, "-c", script, *args]
     if popen:
         return subprocess.Popen(

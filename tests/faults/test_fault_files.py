@@ -17,7 +17,15 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from faultkit import IS_ROOT, NOBODY, ListHandler, build_pipeline, run_as_nobody, scenario
+from faultkit import (
+    IS_ROOT,
+    NOBODY,
+    ListHandler,
+    build_pipeline,
+    child_path,
+    run_as_nobody,
+    scenario,
+)
 
 import hftlogging
 
@@ -146,14 +154,15 @@ def test_a_conflict_is_reported_on_stderr(tmp_path: Path) -> None:
         print(hftlogging.stats()["files"]["file_conflicts"], flush=True)
         input()
     """)
+    env = {**os.environ, "PYTHONPATH": child_path()}  # the parent's hftlogging
     first = subprocess.Popen([sys.executable, "-c", code], stdin=subprocess.PIPE,
-                             stdout=subprocess.PIPE, text=True)
+                             stdout=subprocess.PIPE, text=True, env=env)
     try:
         assert first.stdout is not None and first.stdout.readline().strip() == "0"
         second = subprocess.run(
             [sys.executable, "-c", code.replace('"orders.log"', '"{component}.log"')
              .replace('"name": "x"', '"name": "orders"')],
-            input="\n", capture_output=True, text=True, timeout=60, check=False)
+            input="\n", capture_output=True, text=True, timeout=60, check=False, env=env)
     finally:
         with contextlib.suppress(Exception):
             first.communicate("\n", timeout=60)

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 from faultkit import run_child, scenario
 
+import hftlogging
 from hftlogging.handlers.audit import verify
 
 POSIX = os.name == "posix"
@@ -33,6 +34,7 @@ hftlogging.configure({
 log = hftlogging.get_logger("burst")
 stop = threading.Event()
 counts = [0] * 4
+warm = [threading.Event() for _ in range(4)]  # set once a thread logged 3000 records
 
 def worker(t):
     i = 0
@@ -40,6 +42,8 @@ def worker(t):
         log.info("t%d %d", t, i)
         i += 1
         counts[t] = i
+        if i == 3000:
+            warm[t].set()
 
 threads = [threading.Thread(target=worker, args=(t,), daemon=True) for t in range(4)]
 
@@ -62,8 +66,8 @@ else:
     atexit.register(halt)  # registered after hftlogging's hook: runs before its drain
 for th in threads:
     th.start()
-while min(counts) < 3000:
-    time.sleep(0.001)
+for ev in warm:
+    ev.wait(60)
 print("ready", flush=True)
 if mode == "exit":
     sys.exit(3)
@@ -72,6 +76,13 @@ if mode == "exit":
 for _ in range(1200):
     time.sleep(0.05)
 """
+
+
+def test_a_child_imports_the_hftlogging_its_parent_imports() -> None:
+    """Fault children run with the parent's import path: under tox both use the wheel."""
+    out = run_child("print(hftlogging.__file__)")
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == hftlogging.__file__
 
 
 @pytest.mark.skipif(not POSIX, reason="POSIX signals")
