@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import os
 import sys
+from typing import Literal
 
 from hftlogging.exceptions import ConfigError, describe
 from hftlogging.formatters import ContextFormatter
@@ -56,8 +57,8 @@ class ConsoleFormatter(ContextFormatter):
         validate: bool = True,
         *,
         utc: bool = False,
-        color: bool | str = "auto",
-        stream: str = "stdout",
+        color: bool | Literal["auto"] = "auto",
+        stream: Literal["stdout", "stderr"] = "stdout",
     ) -> None:
         super().__init__(DEFAULT_CONSOLE_FORMAT if fmt is None else fmt, datefmt, style,
                          validate, utc=utc)

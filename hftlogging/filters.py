@@ -25,7 +25,7 @@ import threading
 import time
 import weakref
 from collections.abc import Iterable, Mapping
-from typing import Any
+from typing import Any, Literal, TypeVar, cast
 
 from hftlogging.exceptions import ConfigError, ConfigTypeError, Found, describe, show
 from hftlogging.record import RESERVED_ATTRS, Record
@@ -34,6 +34,7 @@ __all__ = [
     "DEFAULT_REDACT_KEYS",
     "LOG_TYPES",
     "LevelRangeFilter",
+    "LogType",
     "LogTypeFilter",
     "RateLimitFilter",
     "RedactFilter",
@@ -42,8 +43,11 @@ __all__ = [
     "rate_limit_filters",
 ]
 
+#: A log type of the record contract.
+LogType = Literal["text", "metric", "audit"]
 #: The log types of the record contract.
-LOG_TYPES = ("text", "metric", "audit")
+LOG_TYPES: tuple[LogType, ...] = ("text", "metric", "audit")
+_T = TypeVar("_T")
 
 #: Key names whose values :class:`RedactFilter` masks by default.
 DEFAULT_REDACT_KEYS = (
@@ -52,7 +56,7 @@ DEFAULT_REDACT_KEYS = (
 )
 
 
-def _string_list(value: Any, key: str, what: str) -> list[str]:
+def _string_list(value: object, key: str, what: str) -> list[str]:
     """Accept one string or a list of strings; anything else is a ConfigError."""
     if isinstance(value, str):
         return [value]
@@ -69,7 +73,7 @@ def _string_list(value: Any, key: str, what: str) -> list[str]:
     raise ConfigTypeError(msg, key=key)
 
 
-def _log_types(value: Any, key: str) -> frozenset[str]:
+def _log_types(value: object, key: str) -> frozenset[str]:
     types = _string_list(value, key, "log types")
     for t in types:
         if t not in LOG_TYPES:
@@ -80,7 +84,7 @@ def _log_types(value: Any, key: str) -> frozenset[str]:
     return frozenset(types)
 
 
-def to_level(value: Any, key: str) -> int:
+def to_level(value: object, key: str) -> int:
     """Turn a level name or number into a level number, or raise a ConfigError.
 
     Args:
@@ -118,21 +122,21 @@ def to_level(value: Any, key: str) -> int:
 _STANDARD_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 
 
-def _flag(value: Any, key: str) -> bool:
+def _flag(value: object, key: str) -> bool:
     if not isinstance(value, bool):
         msg = describe(None, "true or false", value)
         raise ConfigTypeError(msg, key=key)
     return value
 
 
-def _require_str(value: Any, key: str) -> None:
+def _require_str(value: object, key: str) -> None:
     if not isinstance(value, str):
         msg = describe(None, "a string", Found(f"{type(value).__name__} {show(value)}"),
                        "quote the value")
         raise ConfigTypeError(msg, key=key)
 
 
-def _require_positive_int(value: Any, key: str) -> None:
+def _require_positive_int(value: object, key: str) -> None:
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
         msg = describe(None, "an integer >= 1", value)
         raise ConfigError(msg, key=key)
@@ -155,8 +159,8 @@ class LogTypeFilter(logging.Filter):
 
     def __init__(
         self,
-        types: Iterable[str] | str | None = None,
-        exclude: Iterable[str] | str | None = None,
+        types: Iterable[LogType] | LogType | None = None,
+        exclude: Iterable[LogType] | LogType | None = None,
     ) -> None:
         super().__init__()
         if types is None and exclude is None:
@@ -297,7 +301,7 @@ class RedactFilter(logging.Filter):
         keys: Iterable[str] | None = None,
         extra_keys: Iterable[str] = (),
         mask: str = "***",
-        match: str = "substring",
+        match: Literal["substring", "exact"] = "substring",
         max_depth: int = 8,
     ) -> None:
         super().__init__()
@@ -337,20 +341,22 @@ class RedactFilter(logging.Filter):
                 self._verdicts[key] = verdict
         return verdict
 
-    def redact(self, value: Any, depth: int = 0) -> Any:
-        """Return ``value`` with secrets masked: the same object if it holds none."""
+    def redact(self, value: _T, depth: int = 0) -> _T:
+        """Return ``value`` with secrets masked: the same object if it holds none, else a
+        copy of the same type (dict, list or tuple)."""
         if depth >= self.max_depth or type(value) not in _CONTAINERS:
             return value
         if type(value) is dict:
-            out: dict[Any, Any] | None = None
-            for k, v in value.items():
+            src = cast("dict[object, object]", value)
+            out: dict[object, object] | None = None
+            for k, v in src.items():
                 new = self.mask if self.is_secret(k) else self.redact(v, depth + 1)
                 if new is not v:
                     if out is None:
-                        out = dict(value)
+                        out = dict(src)
                     out[k] = new
-            return value if out is None else out
-        items = list(value)
+            return value if out is None else cast(_T, out)
+        items = list(cast("list[object] | tuple[object, ...]", value))
         changed = False
         for i, v in enumerate(items):
             new = self.redact(v, depth + 1)
@@ -359,7 +365,7 @@ class RedactFilter(logging.Filter):
                 changed = True
         if not changed:
             return value
-        return items if type(value) is list else tuple(items)
+        return cast(_T, items if type(value) is list else tuple(items))
 
     def filter(self, record: logging.LogRecord) -> bool:
         """Mask secrets in ``record`` (always passes it)."""
@@ -446,7 +452,7 @@ class RateLimitFilter(logging.Filter):
         self,
         every_s: float = 1.0,
         burst: int = 1,
-        key: str = "call_site",
+        key: Literal["call_site", "message"] = "call_site",
         levels_below: int | str | None = None,
         name: str = "",
     ) -> None:

@@ -18,7 +18,7 @@ import re
 import time
 import uuid
 from collections.abc import Collection, Mapping
-from typing import Any
+from typing import Any, Literal
 
 from pythonjsonlogger.json import JsonFormatter as _JsonFormatter
 
@@ -404,8 +404,8 @@ class JSONFormatter(_JsonFormatter):  # type: ignore[misc,unused-ignore]
         *,
         static_fields: dict[str, Any] | None = None,
         json_ensure_ascii: bool = False,
-        serializer: str = "auto",
-        schema: str | None = None,
+        serializer: Literal["auto", "orjson", "json"] = "auto",
+        schema: Literal["ecs", "otel"] | None = None,
         **options: Any,
     ) -> None:
         if schema is not None and schema not in SCHEMAS:

@@ -30,7 +30,7 @@ import logging
 import os
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -91,7 +91,7 @@ def _timer_overhead_ns() -> int:
     return best
 
 
-def check_settings(settings: dict[str, Any]) -> dict[str, Any]:
+def check_settings(settings: Mapping[str, object]) -> dict[str, Any]:
     """Validate the monitor's keys of the ``hftlogging:`` section; return them.
 
     Returns:
@@ -186,7 +186,7 @@ class Monitor:
 
     # -- the listener's side -----------------------------------------------------------------
 
-    def after_batch(self, n: int, last: Any) -> None:
+    def after_batch(self, n: int, last: object) -> None:
         """Count ``n`` written records; arm a sample when one is due (listener thread)."""
         now = _monotonic()
         arm = False
@@ -211,7 +211,7 @@ class Monitor:
             except Exception:  # a sample less; the listener goes on
                 pass
 
-    def _arm(self, item: Any) -> None:
+    def _arm(self, item: object) -> None:
         """Put a timing wrapper on the method that logged ``item``, on its logger."""
         if not self._fork_hook:
             self._fork_hook = True

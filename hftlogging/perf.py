@@ -9,7 +9,7 @@ execution an audit event plus a latency metric.
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING, Any, Union
+from typing import TYPE_CHECKING, Union
 
 from hftlogging.logger import install
 
@@ -48,7 +48,7 @@ class PerformanceLogger:
             install()
         self.logger: HFTLogger | BoundLogger = logger  # type: ignore[assignment]
 
-    def time_operation(self, operation: str, **tags: Any) -> LoggingTimer:
+    def time_operation(self, operation: str, **tags: object) -> LoggingTimer:
         """Time a block: ``with perf.time_operation("parse_orderbook"): ...``.
 
         The duration is recorded in milliseconds as a histogram named ``operation`` with
@@ -66,7 +66,7 @@ class PerformanceLogger:
         """
         return self.logger.timer(operation, **tags)
 
-    def log_trade_execution(self, order_id: str, latency_ms: float, **context: Any) -> None:
+    def log_trade_execution(self, order_id: str, latency_ms: float, **context: object) -> None:
         """Record one trade execution: an audit event and a latency metric.
 
         Writes the audit event ``trade_executed`` with ``order_id``, ``latency_ms`` and
@@ -90,7 +90,7 @@ class PerformanceLogger:
         return f"<PerformanceLogger {getattr(self.logger, 'name', self.logger)!r}>"
 
 
-def _label(value: Any) -> str:
+def _label(value: object) -> str:
     """A label value: ``""`` for None (Prometheus' absent label), else the text."""
     if value is None:
         return ""

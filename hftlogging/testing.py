@@ -30,7 +30,7 @@ import contextlib
 import logging
 import threading
 from collections.abc import Iterator
-from typing import Any
+from typing import overload
 
 from hftlogging import strict as _strict
 
@@ -70,7 +70,14 @@ class CaptureHandler(logging.Handler):
         with self._cond:
             return len(self._records)
 
-    def __getitem__(self, index: Any) -> Any:
+    @overload
+    def __getitem__(self, index: int) -> logging.LogRecord: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> list[logging.LogRecord]: ...
+
+    def __getitem__(self, index: int | slice) -> logging.LogRecord | list[logging.LogRecord]:
+        """The record at ``index``, or a list of them for a slice."""
         with self._cond:
             return self._records[index]
 

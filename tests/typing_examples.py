@@ -11,7 +11,10 @@ from typing import Any
 
 import hftlogging
 from hftlogging import BoundLogger, HFTLogger, LoggingTimer
-from hftlogging.formatters import ContextFormatter
+from hftlogging.console import ConsoleFormatter
+from hftlogging.exceptions import HftLoggingError
+from hftlogging.filters import LogTypeFilter, RedactFilter
+from hftlogging.formatters import ContextFormatter, JSONFormatter
 from hftlogging.testing import CaptureHandler, capture
 
 
@@ -84,6 +87,19 @@ def examples() -> None:
     ok: bool = check.ok
     p99: float | None = check.p99_us
     reasons: tuple[str, ...] = check.reasons
+    json_handler = logging.StreamHandler()
+    json_handler.setFormatter(JSONFormatter(serializer="json", schema="ecs",
+                                            static_fields={"service": "mm"}))
+    json_handler.addFilter(LogTypeFilter(types=["text", "audit"]))
+    json_handler.addFilter(RedactFilter(extra_keys=["session"], match="exact"))
+    json_handler.setFormatter(ConsoleFormatter(color="auto", stream="stderr"))
+    redacted: dict[str, object] = RedactFilter().redact({"api_key": "k"})
+    some: list[logging.LogRecord] = handler[0:1]
+    try:
+        JSONFormatter(serializer="ujson")  # type: ignore[arg-type]
+    except HftLoggingError as e:
+        failure: str = str(e)
     hftlogging.shutdown()
+    del json_handler, redacted, some, failure
     del stdlib_view, elapsed_us, elapsed_ms, elapsed_ns, timer, parsed, fetched, first, counters
     del op_us, flushed, bound_flushed, ok, p99, reasons
