@@ -173,7 +173,7 @@ class ContextFormatter(logging.Formatter):
         try:
             message = record.getMessage()
         except Exception as e:
-            if _strict._on:
+            if _strict.enabled:
                 raise  # strict mode: the handler's handleError, as stdlib
             message = f"{_safe_str(record.msg)} [format error: {type(e).__name__}: {e}]"
         d["message"] = escape_text(message)

@@ -35,7 +35,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from hftlogging.exceptions import ConfigError, describe
-from hftlogging.logger import _NOOP_NAMES, KIND_METRIC, KIND_TEXT, HFTLogger
+from hftlogging.logger import KIND_METRIC, KIND_TEXT, HFTLogger
 
 __all__ = [
     "DEFAULT_MAX_LATENCY_US",
@@ -74,7 +74,10 @@ _RESERVOIR = 2048  # the most recent samples, for the percentiles
 _WINDOW_S = 1.0  # throughput window
 
 # Method names of a captured call: text levels, and metric types (unit "ms": latency).
-_LEVEL_METHODS = _NOOP_NAMES
+_LEVEL_METHODS = {
+    logging.DEBUG: "debug", logging.INFO: "info", logging.WARNING: "warning",
+    logging.ERROR: "error", logging.CRITICAL: "critical",
+}
 _METRIC_METHODS = {"counter": "counter", "gauge": "metric", "histogram": "histogram"}
 
 _perf_counter_ns = time.perf_counter_ns

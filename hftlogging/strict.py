@@ -26,21 +26,25 @@ from collections.abc import Callable, Mapping
 
 from hftlogging.exceptions import ConfigError, describe
 
-__all__ = ["ENV_VAR", "from_environment", "is_strict", "on_change", "set_strict"]
+__all__ = ["ENV_VAR", "enabled", "from_environment", "is_strict", "on_change", "set_strict"]
 
 ENV_VAR = "HFTLOGGING_STRICT"
 
 _TRUE = frozenset({"1", "true", "yes", "on"})
 _FALSE = frozenset({"", "0", "false", "no", "off"})
 
-# Read only where something already went wrong (and once per plan), never per call.
+#: Whether strict mode is on: read as ``strict.enabled`` (an attribute of the module, so
+#: always the current value) only where something already went wrong, and once per plan,
+#: never per call. Set it with :func:`set_strict`.
+enabled = False
+# The same flag under its former name, for the modules that still read it.
 _on = False
 _listeners: list[Callable[[], None]] = []
 
 
 def is_strict() -> bool:
     """Tell whether strict mode is on."""
-    return _on
+    return enabled
 
 
 def set_strict(on: bool) -> bool:
@@ -49,9 +53,10 @@ def set_strict(on: bool) -> bool:
     Cached fast-path plans are forgotten, so the change applies to the next call of
     every logger.
     """
-    global _on
-    previous, _on = _on, bool(on)
-    if previous != _on:
+    global _on, enabled
+    previous = enabled
+    enabled = _on = bool(on)
+    if previous != enabled:
         for listener in _listeners:
             listener()
     return previous
