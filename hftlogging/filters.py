@@ -41,6 +41,7 @@ __all__ = [
     "TagFilter",
     "positive_seconds",
     "rate_limit_filters",
+    "to_level",
 ]
 
 #: A log type of the record contract.

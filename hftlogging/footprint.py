@@ -16,7 +16,7 @@ import dataclasses
 import os
 from collections.abc import Iterable, Mapping
 
-__all__ = ["Snapshot", "ours", "remove", "snapshot"]
+__all__ = ["Snapshot", "directories", "ours", "remove", "snapshot"]
 
 
 @dataclasses.dataclass

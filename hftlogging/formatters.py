@@ -32,7 +32,14 @@ try:  # optional: the JSON formatter's fast serialiser
 except ImportError:  # pragma: no cover - depends on the environment
     _orjson_dumps = None
 
-__all__ = ["ContextFormatter", "JSONFormatter", "escape_text", "to_jsonable"]
+__all__ = [
+    "ContextFormatter",
+    "JSONFormatter",
+    "escape_text",
+    "render_context",
+    "rfc3339_utc",
+    "to_jsonable",
+]
 
 DEFAULT_TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s %(context)s"
 

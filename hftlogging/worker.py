@@ -30,7 +30,7 @@ from hftlogging.exceptions import (
     describe,
 )
 
-__all__ = ["get_worker", "set_worker"]
+__all__ = ["get_worker", "runtime_dir", "set_worker"]
 
 ENV_VAR = "HFTLOGGING_WORKER"
 DEFAULT = "main"
