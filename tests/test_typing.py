@@ -126,15 +126,16 @@ def _write_examples(directory: Path) -> dict[str, str]:
     return files
 
 
-def _run_mypy(paths: list[Path]) -> subprocess.CompletedProcess[str]:
+def _run_mypy(paths: list[Path], cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
     if importlib.util.find_spec("mypy") is None:
         if os.environ.get("CI"):
             pytest.fail("mypy is not installed: it is in the test extra, and CI must run this")
         pytest.skip("mypy is not installed (pip install -e '.[test]')")
     env = dict(os.environ)
-    # mypy finds the package where this process imports it from: an installed wheel is
-    # in site-packages, which mypy reads; a checkout or an editable install is given by
-    # its directory.
+    # mypy finds the package where this process imports it from (and runs outside the
+    # checkout, so never finds it there instead): an installed wheel is in
+    # site-packages, which mypy reads; a checkout or an editable install is given by its
+    # directory.
     source = Path(hftlogging.__file__).resolve().parent.parent
     if "site-packages" not in source.parts and "dist-packages" not in source.parts:
         env["MYPYPATH"] = str(source)
@@ -142,7 +143,7 @@ def _run_mypy(paths: list[Path]) -> subprocess.CompletedProcess[str]:
         [sys.executable, "-m", "mypy", "--strict", "--follow-imports=silent",
          "--no-incremental", "--config-file=", "--cache-dir=" + os.devnull,
          *map(str, paths)],
-        capture_output=True, text=True, timeout=600, check=False, env=env,
+        capture_output=True, text=True, timeout=600, check=False, env=env, cwd=cwd,
     )
 
 
@@ -171,7 +172,8 @@ def test_the_public_api_passes_mypy_strict(tmp_path: Path) -> None:
     """mypy --strict accepts typing_examples.py and every README and docs example."""
     files = _write_examples(tmp_path)
     assert files
-    proc = _run_mypy([TESTS_DIR / "typing_examples.py", *(tmp_path / f for f in files)])
+    proc = _run_mypy([TESTS_DIR / "typing_examples.py", *(tmp_path / f for f in files)],
+                     cwd=tmp_path)
     report = proc.stdout + proc.stderr
     for name, where in files.items():
         report = report.replace(str(tmp_path / name), where).replace(name, where)
