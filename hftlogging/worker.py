@@ -105,7 +105,9 @@ def runtime_dir() -> str:
         os.mkdir(path, 0o700)
     st = os.lstat(path)
     if not stat.S_ISDIR(st.st_mode) or (hasattr(os, "getuid") and st.st_uid != os.getuid()):
-        msg = describe(path, "a directory owned by this user", Found("another owner or kind"),
+        found = (f"a directory owned by uid {st.st_uid}" if stat.S_ISDIR(st.st_mode)
+                 else "something that is not a directory")
+        msg = describe(path, "a directory owned by this user", Found(found),
                        "remove it, or set XDG_RUNTIME_DIR to a directory of this user's")
         raise HftLoggingOSError(msg)
     return path

@@ -363,3 +363,15 @@ def test_strict_environment_value() -> None:
     _grammar(message, f"key {strict.ENV_VAR}", "1/true/yes/on or 0/false/no/off", "'maybe'",
              f"set the environment variable {strict.ENV_VAR} to 1 to make broken log calls "
              "raise, or unset it")
+
+
+def test_a_runtime_directory_that_is_not_a_directory(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The private runtime directory taken by a file: an OSError naming the path and fix."""
+    (tmp_path / "hftlogging").write_text("", encoding="utf-8")
+    monkeypatch.setenv("XDG_RUNTIME_DIR", str(tmp_path))
+    message = _raised(worker.runtime_dir, OSError)
+    _grammar(message, str(tmp_path / "hftlogging"), "a directory owned by this user",
+             "something that is not a directory",
+             "remove it, or set XDG_RUNTIME_DIR to a directory of this user's")
