@@ -25,10 +25,11 @@ ROOT = Path(__file__).resolve().parent.parent
 TESTS_DIR = Path(__file__).resolve().parent
 DOCUMENTS = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
 _BLOCK = re.compile(r"^```python\n(.*?)^```", re.MULTILINE | re.DOTALL)
-# A block uses the public API when it names the package, one of its public names, or
-# calls a logger (``log.``).
+# A block uses the public API when it names the package, one of its public classes, or
+# calls a logger (``log.``). (Public functions have common names: ``context``, ``stats``.)
 _USES_API = re.compile(
-    r"\bhftlogging\b|\blog\.|\b(?:" + "|".join(map(re.escape, hftlogging.__all__)) + r")\b"
+    r"\bhftlogging\b|\blog\.|\b(?:"
+    + "|".join(re.escape(n) for n in hftlogging.__all__ if n[0].isupper()) + r")\b"
 )
 
 #: Blocks that are sketches, not code (they do not parse), by a text they contain.
