@@ -20,11 +20,12 @@ import socket
 import string
 import sys
 import threading
+import time
 import weakref
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import Any, Protocol
 
-from hftlogging.exceptions import ConfigError
+from hftlogging.exceptions import ConfigError, Found, describe
 from hftlogging.options import check_duration
 
 __all__ = [
@@ -36,6 +37,8 @@ __all__ = [
     "O_CLOEXEC",
     "O_NOFOLLOW",
     "O_NONBLOCK",
+    "WHEN",
+    "AfterFork",
     "ExclusiveLock",
     "bind_options",
     "check_encoding",
@@ -51,6 +54,7 @@ __all__ = [
     "mode_option",
     "open_append",
     "per_pid_template",
+    "period_bounds",
     "register_for_fork",
     "repair_tail",
     "safe_name",
@@ -60,6 +64,7 @@ __all__ = [
     "sync_directory",
     "thread_lock_for",
     "unregister_for_fork",
+    "when_option",
     "write_all",
 ]
 
@@ -82,6 +87,16 @@ O_NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
 O_CLOEXEC = getattr(os, "O_CLOEXEC", 0)
 O_NONBLOCK = getattr(os, "O_NONBLOCK", 0)
 APPEND_FLAGS = os.O_WRONLY | os.O_APPEND | os.O_CREAT | O_NOFOLLOW | O_CLOEXEC
+
+
+class AfterFork(Protocol):
+    """A handler that resets its own state in a forked child."""
+
+    def after_fork_child(self) -> None:
+        """Called in the child after a fork (see :func:`register_for_fork`)."""
+
+
+WHEN = {"daily": 86_400, "hourly": 3_600}
 _FIELDS = frozenset({"component", "worker", "pid", "host"})
 _UNSAFE = re.compile(r"[^A-Za-z0-9_.@+-]")
 
@@ -89,37 +104,37 @@ _UNSAFE = re.compile(r"[^A-Za-z0-9_.@+-]")
 # --- small validated options -------------------------------------------------------------
 
 
-def int_option(name: str, value: Any, *, minimum: int = 0) -> int:
+def int_option(name: str, value: object, *, minimum: int = 0) -> int:
     if isinstance(value, bool) or not isinstance(value, int):
-        msg = f"{name} must be an integer >= {minimum}, got {value!r}"
+        msg = describe(None, f"an integer >= {minimum}", value)
         raise ConfigError(msg, key=name)
     if value < minimum:
-        msg = f"{name} must be >= {minimum}, got {value!r}"
+        msg = describe(None, f"an integer >= {minimum}", value)
         raise ConfigError(msg, key=name)
     return value
 
 
-def float_option(name: str, value: Any) -> float:
+def float_option(name: str, value: object) -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
-        msg = f"{name} must be a number of seconds >= 0, got {value!r}"
+        msg = describe(None, "a number of seconds >= 0", value)
         raise ConfigError(msg, key=name)
     check_duration(name, value)
     return float(value)
 
 
-def mode_option(name: str, value: Any) -> int:
+def mode_option(name: str, value: object) -> int:
     if isinstance(value, str):  # YAML users write "0640"
         with contextlib.suppress(ValueError):
             value = int(value, 8)
     if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= 0o777:
-        msg = f"{name} must be a permission mode such as 0o640 or '0640', got {value!r}"
+        msg = describe(None, "a permission mode such as 0o640 or '0640'", value)
         raise ConfigError(msg, key=name)
     return value
 
 
-def directory_option(directory: Any) -> str:
+def directory_option(directory: object) -> str:
     if not isinstance(directory, (str, os.PathLike)) or not os.fspath(directory):
-        msg = f"directory must be a directory path such as 'logs/app', got {directory!r}"
+        msg = describe(None, "a directory path such as 'logs/app'", directory)
         raise ConfigError(msg, key="directory")
     return os.path.abspath(os.fspath(directory))
 
@@ -128,19 +143,22 @@ def check_encoding(encoding: Any) -> str:
     try:
         "".encode(encoding)
     except (LookupError, TypeError) as e:
-        msg = f"encoding must be a codec name such as 'utf-8', got {encoding!r}"
+        msg = describe(None, "a codec name such as 'utf-8'", encoding)
         raise ConfigError(msg, key="encoding") from e
     return encoding  # type: ignore[no-any-return]
 
 
-def bind_options(cls: type, options: Mapping[str, Any]) -> dict[str, Any]:
+def bind_options(cls: type, options: Mapping[str, object]) -> dict[str, object]:
     """The handler's keyword arguments with defaults filled in, or a ConfigError."""
     sig = inspect.signature(cls)
     try:
         bound = sig.bind(**dict(options))
     except TypeError as e:
         names = ", ".join(sig.parameters)
-        msg = f"{e}; the options are: {names}"
+        msg = describe(
+            f"options of {cls.__name__}", f"keywords among {names}", Found(str(e)),
+            "remove or correct the option",
+        )
         raise ConfigError(msg) from e
     bound.apply_defaults()
     return dict(bound.arguments)
@@ -154,31 +172,30 @@ def safe_name(text: object) -> str:
     return s
 
 
-def check_template(template: Any, key: str = "filename") -> tuple[str, frozenset[str]]:
+def check_template(template: object, key: str = "filename") -> tuple[str, frozenset[str]]:
     """Validate a file name template; returns it and the placeholders it uses.
 
     Raises:
         ConfigError: a non-string template, a path separator, or an unknown placeholder.
     """
     if not isinstance(template, str) or not template.strip():
-        msg = f"{key} must be a non-empty file name template, got {template!r}"
+        msg = describe(None, "a non-empty file name template", template)
         raise ConfigError(msg, key=key)
     if "/" in template or os.sep in template or template in (".", ".."):
-        msg = (
-            f"{key} must be a file name, not a path, got {template!r}; "
-            "put the directory in 'directory'"
+        msg = describe(
+            None, "a file name, not a path", template, "put the directory in 'directory'"
         )
         raise ConfigError(msg, key=key)
     try:
         fields = {f for _, f, _, _ in string.Formatter().parse(template) if f is not None}
     except ValueError as e:
-        msg = f"{key} {template!r} is not a valid template: {e}"
+        msg = describe(None, "a valid file name template", template, f"fix it: {e}")
         raise ConfigError(msg, key=key) from e
     unknown = fields - _FIELDS
     if unknown:
-        msg = (
-            f"{key} {template!r} uses unknown placeholder(s) {sorted(unknown)}; "
-            "expected {component}, {worker}, {pid} or {host}"
+        msg = describe(
+            None, "placeholders among {component}, {worker}, {pid} and {host}", template,
+            f"remove the unknown placeholder(s) {sorted(unknown)}",
         )
         raise ConfigError(msg, key=key)
     return template, frozenset(fields)
@@ -204,12 +221,12 @@ def host_name() -> str:
 
 # --- fork handling -------------------------------------------------------------------------
 
-_fork_handlers: weakref.WeakSet[Any] = weakref.WeakSet()
+_fork_handlers: weakref.WeakSet[AfterFork] = weakref.WeakSet()
 _fork_hook_installed = False
 _fork_lock = threading.Lock()
 
 
-def register_for_fork(handler: Any) -> None:
+def register_for_fork(handler: AfterFork) -> None:
     """Call ``handler.after_fork_child()`` in every forked child (hook installed once)."""
     global _fork_hook_installed
     with _fork_lock:
@@ -219,7 +236,7 @@ def register_for_fork(handler: Any) -> None:
             _fork_hook_installed = True
 
 
-def unregister_for_fork(handler: Any) -> None:
+def unregister_for_fork(handler: AfterFork) -> None:
     """Forget ``handler`` (it was closed)."""
     with _fork_lock:
         _fork_handlers.discard(handler)
@@ -461,3 +478,27 @@ def same_file(path: str, identity: tuple[int, int]) -> bool:
         return False
     return (st.st_dev, st.st_ino) == identity
 
+
+def when_option(name: str, value: Any) -> str | None:
+    if value is None or value in WHEN:
+        return value  # type: ignore[no-any-return]
+    msg = describe(None, "'daily', 'hourly' or null", value)
+    raise ConfigError(msg, key=name)
+
+
+# --- time periods ----------------------------------------------------------------------------
+
+
+def period_bounds(sec: float, when: str, utc: bool) -> tuple[float, float]:
+    """Start and end (epoch seconds) of the hour or day holding ``sec``."""
+    if utc:
+        length = WHEN[when]
+        start = float(int(sec // length) * length)
+        return start, start + length
+    t = time.localtime(sec)
+    if when == "hourly":
+        start = float(int(sec) - t.tm_min * 60 - t.tm_sec)
+        return start, start + 3600.0
+    start = time.mktime((t.tm_year, t.tm_mon, t.tm_mday, 0, 0, 0, 0, 0, -1))
+    end = time.mktime((t.tm_year, t.tm_mon, t.tm_mday + 1, 0, 0, 0, 0, 0, -1))
+    return start, end

@@ -30,7 +30,9 @@ Guarantees:
   as one step under the file's lock (see :meth:`ComponentRotatingFileHandler._write_shared`).
 
 The file plumbing (locks, appending opens, torn-tail repair, numbered backups and their
-compression) lives in :mod:`hftlogging.handlers.files`, shared with the audit handler.
+compression, rotation periods) lives in :mod:`hftlogging.handlers.files`, shared with the
+audit handler; choosing a record's component in :mod:`hftlogging.handlers.components`;
+the text line of a record in :mod:`hftlogging.handlers.lines`.
 """
 
 from __future__ import annotations
@@ -48,12 +50,16 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any
 
 from hftlogging import strict as _strict
-from hftlogging.exceptions import ConfigError
+from hftlogging.exceptions import ConfigError, Found, HftLoggingOSError, describe
 from hftlogging.formatters import (
     DEFAULT_TEXT_FORMAT,
     ContextFormatter,
-    escape_text,
-    render_context,
+)
+from hftlogging.handlers.components import (
+    check_components,
+    component_matcher,
+    make_selector,
+    select_logger,
 )
 from hftlogging.handlers.files import (
     APPEND_FLAGS,
@@ -74,6 +80,7 @@ from hftlogging.handlers.files import (
     lockf,
     mode_option,
     per_pid_template,
+    period_bounds,
     register_for_fork,
     safe_name,
     same_file,
@@ -81,82 +88,13 @@ from hftlogging.handlers.files import (
     switch_lock,
     thread_lock_for,
     unregister_for_fork,
+    when_option,
 )
+from hftlogging.handlers.lines import contain, make_fast_line
 from hftlogging.lifecycle import starting_thread
-from hftlogging.record import Record
 from hftlogging.worker import get_worker
 
-__all__ = ["ComponentRotatingFileHandler"]
-
-_SELECTORS = ("logger", "field", "tag", "map")
-_WHEN = {"daily": 86_400, "hourly": 3_600}
-_OVERRIDE_KEYS = frozenset({"max_bytes", "backup_count", "when", "compress"})
-CONTINUATION = "  | "
-
-
-# --- small validated options -------------------------------------------------------------
-
-
-def _when_option(name: str, value: Any) -> str | None:
-    if value is None or value in _WHEN:
-        return value  # type: ignore[no-any-return]
-    msg = f"{name} must be 'daily', 'hourly' or null, got {value!r}"
-    raise ConfigError(msg, key=name)
-
-
-def component_matcher(mapping: Any, default: str) -> Callable[[str], str]:
-    """The component of a logger name under ``component_map``.
-
-    Keys are logger names or patterns:
-
-    - ``"app.orders"``: that logger and its children (``app.orders.db``); the longest
-      matching key wins;
-    - ``"*.worker_open"``: any logger whose name ends in the segment(s) after ``*.``,
-      and its children: ``worker_open``, ``app.services.provider.worker_open``,
-      ``app.services.provider.worker_open.db``; consulted when no name key matches, the
-      longest first;
-    - ``""``: every other logger.
-
-    A name that matches nothing gets ``default``.
-
-    Raises:
-        ConfigError: not a mapping, an empty one, or a key with ``*`` anywhere but at its
-            start as ``*.``.
-    """
-    if not isinstance(mapping, Mapping) or not mapping:
-        msg = f"component_map must map logger-name prefixes to components, got {mapping!r}"
-        raise ConfigError(msg, key="component_map")
-    names: list[tuple[str, str]] = []
-    suffixes: list[tuple[str, str]] = []
-    for key, comp in mapping.items():
-        k = str(key)
-        if k.startswith("*.") and "*" not in k[2:] and k[2:].strip("."):
-            suffixes.append((k[2:], str(comp)))
-        elif "*" in k:
-            msg = (
-                f"component_map key {k!r}: '*' is only allowed as a leading '*.' "
-                "(e.g. '*.worker_open' for any logger ending in .worker_open)"
-            )
-            raise ConfigError(msg, key=f"component_map.{k}")
-        else:
-            names.append((k, str(comp)))
-    names.sort(key=lambda kc: len(kc[0]), reverse=True)
-    suffixes.sort(key=lambda kc: len(kc[0]), reverse=True)
-
-    def match(name: str) -> str:
-        catch_all = None
-        for prefix, comp in names:
-            if not prefix:
-                catch_all = comp
-            elif name == prefix or name.startswith(prefix + "."):
-                return comp
-        dotted = "." + name + "."
-        for tail, comp in suffixes:
-            if "." + tail + "." in dotted:
-                return comp
-        return default if catch_all is None else catch_all
-
-    return match
+__all__ = ["ComponentRotatingFileHandler", "component_matcher", "file_stats", "period_bounds"]
 
 
 # --- counters for hftlogging.stats() --------------------------------------------------------
@@ -190,24 +128,6 @@ def _retire(handler: Any) -> None:
             _closed_totals[key] += getattr(handler, key, 0)
 
 
-# --- time periods ----------------------------------------------------------------------------
-
-
-def period_bounds(sec: float, when: str, utc: bool) -> tuple[float, float]:
-    """Start and end (epoch seconds) of the hour or day holding ``sec``."""
-    if utc:
-        length = _WHEN[when]
-        start = float(int(sec // length) * length)
-        return start, start + length
-    t = time.localtime(sec)
-    if when == "hourly":
-        start = float(int(sec) - t.tm_min * 60 - t.tm_sec)
-        return start, start + 3600.0
-    start = time.mktime((t.tm_year, t.tm_mon, t.tm_mday, 0, 0, 0, 0, 0, -1))
-    end = time.mktime((t.tm_year, t.tm_mon, t.tm_mday + 1, 0, 0, 0, 0, 0, -1))
-    return start, end
-
-
 # --- the handler -----------------------------------------------------------------------------
 
 
@@ -236,16 +156,6 @@ class _File:
         self.compress_job: threading.Thread | None = None
         self.identity: tuple[int, int] = (0, 0)
         self.locked = False  # this process holds the file's rotation lock (shared files)
-
-
-def _contain(text: str) -> str:
-    """Keep a formatted record one unit: every line after the first becomes a continuation."""
-    text = text.replace("\r", "\\r")
-    first, _, rest = text.partition("\n")
-    lines = [first]
-    for line in rest.split("\n"):
-        lines.append(line if line.startswith(CONTINUATION) else CONTINUATION + line)
-    return "\n".join(lines)
 
 
 class ComponentRotatingFileHandler(logging.Handler):
@@ -314,7 +224,7 @@ class ComponentRotatingFileHandler(logging.Handler):
         filename: str = "{component}.log",
         max_bytes: int = 0,
         backup_count: int = 5,
-        components: Mapping[str, Mapping[str, Any]] | None = None,
+        components: Mapping[str, Mapping[str, int | str | bool | None]] | None = None,
         *,
         component_from: str | None = None,
         component_field: str = "component",
@@ -340,7 +250,7 @@ class ComponentRotatingFileHandler(logging.Handler):
         self.template, self._fields = check_template(filename)
         self.max_bytes = int_option("max_bytes", max_bytes)
         self.backup_count = int_option("backup_count", backup_count)
-        self.when = _when_option("when", when)
+        self.when = when_option("when", when)
         self.utc = bool(utc)
         self.compress = bool(compress)
         self.idle_close_s = float_option("idle_close_s", idle_close_s)
@@ -351,10 +261,10 @@ class ComponentRotatingFileHandler(logging.Handler):
         self.exclusive = bool(exclusive)
         self.encoding = check_encoding(encoding)
         self._ascii_compatible = encoding.lower().replace("_", "-") in ("utf-8", "utf8")
-        self._overrides = self._check_components(components)
+        self._overrides = check_components(components)
         self._check_shared_compress(self.exclusive, self.compress, self._overrides)
         self._timed = self.when is not None or any(o.get("when") for o in self._overrides.values())
-        self._select = self._make_selector(
+        self._select = make_selector(
             component_from, component_field, component_tag, component_map, default_component
         )
         self.default_component = safe_name(default_component)
@@ -379,15 +289,20 @@ class ComponentRotatingFileHandler(logging.Handler):
         try:
             os.makedirs(self.directory, mode=self.dir_mode, exist_ok=True)
         except OSError as e:
-            msg = f"cannot create the log directory {self.directory!r}: {e.strerror}"
+            msg = describe(
+                None, "a log directory that can be created", self.directory,
+                f"fix the path or its permissions ({e.strerror})",
+            )
             raise ConfigError(msg, key="directory") from e
         if not self._claim():
-            msg = (
-                f"the files {self.template!r} in {self.directory!r} are already written by "
-                "another process (or another handler of this one): two writers would corrupt "
-                "each other's rotation. Put {pid} or {worker} in 'filename' (and give each "
-                "worker its own name with hftlogging.set_worker or HFTLOGGING_WORKER), or "
-                "use another directory"
+            msg = describe(
+                None, "files no other writer holds (two writers would corrupt each other's "
+                "rotation)", Found(
+                    f"the files {self.template!r} in {self.directory!r} already written by "
+                    "another process (or another handler of this one)"
+                ),
+                "put {pid} or {worker} in 'filename' (and give each worker its own name "
+                "with hftlogging.set_worker or HFTLOGGING_WORKER), or use another directory",
             )
             raise ConfigError(msg, key="filename")
         register_for_fork(self)
@@ -396,7 +311,7 @@ class ComponentRotatingFileHandler(logging.Handler):
     # -- configuration helpers -------------------------------------------------------------
 
     @classmethod
-    def check_config(cls, options: Mapping[str, Any]) -> None:
+    def check_config(cls, options: Mapping[str, object]) -> None:
         """Validate ``options`` (the handler's keywords) without touching the disk.
 
         Used by :func:`hftlogging.configure` and ``hftlogging check`` before anything
@@ -413,14 +328,14 @@ class ComponentRotatingFileHandler(logging.Handler):
             int_option(key, a[key])
         for key in ("max_open_files", "max_components"):
             int_option(key, a[key], minimum=1)
-        _when_option("when", a["when"])
+        when_option("when", a["when"])
         float_option("idle_close_s", a["idle_close_s"])
         mode_option("file_mode", a["file_mode"])
         mode_option("dir_mode", a["dir_mode"])
         check_encoding(a["encoding"])
         cls._check_shared_compress(bool(a["exclusive"]), bool(a["compress"]),
-                                   cls._check_components(a["components"]))
-        cls._make_selector(a["component_from"], a["component_field"], a["component_tag"],
+                                   check_components(a["components"]))
+        make_selector(a["component_from"], a["component_field"], a["component_tag"],
                            a["component_map"], a["default_component"])
 
     @staticmethod
@@ -429,100 +344,12 @@ class ComponentRotatingFileHandler(logging.Handler):
     ) -> None:
         if exclusive or not (compress or any(o.get("compress") for o in overrides.values())):
             return
-        msg = (
-            "compress is not available with exclusive: false (another process may rotate "
-            "a backup while it is being compressed); compress shared files with logrotate, "
-            "or give each process its own files"
+        msg = describe(
+            None, "compress: false with exclusive: false (another process may rotate a backup "
+            "while it is being compressed)", Found("compress is not available with exclusive: "
+            "false"), "compress shared files with logrotate, or give each process its own files",
         )
         raise ConfigError(msg, key="compress")
-
-    @staticmethod
-    def _check_components(components: Any) -> dict[str, dict[str, Any]]:
-        if components is None:
-            return {}
-        if not isinstance(components, Mapping):
-            msg = f"components must be a mapping of component name to options, got {components!r}"
-            raise ConfigError(msg, key="components")
-        out: dict[str, dict[str, Any]] = {}
-        for name, opts in components.items():
-            key = f"components.{name}"
-            if not isinstance(opts, Mapping):
-                msg = f"expected a mapping of max_bytes/backup_count/when/compress, got {opts!r}"
-                raise ConfigError(msg, key=key)
-            unknown = set(opts) - _OVERRIDE_KEYS
-            if unknown:
-                msg = (
-                    f"unknown option(s) {sorted(unknown)}; a component may override "
-                    f"{', '.join(sorted(_OVERRIDE_KEYS))}"
-                )
-                raise ConfigError(msg, key=key)
-            o: dict[str, Any] = {}
-            if "max_bytes" in opts:
-                o["max_bytes"] = int_option(f"{key}.max_bytes", opts["max_bytes"])
-            if "backup_count" in opts:
-                o["backup_count"] = int_option(f"{key}.backup_count", opts["backup_count"])
-            if "when" in opts:
-                o["when"] = _when_option(f"{key}.when", opts["when"])
-            if "compress" in opts:
-                o["compress"] = bool(opts["compress"])
-            out[safe_name(name)] = o
-        return out
-
-    @staticmethod
-    def _make_selector(
-        component_from: Any,
-        field: Any,
-        tag: Any,
-        mapping: Any,
-        default: Any,
-    ) -> Callable[[logging.LogRecord], Any]:
-        if component_from is None:
-            component_from = "map" if mapping is not None else "logger"
-        if component_from not in _SELECTORS:
-            msg = f"component_from must be one of {', '.join(_SELECTORS)}, got {component_from!r}"
-            raise ConfigError(msg, key="component_from")
-        if not isinstance(default, str) or not default:
-            msg = f"default_component must be a non-empty string, got {default!r}"
-            raise ConfigError(msg, key="default_component")
-        if component_from == "logger":
-            return _select_logger
-        if component_from == "field":
-            if not isinstance(field, str) or not field:
-                msg = f"component_field must be a field name, got {field!r}"
-                raise ConfigError(msg, key="component_field")
-
-            def select_field(record: logging.LogRecord) -> Any:
-                d = record.__dict__
-                ctx = d.get("context")
-                value = ctx.get(field) if ctx else None
-                if value is None:
-                    value = d.get(field)  # a plain record's extra= attribute
-                return default if value is None else value
-
-            return select_field
-        if component_from == "tag":
-            int_option("component_tag", tag)
-
-            def select_tag(record: logging.LogRecord) -> Any:
-                tags = record.__dict__.get("tags")
-                return tags[tag] if tags and len(tags) > tag else default
-
-            return select_tag
-        match = component_matcher(mapping, default)
-        cache: dict[str, str] = {}
-
-        def select_map(record: logging.LogRecord) -> Any:
-            name = record.name
-            try:
-                return cache[name]
-            except KeyError:
-                pass
-            found = match(name)
-            if len(cache) < 10_000:
-                cache[name] = found
-            return found
-
-        return select_map
 
     # -- process ownership -----------------------------------------------------------------
 
@@ -648,6 +475,10 @@ class ComponentRotatingFileHandler(logging.Handler):
             f"{f.path} is not a regular file (a FIFO, device or socket); "
             "its records go to the fallback"
         )
+        refused = describe(
+            f.path, "a regular file", Found("a FIFO, device or socket"),
+            "its records go to the fallback",
+        )
         try:
             fd = self._open_path(f.path)
         except OSError as e:
@@ -660,7 +491,7 @@ class ComponentRotatingFileHandler(logging.Handler):
             if not stat.S_ISREG(st.st_mode):
                 self.file_conflicts += 1
                 self._report_once(f"special:{f.path}", special)
-                raise OSError(errno.EINVAL, special)
+                raise HftLoggingOSError(errno.EINVAL, refused)
             problem = None
             own = self._per_pid_path(f.path) == f.path  # this process's own per-pid file
             if st.st_nlink > 1:
@@ -680,7 +511,10 @@ class ComponentRotatingFileHandler(logging.Handler):
                 if redirected == f.path:
                     msg = f"{f.path} {problem}; its records go to the fallback"
                     self._report_once(f"conflict:{f.path}", msg)
-                    raise OSError(msg)
+                    raise HftLoggingOSError(describe(
+                        f.path, "a file no other writer holds", Found(problem),
+                        "its records go to the fallback",
+                    ))
                 self._report_once(
                     f"conflict:{f.path}",
                     f"{f.path} {problem}; process {os.getpid()} writes {redirected} instead",
@@ -847,59 +681,7 @@ class ComponentRotatingFileHandler(logging.Handler):
             and isinstance(getattr(fmt, "_style", None), logging.PercentStyle)
             and bool(fmt.default_msec_format)
         )
-        self._line = self._make_fast_line(fmt) if self._fast else self._slow_line  # type: ignore[arg-type]
-
-    def _make_fast_line(self, fmt: ContextFormatter) -> Callable[[logging.LogRecord], str]:
-        """ContextFormatter's output for its default format, without the generic %-style
-        machinery: the listener formats every record, so this is the handler's main cost.
-        A test pins the two outputs equal."""
-        converter = fmt.converter
-        time_format = fmt.default_time_format
-        msec_format = str(fmt.default_msec_format)
-        strftime = time.strftime
-        slow = self._slow_line
-        cache: list[Any] = [-1, "", -1.0, ""]  # second, its text, msecs, the stamp
-        plain = (Record, logging.LogRecord)  # getMessage() is ``msg % args``: inlined
-
-        def fast_line(record: logging.LogRecord) -> str:
-            d = record.__dict__
-            try:
-                if d["exc_info"] or d["exc_text"] or d["stack_info"]:
-                    return slow(record)
-                created = d["created"]
-                sec = int(created)
-                msecs = d["msecs"]
-                if sec != cache[0] or msecs != cache[2]:
-                    if sec != cache[0]:
-                        cache[1] = strftime(time_format, converter(sec))
-                        cache[0] = sec
-                    cache[2] = msecs
-                    cache[3] = msec_format % (cache[1], msecs)
-                msg = d["msg"]
-                args = d["args"]
-                if type(msg) is not str or type(record) not in plain:
-                    msg = record.getMessage()  # a record class may render its own way
-                elif args:
-                    try:
-                        msg = msg % args
-                    except Exception:
-                        msg = record.getMessage()  # says what went wrong, never raises
-                if not msg.isprintable():
-                    msg = escape_text(msg)
-                ctx = d["context"]
-                if ctx:
-                    s = f"{cache[3]} {d['levelname']} {d['name']}: {msg} {render_context(ctx)}"
-                else:
-                    s = f"{cache[3]} {d['levelname']} {d['name']}: {msg}"
-                if s[-1] == " ":
-                    s = s.rstrip(" ")
-                if not s.isprintable():  # a logger name with a control character
-                    s = escape_text(s)
-                return s
-            except Exception:  # an unusual record: the formatter itself decides
-                return slow(record)
-
-        return fast_line
+        self._line = make_fast_line(fmt, self._slow_line) if self._fast else self._slow_line  # type: ignore[arg-type]
 
     def _slow_line(self, record: logging.LogRecord) -> str:
         try:
@@ -913,7 +695,7 @@ class ComponentRotatingFileHandler(logging.Handler):
                 f"msg={record.__dict__.get('msg')!r}"
             )
         if "\n" in s or "\r" in s:
-            s = _contain(s)
+            s = contain(s)
         return s
 
     def emit_batch(self, records: Iterable[logging.LogRecord]) -> None:
@@ -952,7 +734,7 @@ class ComponentRotatingFileHandler(logging.Handler):
         timed = self._timed
         groups: dict[_File, list[str]] = {}
         times: dict[_File, list[float]] = {}
-        if select is _select_logger and not timed:
+        if select is select_logger and not timed:
             # The common case, kept tight: consecutive records mostly share a logger.
             last: Any = None
             lines: list[str] = []
@@ -1153,8 +935,4 @@ class ComponentRotatingFileHandler(logging.Handler):
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.directory}/{self.template}>"
-
-
-def _select_logger(record: logging.LogRecord) -> Any:
-    return record.name
 

@@ -45,6 +45,7 @@ from __future__ import annotations
 from hftlogging.handlers.audit.chain import (
     GENESIS_HASH,
     AuditFormatter,
+    AuditLineError,
     canonical_bytes,
     read_tail,
 )
@@ -61,6 +62,7 @@ from hftlogging.handlers.audit.verify import (
 __all__ = [
     "GENESIS_HASH",
     "AuditFormatter",
+    "AuditLineError",
     "JSONAuditHandler",
     "VerifyResult",
     "canonical_bytes",

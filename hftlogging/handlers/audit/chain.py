@@ -16,6 +16,7 @@ from typing import Any
 
 from pythonjsonlogger.json import JsonFormatter as _JsonFormatter
 
+from hftlogging.exceptions import Found, HftLoggingError, describe
 from hftlogging.formatters import (
     _INF,
     _NEG_INF,
@@ -32,6 +33,7 @@ __all__ = [
     "TAIL_BLOCK",
     "TORN_EVENT",
     "AuditFormatter",
+    "AuditLineError",
     "Chain",
     "canonical_bytes",
     "dump_line",
@@ -43,7 +45,10 @@ __all__ = [
     "seal_bytes",
 ]
 
-#: ``prev_hash`` of the first record of a chain.
+class AuditLineError(HftLoggingError, ValueError):
+    """A line of an audit file is not a chained audit record (damage, not a crash)."""
+
+
 #: ``prev_hash`` of the first record of a chain.
 GENESIS_HASH = "0" * 64
 TORN_EVENT = "audit_torn_line"
@@ -381,16 +386,16 @@ def read_tail(path: str) -> tuple[bytes | None, bytes | None, int]:
 def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     obj = dict(pairs)
     if len(obj) != len(pairs):
-        msg = "duplicate keys"
-        raise ValueError(msg)
+        msg = describe(None, "a JSON object with unique keys", Found("duplicate keys"))
+        raise AuditLineError(msg)
     return obj
 
 
 def load_object(line: bytes) -> dict[str, Any]:
     obj = json.loads(line.decode("utf-8", "surrogatepass"), object_pairs_hook=_no_duplicates)
     if not isinstance(obj, dict):
-        msg = "not a JSON object"
-        raise ValueError(msg)
+        msg = describe(None, "a JSON object", Found(type(obj).__name__))
+        raise AuditLineError(msg)
     return obj
 
 

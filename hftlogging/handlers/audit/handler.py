@@ -15,7 +15,7 @@ import time
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from hftlogging.exceptions import ConfigError
+from hftlogging.exceptions import ConfigError, Found, describe
 from hftlogging.formatters import (
     rfc3339_utc,
     to_jsonable,
@@ -25,6 +25,7 @@ from hftlogging.handlers.audit.chain import (
     RESET_EVENT,
     TORN_EVENT,
     AuditFormatter,
+    AuditLineError,
     Chain,
     load_object,
     plain_host_name,
@@ -60,26 +61,32 @@ _fsync = getattr(os, "fdatasync", os.fsync)
 
 def _check_filename(filename: Any) -> tuple[str, str, frozenset[str]]:
     if not isinstance(filename, (str, os.PathLike)):
-        msg = f"filename must be a path, got {filename!r}"
+        msg = describe(None, "a file path", filename)
         raise ConfigError(msg, key="filename")
     path = os.path.abspath(os.fspath(filename))
     template, fields = check_template(os.path.basename(path))
     if "component" in fields:
-        msg = "filename of an audit handler may use {worker}, {pid} and {host}, not {component}"
+        msg = describe(
+            None, "a file name using {worker}, {pid} and {host} only",
+            Found("{component}, which an audit file cannot use"), "remove {component}",
+        )
         raise ConfigError(msg, key="filename")
     return os.path.dirname(path), template, fields
 
 
 def _check_fsync(fsync: Any) -> str:
     if fsync not in _FSYNC_POLICIES:
-        msg = f"fsync must be one of {', '.join(_FSYNC_POLICIES)}, got {fsync!r}"
+        msg = describe(None, f"one of {', '.join(_FSYNC_POLICIES)}", fsync)
         raise ConfigError(msg, key="fsync")
     return fsync  # type: ignore[no-any-return]
 
 
 def _check_rotation(max_bytes: int, backup_count: int) -> None:
     if max_bytes and not backup_count:
-        msg = "backup_count must be >= 1 when max_bytes is set: rotation must keep the file"
+        msg = describe(
+            None, "backup_count >= 1 when max_bytes is set", backup_count,
+            "rotation must keep the file: set backup_count to 1 or more",
+        )
         raise ConfigError(msg, key="backup_count")
 
 
@@ -165,27 +172,36 @@ class JSONAuditHandler(logging.Handler):
         try:
             os.makedirs(self.directory, mode=self.dir_mode, exist_ok=True)
         except OSError as e:
-            msg = f"cannot create the audit directory {self.directory!r}: {e.strerror}"
+            msg = describe(
+                None, "an audit directory that can be created", self.directory,
+                f"fix the path or its permissions ({e.strerror})",
+            )
             raise ConfigError(msg, key="filename") from e
         if not self._claim():
-            msg = (
-                f"the audit file {self.template!r} in {self.directory!r} is already written by "
-                "another process (or another handler of this one): two writers would break "
-                "its hash chain. Put {pid} or {worker} in 'filename' (with distinct worker "
-                "names) or use another file"
+            msg = describe(
+                None, "an audit file no other writer holds (two writers would break its hash "
+                "chain)", Found(
+                    f"the audit file {self.template!r} in {self.directory!r} already written "
+                    "by another process (or another handler of this one)"
+                ),
+                "put {pid} or {worker} in 'filename' (with distinct worker names) or use "
+                "another file",
             )
             raise ConfigError(msg, key="filename")
         try:
             self._open()
         except OSError as e:
-            msg = f"cannot open the audit file {self.path!r}: {e}"
+            msg = describe(
+                None, "an audit file that can be opened", self.path,
+                f"fix the path or its permissions ({e})",
+            )
             raise ConfigError(msg, key="filename") from e
         register_for_fork(self)
 
     # -- configuration -----------------------------------------------------------------------
 
     @classmethod
-    def check_config(cls, options: Mapping[str, Any]) -> None:
+    def check_config(cls, options: Mapping[str, object]) -> None:
         """Validate ``options`` (the handler's keywords) without touching the disk.
 
         Raises:
@@ -209,9 +225,9 @@ class JSONAuditHandler(logging.Handler):
             ConfigError: ``fmt`` is not an :class:`AuditFormatter`.
         """
         if not isinstance(fmt, AuditFormatter):
-            msg = (
-                "the formatter of a JSONAuditHandler must be an "
-                f"hftlogging.handlers.audit.AuditFormatter, got {type(fmt).__name__}"
+            msg = describe(
+                None, "an hftlogging.handlers.audit.AuditFormatter",
+                Found(type(fmt).__name__), "give the audit handler an AuditFormatter",
             )
             raise ConfigError(msg, key="formatter")
         if fmt.chain is not None and fmt.chain is not self._chain:
@@ -296,7 +312,7 @@ class JSONAuditHandler(logging.Handler):
                 seq = obj["seq"]
                 h = obj.get("hash") if self.hash_chain else GENESIS_HASH
                 if type(seq) is not int or not isinstance(h, str):
-                    raise ValueError("no seq/hash")
+                    raise AuditLineError(describe(None, "seq and hash", obj))
             except (ValueError, KeyError, TypeError) as e:
                 reset = str(e) or type(e).__name__
             else:
