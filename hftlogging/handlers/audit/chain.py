@@ -17,15 +17,14 @@ from typing import Any
 from pythonjsonlogger.json import JsonFormatter as _JsonFormatter
 
 from hftlogging.exceptions import Found, HftLoggingError, describe
-from hftlogging.formatters import (
-    _INF,
-    _NEG_INF,
-    JSONFormatter,
-    _orjson_dumps,
-    rfc3339_utc,
-    to_jsonable,
-)
+from hftlogging.formatters import JSONFormatter, rfc3339_utc, to_jsonable
 from hftlogging.worker import get_worker
+
+_orjson_dumps: Any
+try:  # optional: the fast serialiser of a line
+    from orjson import dumps as _orjson_dumps
+except ImportError:  # pragma: no cover - depends on the environment
+    _orjson_dumps = None
 
 __all__ = [
     "GENESIS_HASH",
@@ -51,6 +50,8 @@ class AuditLineError(HftLoggingError, ValueError):
 
 #: ``prev_hash`` of the first record of a chain.
 GENESIS_HASH = "0" * 64
+_INF = float("inf")
+_NEG_INF = -_INF
 TORN_EVENT = "audit_torn_line"
 RESET_EVENT = "audit_chain_reset"
 _FIXED = frozenset(
