@@ -24,6 +24,7 @@ from prometheus_client.multiprocess import MultiProcessCollector
 
 from hftlogging.exceptions import ConfigError, Found, describe
 from hftlogging.handlers import shared_endpoint
+from hftlogging.handlers.prometheus import endpoint
 from hftlogging.handlers.prometheus.collector import PipelineCollector
 from hftlogging.handlers.prometheus.multiprocess import (
     MULTIPROC_ENV,
@@ -485,31 +486,7 @@ class PrometheusHandler(logging.Handler):
             served.register(PipelineCollector(self.namespace))
         else:
             served = self.registry
-        try:
-            # dictConfig builds handlers holding logging's lock; a starting thread may need
-            # it (a garbage handler's weakref callback), so start with the lock released.
-            with starting_thread():
-                result: Any = prometheus_client.start_http_server(
-                    port, addr=self.addr, registry=served
-                )
-        except OSError as e:
-            msg = describe(
-                None, f"a free port to serve metrics on {self.addr}:{port}",
-                Found(str(e.strerror or e)),
-                "another process may hold the port: choose another port, or 0 to pick a "
-                "free one (several worker processes share one endpoint with multiprocess: "
-                "true)",
-            )
-            raise ConfigError(msg, key="port") from e
-        if not isinstance(result, tuple):  # prometheus-client < 0.20 gives no handle
-            msg = describe(
-                None, "prometheus-client >= 0.20 (to close the endpoint)",
-                Found(f"prometheus-client {getattr(prometheus_client, '__version__', 'older')}"),
-                "upgrade prometheus-client or drop the port option",
-            )
-            raise ConfigError(msg, key="port")
-        server, thread = result
-        thread.name = "hftlogging-prometheus-http"
+        server, thread = endpoint.serve(port, self.addr, served)
         self._server = server
         self._server_thread = thread
         self.port = int(server.server_address[1])
@@ -519,12 +496,7 @@ class PrometheusHandler(logging.Handler):
         self._server = self._server_thread = None
         if server is None:
             return
-        try:
-            server.shutdown()
-        finally:
-            server.server_close()
-        if thread is not None:
-            thread.join(5.0)
+        endpoint.stop(server, thread)
 
     # -- pushing ---------------------------------------------------------------------------
 
