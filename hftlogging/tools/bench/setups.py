@@ -309,13 +309,20 @@ class StdlibTunedSetup(StdlibSetup):
         return _PassThroughQueueHandler(q)
 
     def start(self) -> None:
+        # Only in this setup's own process, and undone by stop(): no caller lookup.
         self._saved_srcfile = logging._srcfile
         logging._srcfile = None
-        super().start()
+        try:
+            super().start()
+        except BaseException:
+            logging._srcfile = self._saved_srcfile
+            raise
 
     def stop(self) -> None:
-        super().stop()
-        logging._srcfile = self._saved_srcfile
+        try:
+            super().stop()
+        finally:
+            logging._srcfile = self._saved_srcfile
 
 
 class PicoSetup(Setup):
