@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 import hftlogging
-from hftlogging.tools.bench import network, otel
+from hftlogging.tools.bench import network, otel, workers
 
 PACKAGE = Path(hftlogging.__file__).parent
 
@@ -129,3 +129,5 @@ def test_unknown_scenarios_raise_config_errors() -> None:
         otel.measure_trace({"mode": "x", "n": 1})
     with pytest.raises(ValueError, match=r"expected one of file, syslog, otlp, found 'x'"):
         network.measure_network({"target": "x", "n": 1})
+    with pytest.raises(ConfigError, match=r"^bench worker task: expected one of loggers, "):
+        workers.run_spec({"task": "x"})

@@ -28,9 +28,15 @@ from hftlogging.tools.bench.otel import measure_trace
 from hftlogging.tools.bench.setups import SETUPS, Setup
 
 __all__ = [
-    "callgrind_info", "parse_result", "run_processes", "run_spec", "run_worker", "worker_cmd",
-    "worker_env",
+    "TASKS", "callgrind_info", "parse_result", "run_processes", "run_spec", "run_worker",
+    "worker_cmd", "worker_env",
 ]
+
+
+#: the tasks that run in a :class:`Setup` of their own.
+_SETUP_TASKS = ("calls", "batch", "monitor", "throughput", "burst", "proc", "backtrace")
+#: every task a worker process runs.
+TASKS = ("loggers", "otel", "network", *_SETUP_TASKS)
 
 
 # --- worker processes ------------------------------------------------------------------------
@@ -44,6 +50,8 @@ def run_spec(spec: dict[str, Any]) -> dict[str, Any]:
         return measure_trace(spec)
     if task == "network":
         return measure_network(spec)
+    if task not in _SETUP_TASKS:
+        raise ConfigError(describe("bench worker task", f"one of {', '.join(TASKS)}", task))
     directory = tempfile.mkdtemp(prefix="hftlogging-bench-")
     try:
         setup = SETUPS[spec["setup"]](directory, spec.get("fmt", "text"), spec.get("capacity"),
@@ -75,12 +83,9 @@ def run_spec(spec: dict[str, Any]) -> dict[str, Any]:
             return measure_burst(setup, spec["n"])
         if task == "proc":
             return _proc_child(setup, spec["n"])
-        if task == "backtrace":
-            setup.stop()
-            return measure_backtrace(directory, spec["n"], spec["ring"])
-        raise ConfigError(describe("bench worker task", "one of calls, batch, monitor, "
-                                   "throughput, burst, proc, backtrace, loggers, otel, network",
-                                   task))
+        # The last of _SETUP_TASKS, "backtrace": it configures a pipeline of its own.
+        setup.stop()
+        return measure_backtrace(directory, spec["n"], spec["ring"])
     finally:
         shutil.rmtree(directory, ignore_errors=True)
 
