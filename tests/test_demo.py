@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import os
 import re
 import socket
@@ -12,14 +11,6 @@ import time
 import urllib.error
 import urllib.request
 from pathlib import Path
-
-import pytest
-
-_MISSING = [m for m in ("hftlogging.handlers.prometheus", "hftlogging.handlers.audit")
-            if importlib.util.find_spec(m) is None]
-pytestmark = pytest.mark.skipif(
-    bool(_MISSING), reason=f"handler module(s) not available yet: {', '.join(_MISSING)}"
-)
 
 
 def _free_port() -> int:
@@ -126,7 +117,7 @@ def test_demo_reports_an_invalid_config_without_starting(tmp_path: Path) -> None
     """An invalid --config is reported in one message (exit 1) before any process starts."""
     import io
 
-    from hftlogging.demo import run_demo
+    from hftlogging.tools.demo import run_demo
 
     bad = tmp_path / "bad.yaml"
     bad.write_text("handlers: {q: {class: hftlogging.handlers.QueueHandlr}}\n")
