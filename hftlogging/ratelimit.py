@@ -124,7 +124,7 @@ class RateLimitedLogger:
     def __init__(self, logger: Any, interval_s: float) -> None:
         self.logger = logger
         # The logger whose level decides (a bound view's underlying logger).
-        self._base = logger if isinstance(logger, logging.Logger) else logger.logger
+        self._base: Any = logger if isinstance(logger, logging.Logger) else logger.logger
         self.interval_s = positive_seconds(interval_s, "every")
         self._lock = threading.Lock()
         # call site -> [time the next record may pass, call numbers, last number let

@@ -23,6 +23,7 @@ from __future__ import annotations
 import collections
 import logging
 import os
+import select
 import socket
 import sys
 import threading
@@ -93,11 +94,23 @@ def _peer_closed(sock: socket.socket) -> bool:
     sends nothing, so anything readable (an end of file or an error) means it is gone.
     """
     try:
+        # Readable first, without waiting: on a socket with a timeout, recv waits up to
+        # that timeout for data whatever its flags (MSG_DONTWAIT included).
+        if _poll is not None:
+            poller = _poll()
+            poller.register(sock, select.POLLIN)
+            if not poller.poll(0):
+                return False
+        elif not select.select([sock], [], [], 0)[0]:
+            return False
         return sock.recv(1, socket.MSG_PEEK | socket.MSG_DONTWAIT) == b""
     except BlockingIOError:
         return False
     except OSError:
         return True
+
+
+_poll = getattr(select, "poll", None)  # select.select refuses descriptors past FD_SETSIZE
 
 
 class SyslogHandler(logging.Handler):
