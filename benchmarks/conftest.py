@@ -9,8 +9,8 @@ import pytest
 from scenarios import RESULTS
 
 import hftlogging
-from hftlogging import bench
 from hftlogging import logger as hft_logger
+from hftlogging.tools import bench
 
 
 @pytest.fixture(autouse=True)

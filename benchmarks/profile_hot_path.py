@@ -26,8 +26,8 @@ import timeit
 from typing import Any
 
 import hftlogging
-from hftlogging import bench
 from hftlogging.handlers import queue as hq
+from hftlogging.tools import bench
 
 N = 200_000
 
@@ -178,7 +178,7 @@ def listener_steps(s: bench.HftSetup) -> list[tuple[str, float]]:
         jf.format(r)
     rows.append(("JSONFormatter.format(record)", (time.perf_counter_ns() - t0) / 10_000))
 
-    std = logging.Formatter(bench.STDLIB_TEXT_FORMAT)
+    std = logging.Formatter(bench.setups.STDLIB_TEXT_FORMAT)
     t0 = time.perf_counter_ns()
     for r in records:
         std.format(r)

@@ -1,6 +1,6 @@
 """Shared pieces of the benchmark suite: setups, timed loops, results for the summary.
 
-The setups and measurements themselves live in :mod:`hftlogging.bench` (the same code
+The setups and measurements themselves live in :mod:`hftlogging.tools.bench` (the same code
 ``hftlogging bench`` runs); this module adapts them to pytest-benchmark and collects the
 figures each test produced so that the session ends with one table of ratios to stdlib.
 """
@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from hftlogging import bench
+from hftlogging.tools import bench
 
 #: Setups compared on the caller side (the empty one measures the timer itself).
 CALLER_SETUPS = ["hftlogging", "stdlib", "stdlib-tuned", "picologging", "structlog", "loguru",
@@ -70,7 +70,8 @@ def started(key: str, directory: str, fmt: str = "text", **options: Any) -> Iter
 
 def batch_loop(setup: bench.Setup, kind: str) -> tuple[Callable[[], int], list[int]]:
     """A round of :data:`LOOPS` calls for pytest-benchmark, and the running call count."""
-    run = bench._compile(bench._BATCH_TEMPLATE, bench.CALLS[setup.key][kind], setup.log)
+    run = bench.measure.compile_loop(bench.measure.BATCH_TEMPLATE, bench.CALLS[setup.key][kind],
+                                     setup.log)
     count = [0]
 
     def round_() -> int:
@@ -89,7 +90,7 @@ def drain(setup: bench.Setup) -> None:
 
 
 def percentiles(key: str, kind: str, regime: str) -> dict[str, Any]:
-    """Per-call percentiles measured in a fresh interpreter (see :mod:`hftlogging.bench`)."""
+    """Per-call percentiles measured in a fresh interpreter (see :mod:`hftlogging.tools.bench`)."""
     n = SAT_N if regime == "sat" else PACED_N
     if key == "loguru":
         n = min(n, 2_000)

@@ -3,7 +3,7 @@
 JSON lines (``JSONFormatter`` into a rotating file) and audit (``JSONAuditHandler``,
 ``fsync: batch``, hash-chained) log the same four fields a record from one thread; each
 round runs in a fresh interpreter, the two are interleaved, and the medians are compared
-(see :mod:`hftlogging.bench_audit`). Every record is counted on disk and the audit chain
+(see :mod:`hftlogging.tools.bench.audit`). Every record is counted on disk and the audit chain
 is verified.
 
 Run: ``pytest benchmarks/test_audit_throughput.py -s`` or
@@ -18,7 +18,7 @@ import statistics
 import sys
 from typing import Any
 
-from hftlogging.bench_audit import TARGET_RATIO, run_rounds
+from hftlogging.tools.bench.audit import TARGET_RATIO, run_rounds
 
 N = 50_000
 ROUNDS = 3

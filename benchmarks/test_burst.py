@@ -10,7 +10,7 @@ from typing import Any
 
 from scenarios import record
 
-from hftlogging import bench
+from hftlogging.tools import bench
 
 BURST = 1_000_000
 

@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 from scenarios import CALLER_SETUPS, LOOPS, batch_loop, drain, percentiles, record, started
 
-from hftlogging import bench
+from hftlogging.tools import bench
 
 ROUNDS = 30
 

@@ -15,7 +15,7 @@ import statistics
 import pytest
 from scenarios import record
 
-from hftlogging import bench
+from hftlogging.tools import bench
 
 ROUNDS = 3
 OPERATIONS = ("create", "get", "add_handler", "set_level")

@@ -3,7 +3,7 @@
 Sampling puts a timing wrapper on one call in ``latency_sample_every``; the others must
 cost what they cost without it. pytest-benchmark times rounds of 1,000 calls in each mode;
 the same-process comparison alternates batches of the two modes in a fresh interpreter
-(:func:`hftlogging.bench.measure_monitor`) and is the figure to quote.
+(:func:`hftlogging.tools.bench.measure_monitor`) and is the figure to quote.
 """
 
 from __future__ import annotations
@@ -15,8 +15,8 @@ from typing import Any
 import pytest
 from scenarios import LOOPS, batch_loop, drain, record, started
 
-from hftlogging import bench
 from hftlogging.monitor import get_monitor
+from hftlogging.tools import bench
 
 ROUNDS = 30
 

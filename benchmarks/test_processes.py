@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 from scenarios import RESULTS, record
 
-from hftlogging import bench
+from hftlogging.tools import bench
 
 N = 50_000
 

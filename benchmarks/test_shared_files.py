@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from scenarios import RESULTS, record
 
-from hftlogging import bench_shared
+from hftlogging.tools.bench import shared as bench_shared
 
 N = 50_000
 

@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 from scenarios import THROUGHPUT_CASES, record, require
 
-from hftlogging import bench
+from hftlogging.tools import bench
 
 N = 20_000
 ROUNDS = 3

@@ -25,13 +25,16 @@ from typing import TextIO
 
 from hftlogging import __version__
 from hftlogging.config import Plan, default_env, logger_chain, prepare, routes
-from hftlogging.demo import run_demo
-from hftlogging.exceptions import ConfigError
+from hftlogging.exceptions import ConfigError, Found, HftLoggingError, describe
 
 __all__ = [
-    "EXIT_FAILED", "EXIT_INTERRUPTED", "EXIT_OK", "EXIT_USAGE", "main", "render_check",
-    "render_convert",
+    "EXIT_FAILED", "EXIT_INTERRUPTED", "EXIT_OK", "EXIT_USAGE", "UsageError", "main",
+    "render_check", "render_convert",
 ]
+
+class UsageError(HftLoggingError, argparse.ArgumentTypeError):
+    """A command-line value of the wrong form (argparse reports it as a usage error)."""
+
 
 EXIT_OK = 0
 EXIT_FAILED = 1
@@ -144,9 +147,9 @@ def _positive_float(text: str) -> float:
     try:
         value = float(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number, found {text!r}") from None
+        raise UsageError(describe(None, "a number", text)) from None
     if not value > 0:
-        raise argparse.ArgumentTypeError(f"expected a number > 0, found {text!r}")
+        raise UsageError(describe(None, "a number > 0", text))
     return value
 
 
@@ -154,9 +157,9 @@ def _positive_int(text: str) -> int:
     try:
         value = int(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"expected an integer, found {text!r}") from None
+        raise UsageError(describe(None, "an integer", text)) from None
     if value < 1:
-        raise argparse.ArgumentTypeError(f"expected an integer >= 1, found {text!r}")
+        raise UsageError(describe(None, "an integer >= 1", text))
     return value
 
 
@@ -164,9 +167,9 @@ def _port(text: str) -> int:
     try:
         value = int(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a port number, found {text!r}") from None
+        raise UsageError(describe(None, "a port number", text)) from None
     if not 0 <= value <= 65535:
-        raise argparse.ArgumentTypeError(f"expected a port in 0..65535, found {text!r}")
+        raise UsageError(describe(None, "a port in 0..65535", text))
     return value
 
 
@@ -307,11 +310,11 @@ def render_convert(config: str, env: dict[str, str] | None = None) -> str:
         environ.update(env)
     plan = prepare(config, env=environ)
     if plan.translation is None:
-        msg = (
-            "expected a configuration in the logging: format (a top-level logging: with "
-            "backends, routing_rules, global_context or hft_settings), found a dictConfig "
-            "configuration, which hftlogging.configure loads as it is"
-        )
+        msg = describe(
+            None, "a configuration in the logging: format (a top-level logging: with "
+            "backends, routing_rules, global_context or hft_settings)",
+            Found("a dictConfig configuration"),
+            "hftlogging.configure loads that one as it is: there is nothing to convert")
         raise ConfigError(msg, path=plan.source)
     from hftlogging.seeds import render_yaml
 
@@ -349,7 +352,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv[:1] == ["bench"]:
         # The benchmark has its own options (and --help): hand it everything after "bench".
-        from hftlogging.bench import main as bench_main
+        # Imported on use: the benchmarks are tooling, never loaded by other commands.
+        from hftlogging.tools.bench import main as bench_main
 
         return bench_main(argv[1:])
     args = _build_parser().parse_args(argv)
@@ -359,6 +363,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "convert":
             return _convert(args.config, args.env, sys.stdout, sys.stderr)
         if args.command == "demo":
+            from hftlogging.tools.demo import run_demo
+
             return run_demo(
                 seconds=args.seconds, workers=args.workers, config=args.config,
                 port=args.port, directory=args.dir, rate=args.rate,

@@ -117,7 +117,7 @@ def test_demo_reports_an_invalid_config_without_starting(tmp_path: Path) -> None
     """An invalid --config is reported in one message (exit 1) before any process starts."""
     import io
 
-    from hftlogging.demo import run_demo
+    from hftlogging.tools.demo import run_demo
 
     bad = tmp_path / "bad.yaml"
     bad.write_text("handlers: {q: {class: hftlogging.handlers.QueueHandlr}}\n")

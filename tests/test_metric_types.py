@@ -97,7 +97,7 @@ def _log_none_tags(logger_name: str, handler: PrometheusHandler) -> None:
 
 
 @pytest.mark.parametrize(("value", "fragment"), [
-    (["*_failures"], "must be a mapping"),
+    (["*_failures"], "expected a mapping"),
     ({"*_failures": "count"}, "expected counter, gauge or histogram"),
     ({"": "counter"}, "non-empty strings"),
 ])

@@ -12,11 +12,12 @@ from typing import Any
 import pytest
 
 import hftlogging
-from hftlogging import bench, lifecycle
+from hftlogging import lifecycle
 from hftlogging.exceptions import ConfigError
 from hftlogging.handlers import PrometheusHandler
 from hftlogging.monitor import get_monitor
 from hftlogging.testing import CaptureHandler
+from hftlogging.tools import bench
 
 
 @pytest.fixture(autouse=True)
@@ -246,7 +247,7 @@ def test_prometheus_exports_call_latency_throughput_and_breaches(logger_name: st
 
 def test_bench_measures_sampling_off_and_on_with_every_record_on_disk() -> None:
     """The `hftlogging bench` scenario: both modes timed in one process, every line written,
-    samples taken only with sampling on, and section 7 reports the ratio as a target."""
+    samples taken only with sampling on, and section 6 reports the ratio as a target."""
     res = bench.run_worker({"task": "monitor", "setup": "hftlogging", "capacity": 200_000,
                             "loops": 200, "repeat": 20, "sample_every": 10})
     assert "error" not in res, res
@@ -256,7 +257,7 @@ def test_bench_measures_sampling_off_and_on_with_every_record_on_disk() -> None:
     results = bench.Results()
     results.add("monitor", res)
     checks: list[Any] = []
-    table = bench._monitor_table(results, checks)
-    assert table.startswith("### 9. Self-monitoring")
+    table = bench.tables.monitor_table(results, checks)
+    assert table.startswith("### 6. Self-monitoring")
     assert [c[0] for c in checks] == [
         "self-monitoring on costs the enabled call at most 1.05x off"]

@@ -17,7 +17,9 @@ from hypothesis import strategies as st
 import hftlogging
 from hftlogging.exceptions import ConfigError
 from hftlogging.formatters import ContextFormatter
-from hftlogging.handlers.rotating import ComponentRotatingFileHandler, _contain, period_bounds
+from hftlogging.handlers.files import period_bounds
+from hftlogging.handlers.lines import contain
+from hftlogging.handlers.rotating import ComponentRotatingFileHandler
 from hftlogging.record import build_record
 
 T0 = 1_800_000_000 * 10**9  # a fixed wall-clock time, in ns (2027-01-15T08:00:00Z)
@@ -611,7 +613,7 @@ def test_fast_line_equals_context_formatter(
     b.created, b.msecs = a.created, a.msecs
     expected = ContextFormatter().format(b)
     if "\n" in expected or "\r" in expected:
-        expected = _contain(expected)
+        expected = contain(expected)
     assert h._line(a) == expected
 
 

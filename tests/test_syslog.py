@@ -220,6 +220,24 @@ def test_exceptions_and_line_breaks_stay_one_message_over_tcp(
     assert lines[1].endswith("|after")
 
 
+def test_batches_after_the_first_reuse_the_connection_without_waiting(
+    rsyslog: Rsyslog, logger_name: str
+) -> None:
+    """Before each batch the handler checks whether the relay closed the connection; on a
+    live connection that check neither waits for the socket's timeout nor counts a failure:
+    five batches go out on one connection, none is sent again."""
+    handler = SyslogHandler(address=rsyslog.address, protocol="tcp", timeout_s=30.0)
+    lg = _logger(logger_name, handler)
+    for batch in range(5):
+        for i in range(3):
+            lg.info("batch %d record %d", batch, i)
+        handler.flush()
+        assert len(rsyslog.wait_lines(3 * (batch + 1))) == 3 * (batch + 1)
+    stats = handler.exporter_stats()
+    handler.close()
+    assert (stats["reconnects"], stats["send_errors"], stats["sent"]) == (1, 0, 15)
+
+
 def test_an_outage_is_buffered_then_delivered_and_overflow_is_counted(
     rsyslog: Rsyslog, logger_name: str
 ) -> None:

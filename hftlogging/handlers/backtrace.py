@@ -21,9 +21,8 @@ from __future__ import annotations
 import collections
 import logging
 import logging.handlers
-from typing import Any
 
-from hftlogging.exceptions import ConfigError
+from hftlogging.exceptions import ConfigError, describe
 from hftlogging.filters import to_level
 
 __all__ = ["BacktraceHandler"]
@@ -55,7 +54,7 @@ class BacktraceHandler(logging.handlers.MemoryHandler):
         level: int | str = logging.NOTSET,
     ) -> None:
         if isinstance(capacity, bool) or not isinstance(capacity, int) or capacity < 1:
-            msg = f"expected a whole number of records >= 1, found {capacity!r}"
+            msg = describe(None, "a whole number of records >= 1", capacity)
             raise ConfigError(msg, key="capacity")
         flush = to_level(flush_level, "flush_level")
         # A name is resolved by dictConfig (as for MemoryHandler) before the handler is
@@ -138,7 +137,7 @@ class BacktraceHandler(logging.handlers.MemoryHandler):
         self.ring.clear()
         logging.Handler.close(self)
 
-    def setTarget(self, target: Any) -> None:
+    def setTarget(self, target: logging.Handler | None) -> None:
         """Set the handler the records are written to."""
         self.target = target
 

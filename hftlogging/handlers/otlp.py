@@ -32,8 +32,9 @@ from collections.abc import Mapping
 from typing import Any
 
 from hftlogging import health
-from hftlogging.exceptions import ConfigError
+from hftlogging.exceptions import ConfigError, Found, describe
 from hftlogging.formatters import to_jsonable
+from hftlogging.record import record_context
 from hftlogging.worker import get_worker
 
 __all__ = ["OTLPHandler"]
@@ -99,7 +100,7 @@ class OTLPHandler(logging.Handler):
     def __init__(
         self,
         endpoint: str = "http://127.0.0.1:4318/v1/logs",
-        resource: Mapping[str, Any] | None = None,
+        resource: Mapping[str, object] | None = None,
         headers: Mapping[str, str] | None = None,
         timeout_s: float = 10.0,
         buffer_size: int = 10_000,
@@ -119,21 +120,22 @@ class OTLPHandler(logging.Handler):
             from opentelemetry.sdk.util.instrumentation import InstrumentationScope
             from opentelemetry.trace import TraceFlags
         except ImportError as e:
-            msg = (f"the OpenTelemetry SDK is not installed ({e}); pip install "
-                   f"'hftlogging[otel]' (opentelemetry-sdk and "
-                   f"opentelemetry-exporter-otlp-proto-http)")
+            msg = describe(None, "the OpenTelemetry SDK installed",
+                           Found(f"it is not installed ({e})"),
+                           "pip install 'hftlogging[otel]' (opentelemetry-sdk and "
+                           "opentelemetry-exporter-otlp-proto-http)")
             raise ConfigError(msg, key="class") from e
         if not isinstance(endpoint, str) or not endpoint.startswith(("http://", "https://")):
-            msg = f"expected an http(s) URL of the OTLP logs endpoint, found {endpoint!r}"
+            msg = describe(None, "an http(s) URL of the OTLP logs endpoint", endpoint)
             raise ConfigError(msg, key="endpoint")
         for key, n in (("buffer_size", buffer_size), ("max_batch", max_batch)):
             if isinstance(n, bool) or not isinstance(n, int) or n < 1:
-                msg = f"expected a whole number >= 1, found {n!r}"
+                msg = describe(None, "a whole number >= 1", n)
                 raise ConfigError(msg, key=key)
         for key, s in (("timeout_s", timeout_s), ("retry_initial_s", retry_initial_s),
                        ("retry_max_s", retry_max_s)):
             if isinstance(s, bool) or not isinstance(s, (int, float)) or not 0 < s < 86_400:
-                msg = f"expected a number of seconds > 0 and < 86400, found {s!r}"
+                msg = describe(None, "a number of seconds > 0 and < 86400", s)
                 raise ConfigError(msg, key=key)
         self._ApiLogRecord = ApiLogRecord
         self._Severity = SeverityNumber
@@ -173,7 +175,7 @@ class OTLPHandler(logging.Handler):
     def _convert(self, record: logging.LogRecord) -> Any:
         d = record.__dict__
         attrs: dict[str, Any] = {"logger.name": record.name}
-        ctx = d.get("context")
+        ctx = record_context(record)
         if isinstance(ctx, Mapping):
             for k, v in ctx.items():
                 attrs[str(k)] = _attribute(v)

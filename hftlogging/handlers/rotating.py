@@ -29,23 +29,19 @@ Guarantees:
   one ``O_APPEND`` write per batch, and the size check, rotation and write of a batch
   as one step under the file's lock (see :meth:`ComponentRotatingFileHandler._write_shared`).
 
-The file helpers at the end of this module (exclusive lock, numbered backups, appending
-opens) are shared with :mod:`hftlogging.handlers.audit`.
+The file plumbing (locks, appending opens, torn-tail repair, numbered backups and their
+compression, rotation periods) lives in :mod:`hftlogging.handlers.files`, shared with the
+audit handler; choosing a record's component in :mod:`hftlogging.handlers.components`;
+the text line of a record in :mod:`hftlogging.handlers.lines`.
 """
 
 from __future__ import annotations
 
 import contextlib
 import errno
-import gzip
-import inspect
 import logging
 import os
-import re
-import shutil
-import socket
 import stat
-import string
 import sys
 import threading
 import time
@@ -54,223 +50,51 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any
 
 from hftlogging import strict as _strict
-from hftlogging.exceptions import ConfigError
+from hftlogging.exceptions import ConfigError, Found, HftLoggingOSError, describe
 from hftlogging.formatters import (
     DEFAULT_TEXT_FORMAT,
     ContextFormatter,
-    escape_text,
-    render_context,
 )
+from hftlogging.handlers.components import (
+    check_components,
+    component_matcher,
+    make_selector,
+    select_logger,
+)
+from hftlogging.handlers.files import (
+    APPEND_FLAGS,
+    LOCK_EX,
+    O_CLOEXEC,
+    O_NOFOLLOW,
+    O_NONBLOCK,
+    ExclusiveLock,
+    bind_options,
+    check_encoding,
+    check_template,
+    compress_file,
+    directory_option,
+    float_option,
+    host_name,
+    int_option,
+    lock_inode,
+    lockf,
+    mode_option,
+    per_pid_template,
+    period_bounds,
+    register_for_fork,
+    safe_name,
+    same_file,
+    shift_backups,
+    switch_lock,
+    thread_lock_for,
+    unregister_for_fork,
+    when_option,
+)
+from hftlogging.handlers.lines import contain, make_fast_line
 from hftlogging.lifecycle import starting_thread
-from hftlogging.options import check_duration
-from hftlogging.record import Record
 from hftlogging.worker import get_worker
 
-__all__ = ["ComponentRotatingFileHandler"]
-
-_flock: Callable[[int, int], Any] | None
-_lockf: Callable[[int, int], Any] | None
-try:
-    import fcntl
-
-    _flock = fcntl.flock
-    _lockf = fcntl.lockf
-    _LOCK_EX_NB = fcntl.LOCK_EX | fcntl.LOCK_NB
-    _LOCK_SH_NB = fcntl.LOCK_SH | fcntl.LOCK_NB
-    _LOCK_EX = fcntl.LOCK_EX
-    _LOCK_UN = fcntl.LOCK_UN
-except ImportError:  # pragma: no cover - Windows: no advisory locks, no exclusivity
-    _flock = _lockf = None
-    _LOCK_EX_NB = _LOCK_SH_NB = _LOCK_EX = _LOCK_UN = 0
-
-_O_NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
-_O_CLOEXEC = getattr(os, "O_CLOEXEC", 0)
-_O_NONBLOCK = getattr(os, "O_NONBLOCK", 0)
-_APPEND_FLAGS = os.O_WRONLY | os.O_APPEND | os.O_CREAT | _O_NOFOLLOW | _O_CLOEXEC
-_FIELDS = frozenset({"component", "worker", "pid", "host"})
-_SELECTORS = ("logger", "field", "tag", "map")
-_WHEN = {"daily": 86_400, "hourly": 3_600}
-_OVERRIDE_KEYS = frozenset({"max_bytes", "backup_count", "when", "compress"})
-_UNSAFE = re.compile(r"[^A-Za-z0-9_.@+-]")
-CONTINUATION = "  | "
-
-
-# --- small validated options -------------------------------------------------------------
-
-
-def _int_option(name: str, value: Any, *, minimum: int = 0) -> int:
-    if isinstance(value, bool) or not isinstance(value, int):
-        msg = f"{name} must be an integer >= {minimum}, got {value!r}"
-        raise ConfigError(msg, key=name)
-    if value < minimum:
-        msg = f"{name} must be >= {minimum}, got {value!r}"
-        raise ConfigError(msg, key=name)
-    return value
-
-
-def _float_option(name: str, value: Any) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
-        msg = f"{name} must be a number of seconds >= 0, got {value!r}"
-        raise ConfigError(msg, key=name)
-    check_duration(name, value)
-    return float(value)
-
-
-def _when_option(name: str, value: Any) -> str | None:
-    if value is None or value in _WHEN:
-        return value  # type: ignore[no-any-return]
-    msg = f"{name} must be 'daily', 'hourly' or null, got {value!r}"
-    raise ConfigError(msg, key=name)
-
-
-def _mode_option(name: str, value: Any) -> int:
-    if isinstance(value, str):  # YAML users write "0640"
-        with contextlib.suppress(ValueError):
-            value = int(value, 8)
-    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= 0o777:
-        msg = f"{name} must be a permission mode such as 0o640 or '0640', got {value!r}"
-        raise ConfigError(msg, key=name)
-    return value
-
-
-def _directory_option(directory: Any) -> str:
-    if not isinstance(directory, (str, os.PathLike)) or not os.fspath(directory):
-        msg = f"directory must be a directory path such as 'logs/app', got {directory!r}"
-        raise ConfigError(msg, key="directory")
-    return os.path.abspath(os.fspath(directory))
-
-
-def _check_encoding(encoding: Any) -> str:
-    try:
-        "".encode(encoding)
-    except (LookupError, TypeError) as e:
-        msg = f"encoding must be a codec name such as 'utf-8', got {encoding!r}"
-        raise ConfigError(msg, key="encoding") from e
-    return encoding  # type: ignore[no-any-return]
-
-
-def _bind(cls: type, options: Mapping[str, Any]) -> dict[str, Any]:
-    """The handler's keyword arguments with defaults filled in, or a ConfigError."""
-    sig = inspect.signature(cls)
-    try:
-        bound = sig.bind(**dict(options))
-    except TypeError as e:
-        names = ", ".join(sig.parameters)
-        msg = f"{e}; the options are: {names}"
-        raise ConfigError(msg) from e
-    bound.apply_defaults()
-    return dict(bound.arguments)
-
-
-def safe_name(text: object) -> str:
-    """Make ``text`` usable as part of a file name: no separators, no leading dot."""
-    s = _UNSAFE.sub("_", str(text))[:120]
-    if not s or s.startswith("."):
-        s = "_" + s
-    return s
-
-
-def check_template(template: Any, key: str = "filename") -> tuple[str, frozenset[str]]:
-    """Validate a file name template; returns it and the placeholders it uses.
-
-    Raises:
-        ConfigError: a non-string template, a path separator, or an unknown placeholder.
-    """
-    if not isinstance(template, str) or not template.strip():
-        msg = f"{key} must be a non-empty file name template, got {template!r}"
-        raise ConfigError(msg, key=key)
-    if "/" in template or os.sep in template or template in (".", ".."):
-        msg = (
-            f"{key} must be a file name, not a path, got {template!r}; "
-            "put the directory in 'directory'"
-        )
-        raise ConfigError(msg, key=key)
-    try:
-        fields = {f for _, f, _, _ in string.Formatter().parse(template) if f is not None}
-    except ValueError as e:
-        msg = f"{key} {template!r} is not a valid template: {e}"
-        raise ConfigError(msg, key=key) from e
-    unknown = fields - _FIELDS
-    if unknown:
-        msg = (
-            f"{key} {template!r} uses unknown placeholder(s) {sorted(unknown)}; "
-            "expected {component}, {worker}, {pid} or {host}"
-        )
-        raise ConfigError(msg, key=key)
-    return template, frozenset(fields)
-
-
-def component_matcher(mapping: Any, default: str) -> Callable[[str], str]:
-    """The component of a logger name under ``component_map``.
-
-    Keys are logger names or patterns:
-
-    - ``"app.orders"``: that logger and its children (``app.orders.db``); the longest
-      matching key wins;
-    - ``"*.worker_open"``: any logger whose name ends in the segment(s) after ``*.``,
-      and its children: ``worker_open``, ``app.services.provider.worker_open``,
-      ``app.services.provider.worker_open.db``; consulted when no name key matches, the
-      longest first;
-    - ``""``: every other logger.
-
-    A name that matches nothing gets ``default``.
-
-    Raises:
-        ConfigError: not a mapping, an empty one, or a key with ``*`` anywhere but at its
-            start as ``*.``.
-    """
-    if not isinstance(mapping, Mapping) or not mapping:
-        msg = f"component_map must map logger-name prefixes to components, got {mapping!r}"
-        raise ConfigError(msg, key="component_map")
-    names: list[tuple[str, str]] = []
-    suffixes: list[tuple[str, str]] = []
-    for key, comp in mapping.items():
-        k = str(key)
-        if k.startswith("*.") and "*" not in k[2:] and k[2:].strip("."):
-            suffixes.append((k[2:], str(comp)))
-        elif "*" in k:
-            msg = (
-                f"component_map key {k!r}: '*' is only allowed as a leading '*.' "
-                "(e.g. '*.worker_open' for any logger ending in .worker_open)"
-            )
-            raise ConfigError(msg, key=f"component_map.{k}")
-        else:
-            names.append((k, str(comp)))
-    names.sort(key=lambda kc: len(kc[0]), reverse=True)
-    suffixes.sort(key=lambda kc: len(kc[0]), reverse=True)
-
-    def match(name: str) -> str:
-        catch_all = None
-        for prefix, comp in names:
-            if not prefix:
-                catch_all = comp
-            elif name == prefix or name.startswith(prefix + "."):
-                return comp
-        dotted = "." + name + "."
-        for tail, comp in suffixes:
-            if "." + tail + "." in dotted:
-                return comp
-        return default if catch_all is None else catch_all
-
-    return match
-
-
-def per_pid_template(template: str) -> str:
-    """``"{component}.log"`` -> ``"{component}.{pid}.log"`` (the fallback after a fork)."""
-    stem, dot, ext = template.rpartition(".")
-    if not dot or not stem or "{" in ext:
-        return template + ".{pid}"
-    return f"{stem}.{{pid}}.{ext}"
-
-
-_host_cache: list[str] = []
-
-
-def host_name() -> str:
-    """This machine's host name, made safe for file names (computed once)."""
-    if not _host_cache:
-        _host_cache.append(safe_name(socket.gethostname() or "localhost"))
-    return _host_cache[0]
+__all__ = ["ComponentRotatingFileHandler", "component_matcher", "file_stats", "period_bounds"]
 
 
 # --- counters for hftlogging.stats() --------------------------------------------------------
@@ -304,206 +128,6 @@ def _retire(handler: Any) -> None:
             _closed_totals[key] += getattr(handler, key, 0)
 
 
-# --- fork handling -------------------------------------------------------------------------
-
-_fork_handlers: weakref.WeakSet[Any] = weakref.WeakSet()
-_fork_hook_installed = False
-_fork_lock = threading.Lock()
-
-
-def register_for_fork(handler: Any) -> None:
-    """Call ``handler.after_fork_child()`` in every forked child (hook installed once)."""
-    global _fork_hook_installed
-    with _fork_lock:
-        _fork_handlers.add(handler)
-        if not _fork_hook_installed and hasattr(os, "register_at_fork"):
-            os.register_at_fork(after_in_child=_after_fork_child)
-            _fork_hook_installed = True
-
-
-def unregister_for_fork(handler: Any) -> None:
-    """Forget ``handler`` (it was closed)."""
-    with _fork_lock:
-        _fork_handlers.discard(handler)
-
-
-_path_locks: dict[str, threading.Lock] = {}
-
-
-def _thread_lock_for(path: str) -> threading.Lock:
-    """The in-process lock guarding the rotation lock file ``path``."""
-    with _fork_lock:
-        lock = _path_locks.get(path)
-        if lock is None:
-            lock = _path_locks[path] = threading.Lock()
-        return lock
-
-
-def _after_fork_child() -> None:
-    global _fork_lock
-    _fork_lock = threading.Lock()
-    _path_locks.clear()  # a parent's thread may have held one at the fork
-    for h in list(_fork_handlers):
-        try:
-            h.after_fork_child()
-        except Exception as e:  # a child must start even if one handler cannot reset
-            with contextlib.suppress(Exception):
-                sys.stderr.write(f"hftlogging: could not reset {h!r} after fork: {e!r}\n")
-
-
-# --- file helpers ----------------------------------------------------------------------------
-
-
-class ExclusiveLock:
-    """An advisory ``flock`` on ``<directory>/.<name>.lock``, held while a handler lives.
-
-    Locks are per open file, so a second handler in the same process conflicts too.
-    The lock file stays on disk (removing it would race with another process taking it).
-    """
-
-    def __init__(self, directory: str, name: str, file_mode: int) -> None:
-        self.path = os.path.join(directory, f".{name}.lock")
-        self.file_mode = file_mode
-        self.fd: int | None = None
-
-    def acquire(self) -> bool:
-        """Take the lock; False when another process (or handler) holds it."""
-        if self.fd is not None:
-            return True
-        if _flock is None:  # pragma: no cover - no advisory locks on this platform
-            return True
-        fd = os.open(self.path, os.O_RDWR | os.O_CREAT | _O_NOFOLLOW | _O_CLOEXEC, self.file_mode)
-        try:
-            _flock(fd, _LOCK_EX_NB)
-        except OSError:
-            os.close(fd)
-            return False
-        self.fd = fd
-        return True
-
-    def release(self) -> None:
-        """Drop the lock (in a forked child: drop the inherited descriptor only)."""
-        fd, self.fd = self.fd, None
-        if fd is not None:
-            with contextlib.suppress(OSError):
-                os.close(fd)
-
-
-def switch_lock(
-    held: ExclusiveLock | None, directory: str, name: str, file_mode: int
-) -> tuple[bool, ExclusiveLock | None]:
-    """Hold the lock for file set ``name`` instead of ``held``.
-
-    Returns:
-        (True, the lock now held) — ``held`` itself when it already is that lock, else a
-        new one, ``held`` being released; or (False, ``held``) when another process (or
-        handler) holds the new lock, ``held`` being kept.
-    """
-    lock = ExclusiveLock(directory, name, file_mode)
-    if held is not None and held.path == lock.path:
-        return True, held  # already ours (the name did not change)
-    if not lock.acquire():
-        return False, held
-    if held is not None:
-        held.release()
-    return True, lock
-
-
-def open_append(path: str, file_mode: int) -> int:
-    """Open ``path`` for appending, refusing a symlink; returns the descriptor.
-
-    Raises:
-        OSError: ``ELOOP`` when ``path`` is a symlink, or any other open error.
-    """
-    return os.open(path, _APPEND_FLAGS, file_mode)
-
-
-def write_all(fd: int, data: bytes) -> None:
-    """``os.write`` until every byte is written (a regular file may take a partial write)."""
-    view = memoryview(data)
-    while view:
-        n = os.write(fd, view)
-        view = view[n:]
-
-
-def shift_backups(path: str, backup_count: int) -> str | None:
-    """Rotate ``path`` to ``path.1``, shifting ``path.N`` (and ``path.N.gz``) up by one.
-
-    The oldest backup beyond ``backup_count`` is removed. With ``backup_count == 0``
-    the file is removed. Returns the new ``path.1`` (or None when nothing was kept).
-    """
-    if backup_count <= 0:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(path)
-        return None
-    for suffix in ("", ".gz"):
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(f"{path}.{backup_count}{suffix}")
-    # Backups are numbered without gaps: find the last one rather than trying every number.
-    top = 0
-    while top < backup_count - 1 and (
-        os.path.lexists(f"{path}.{top + 1}") or os.path.lexists(f"{path}.{top + 1}.gz")
-    ):
-        top += 1
-    for i in range(top, 0, -1):
-        for suffix in ("", ".gz"):
-            with contextlib.suppress(FileNotFoundError):
-                os.replace(f"{path}.{i}{suffix}", f"{path}.{i + 1}{suffix}")
-    os.replace(path, f"{path}.1")
-    return f"{path}.1"
-
-
-def sync_directory(directory: str) -> None:
-    """fsync a directory so a rename in it survives a crash (best effort)."""
-    try:
-        fd = os.open(directory, os.O_RDONLY | _O_CLOEXEC)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
-
-
-def compress_file(src: str, file_mode: int) -> None:
-    """gzip ``src`` into ``src.gz`` (written to a temporary name, then renamed), remove ``src``."""
-    dst = src + ".gz"
-    tmp = dst + ".tmp"
-    with contextlib.suppress(FileNotFoundError):
-        os.unlink(tmp)
-    fd_in = os.open(src, os.O_RDONLY | _O_NOFOLLOW | _O_CLOEXEC)
-    with open(fd_in, "rb") as fin:
-        fd_out = os.open(
-            tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | _O_NOFOLLOW | _O_CLOEXEC, file_mode
-        )
-        with open(fd_out, "wb") as fout, gzip.GzipFile(
-            filename=os.path.basename(src), mode="wb", fileobj=fout, compresslevel=6
-        ) as gz:
-            shutil.copyfileobj(fin, gz, 1 << 20)
-    os.replace(tmp, dst)
-    os.unlink(src)
-
-
-# --- time periods ----------------------------------------------------------------------------
-
-
-def period_bounds(sec: float, when: str, utc: bool) -> tuple[float, float]:
-    """Start and end (epoch seconds) of the hour or day holding ``sec``."""
-    if utc:
-        length = _WHEN[when]
-        start = float(int(sec // length) * length)
-        return start, start + length
-    t = time.localtime(sec)
-    if when == "hourly":
-        start = float(int(sec) - t.tm_min * 60 - t.tm_sec)
-        return start, start + 3600.0
-    start = time.mktime((t.tm_year, t.tm_mon, t.tm_mday, 0, 0, 0, 0, 0, -1))
-    end = time.mktime((t.tm_year, t.tm_mon, t.tm_mday + 1, 0, 0, 0, 0, 0, -1))
-    return start, end
-
-
 # --- the handler -----------------------------------------------------------------------------
 
 
@@ -532,16 +156,6 @@ class _File:
         self.compress_job: threading.Thread | None = None
         self.identity: tuple[int, int] = (0, 0)
         self.locked = False  # this process holds the file's rotation lock (shared files)
-
-
-def _contain(text: str) -> str:
-    """Keep a formatted record one unit: every line after the first becomes a continuation."""
-    text = text.replace("\r", "\\r")
-    first, _, rest = text.partition("\n")
-    lines = [first]
-    for line in rest.split("\n"):
-        lines.append(line if line.startswith(CONTINUATION) else CONTINUATION + line)
-    return "\n".join(lines)
 
 
 class ComponentRotatingFileHandler(logging.Handler):
@@ -610,7 +224,7 @@ class ComponentRotatingFileHandler(logging.Handler):
         filename: str = "{component}.log",
         max_bytes: int = 0,
         backup_count: int = 5,
-        components: Mapping[str, Mapping[str, Any]] | None = None,
+        components: Mapping[str, Mapping[str, int | str | bool | None]] | None = None,
         *,
         component_from: str | None = None,
         component_field: str = "component",
@@ -632,25 +246,25 @@ class ComponentRotatingFileHandler(logging.Handler):
         formatter: logging.Formatter | None = None,
     ) -> None:
         super().__init__(level)
-        self.directory = _directory_option(directory)
+        self.directory = directory_option(directory)
         self.template, self._fields = check_template(filename)
-        self.max_bytes = _int_option("max_bytes", max_bytes)
-        self.backup_count = _int_option("backup_count", backup_count)
-        self.when = _when_option("when", when)
+        self.max_bytes = int_option("max_bytes", max_bytes)
+        self.backup_count = int_option("backup_count", backup_count)
+        self.when = when_option("when", when)
         self.utc = bool(utc)
         self.compress = bool(compress)
-        self.idle_close_s = _float_option("idle_close_s", idle_close_s)
-        self.max_open_files = _int_option("max_open_files", max_open_files, minimum=1)
-        self.max_components = _int_option("max_components", max_components, minimum=1)
-        self.file_mode = _mode_option("file_mode", file_mode)
-        self.dir_mode = _mode_option("dir_mode", dir_mode)
+        self.idle_close_s = float_option("idle_close_s", idle_close_s)
+        self.max_open_files = int_option("max_open_files", max_open_files, minimum=1)
+        self.max_components = int_option("max_components", max_components, minimum=1)
+        self.file_mode = mode_option("file_mode", file_mode)
+        self.dir_mode = mode_option("dir_mode", dir_mode)
         self.exclusive = bool(exclusive)
-        self.encoding = _check_encoding(encoding)
+        self.encoding = check_encoding(encoding)
         self._ascii_compatible = encoding.lower().replace("_", "-") in ("utf-8", "utf8")
-        self._overrides = self._check_components(components)
+        self._overrides = check_components(components)
         self._check_shared_compress(self.exclusive, self.compress, self._overrides)
         self._timed = self.when is not None or any(o.get("when") for o in self._overrides.values())
-        self._select = self._make_selector(
+        self._select = make_selector(
             component_from, component_field, component_tag, component_map, default_component
         )
         self.default_component = safe_name(default_component)
@@ -675,15 +289,20 @@ class ComponentRotatingFileHandler(logging.Handler):
         try:
             os.makedirs(self.directory, mode=self.dir_mode, exist_ok=True)
         except OSError as e:
-            msg = f"cannot create the log directory {self.directory!r}: {e.strerror}"
+            msg = describe(
+                None, "a log directory that can be created", self.directory,
+                f"fix the path or its permissions ({e.strerror})",
+            )
             raise ConfigError(msg, key="directory") from e
         if not self._claim():
-            msg = (
-                f"the files {self.template!r} in {self.directory!r} are already written by "
-                "another process (or another handler of this one): two writers would corrupt "
-                "each other's rotation. Put {pid} or {worker} in 'filename' (and give each "
-                "worker its own name with hftlogging.set_worker or HFTLOGGING_WORKER), or "
-                "use another directory"
+            msg = describe(
+                None, "files no other writer holds (two writers would corrupt each other's "
+                "rotation)", Found(
+                    f"the files {self.template!r} in {self.directory!r} already written by "
+                    "another process (or another handler of this one)"
+                ),
+                "put {pid} or {worker} in 'filename' (and give each worker its own name "
+                "with hftlogging.set_worker or HFTLOGGING_WORKER), or use another directory",
             )
             raise ConfigError(msg, key="filename")
         register_for_fork(self)
@@ -692,7 +311,7 @@ class ComponentRotatingFileHandler(logging.Handler):
     # -- configuration helpers -------------------------------------------------------------
 
     @classmethod
-    def check_config(cls, options: Mapping[str, Any]) -> None:
+    def check_config(cls, options: Mapping[str, object]) -> None:
         """Validate ``options`` (the handler's keywords) without touching the disk.
 
         Used by :func:`hftlogging.configure` and ``hftlogging check`` before anything
@@ -702,21 +321,21 @@ class ComponentRotatingFileHandler(logging.Handler):
         Raises:
             ConfigError: the first invalid option.
         """
-        a = _bind(cls, options)
-        _directory_option(a["directory"])
+        a = bind_options(cls, options)
+        directory_option(a["directory"])
         check_template(a["filename"])
         for key in ("max_bytes", "backup_count"):
-            _int_option(key, a[key])
+            int_option(key, a[key])
         for key in ("max_open_files", "max_components"):
-            _int_option(key, a[key], minimum=1)
-        _when_option("when", a["when"])
-        _float_option("idle_close_s", a["idle_close_s"])
-        _mode_option("file_mode", a["file_mode"])
-        _mode_option("dir_mode", a["dir_mode"])
-        _check_encoding(a["encoding"])
+            int_option(key, a[key], minimum=1)
+        when_option("when", a["when"])
+        float_option("idle_close_s", a["idle_close_s"])
+        mode_option("file_mode", a["file_mode"])
+        mode_option("dir_mode", a["dir_mode"])
+        check_encoding(a["encoding"])
         cls._check_shared_compress(bool(a["exclusive"]), bool(a["compress"]),
-                                   cls._check_components(a["components"]))
-        cls._make_selector(a["component_from"], a["component_field"], a["component_tag"],
+                                   check_components(a["components"]))
+        make_selector(a["component_from"], a["component_field"], a["component_tag"],
                            a["component_map"], a["default_component"])
 
     @staticmethod
@@ -725,100 +344,12 @@ class ComponentRotatingFileHandler(logging.Handler):
     ) -> None:
         if exclusive or not (compress or any(o.get("compress") for o in overrides.values())):
             return
-        msg = (
-            "compress is not available with exclusive: false (another process may rotate "
-            "a backup while it is being compressed); compress shared files with logrotate, "
-            "or give each process its own files"
+        msg = describe(
+            None, "compress: false with exclusive: false (another process may rotate a backup "
+            "while it is being compressed)", Found("compress is not available with exclusive: "
+            "false"), "compress shared files with logrotate, or give each process its own files",
         )
         raise ConfigError(msg, key="compress")
-
-    @staticmethod
-    def _check_components(components: Any) -> dict[str, dict[str, Any]]:
-        if components is None:
-            return {}
-        if not isinstance(components, Mapping):
-            msg = f"components must be a mapping of component name to options, got {components!r}"
-            raise ConfigError(msg, key="components")
-        out: dict[str, dict[str, Any]] = {}
-        for name, opts in components.items():
-            key = f"components.{name}"
-            if not isinstance(opts, Mapping):
-                msg = f"expected a mapping of max_bytes/backup_count/when/compress, got {opts!r}"
-                raise ConfigError(msg, key=key)
-            unknown = set(opts) - _OVERRIDE_KEYS
-            if unknown:
-                msg = (
-                    f"unknown option(s) {sorted(unknown)}; a component may override "
-                    f"{', '.join(sorted(_OVERRIDE_KEYS))}"
-                )
-                raise ConfigError(msg, key=key)
-            o: dict[str, Any] = {}
-            if "max_bytes" in opts:
-                o["max_bytes"] = _int_option(f"{key}.max_bytes", opts["max_bytes"])
-            if "backup_count" in opts:
-                o["backup_count"] = _int_option(f"{key}.backup_count", opts["backup_count"])
-            if "when" in opts:
-                o["when"] = _when_option(f"{key}.when", opts["when"])
-            if "compress" in opts:
-                o["compress"] = bool(opts["compress"])
-            out[safe_name(name)] = o
-        return out
-
-    @staticmethod
-    def _make_selector(
-        component_from: Any,
-        field: Any,
-        tag: Any,
-        mapping: Any,
-        default: Any,
-    ) -> Callable[[logging.LogRecord], Any]:
-        if component_from is None:
-            component_from = "map" if mapping is not None else "logger"
-        if component_from not in _SELECTORS:
-            msg = f"component_from must be one of {', '.join(_SELECTORS)}, got {component_from!r}"
-            raise ConfigError(msg, key="component_from")
-        if not isinstance(default, str) or not default:
-            msg = f"default_component must be a non-empty string, got {default!r}"
-            raise ConfigError(msg, key="default_component")
-        if component_from == "logger":
-            return _select_logger
-        if component_from == "field":
-            if not isinstance(field, str) or not field:
-                msg = f"component_field must be a field name, got {field!r}"
-                raise ConfigError(msg, key="component_field")
-
-            def select_field(record: logging.LogRecord) -> Any:
-                d = record.__dict__
-                ctx = d.get("context")
-                value = ctx.get(field) if ctx else None
-                if value is None:
-                    value = d.get(field)  # a plain record's extra= attribute
-                return default if value is None else value
-
-            return select_field
-        if component_from == "tag":
-            _int_option("component_tag", tag)
-
-            def select_tag(record: logging.LogRecord) -> Any:
-                tags = record.__dict__.get("tags")
-                return tags[tag] if tags and len(tags) > tag else default
-
-            return select_tag
-        match = component_matcher(mapping, default)
-        cache: dict[str, str] = {}
-
-        def select_map(record: logging.LogRecord) -> Any:
-            name = record.name
-            try:
-                return cache[name]
-            except KeyError:
-                pass
-            found = match(name)
-            if len(cache) < 10_000:
-                cache[name] = found
-            return found
-
-        return select_map
 
     # -- process ownership -----------------------------------------------------------------
 
@@ -925,7 +456,7 @@ class ComponentRotatingFileHandler(logging.Handler):
     def _open_path(self, path: str) -> int:
         # O_NONBLOCK: a FIFO without a reader fails at once instead of blocking the listener
         # (it has no effect on a regular file).
-        flags = _APPEND_FLAGS | _O_NONBLOCK
+        flags = APPEND_FLAGS | O_NONBLOCK
         try:
             return os.open(path, flags, self.file_mode)
         except FileNotFoundError:  # the directory was removed under us: make it again
@@ -944,6 +475,10 @@ class ComponentRotatingFileHandler(logging.Handler):
             f"{f.path} is not a regular file (a FIFO, device or socket); "
             "its records go to the fallback"
         )
+        refused = describe(
+            f.path, "a regular file", Found("a FIFO, device or socket"),
+            "its records go to the fallback",
+        )
         try:
             fd = self._open_path(f.path)
         except OSError as e:
@@ -956,7 +491,7 @@ class ComponentRotatingFileHandler(logging.Handler):
             if not stat.S_ISREG(st.st_mode):
                 self.file_conflicts += 1
                 self._report_once(f"special:{f.path}", special)
-                raise OSError(errno.EINVAL, special)
+                raise HftLoggingOSError(errno.EINVAL, refused)
             problem = None
             own = self._per_pid_path(f.path) == f.path  # this process's own per-pid file
             if st.st_nlink > 1:
@@ -976,7 +511,10 @@ class ComponentRotatingFileHandler(logging.Handler):
                 if redirected == f.path:
                     msg = f"{f.path} {problem}; its records go to the fallback"
                     self._report_once(f"conflict:{f.path}", msg)
-                    raise OSError(msg)
+                    raise HftLoggingOSError(describe(
+                        f.path, "a file no other writer holds", Found(problem),
+                        "its records go to the fallback",
+                    ))
                 self._report_once(
                     f"conflict:{f.path}",
                     f"{f.path} {problem}; process {os.getpid()} writes {redirected} instead",
@@ -1006,66 +544,12 @@ class ComponentRotatingFileHandler(logging.Handler):
         return os.path.join(directory, per_pid_template(name).replace("{pid}", pid))
 
     def _lock_data_file(self, fd: int, path: str, size: int) -> bool:
-        """Lock the open file itself (its inode, whatever name reached it).
-
-        An exclusive writer holds ``LOCK_EX``; shared writers hold ``LOCK_SH``, so any two
-        names for one file meet on one lock. Whoever gets ``LOCK_EX`` is alone on the file
-        and may repair a torn tail. Returns False on a conflict.
-        """
-        if _flock is None:  # pragma: no cover - no advisory locks on this platform
-            return True
-        try:
-            _flock(fd, _LOCK_EX_NB)
-        except OSError:
-            if self.exclusive:
-                return False
-            try:
-                _flock(fd, _LOCK_SH_NB)  # other shared writers have it open
-            except OSError:
-                return False  # an exclusive writer holds it
-            return True
-        if size > 0:
-            self._repair_tail(fd, path, size)
-        if self.exclusive:
-            return True
-        try:
-            _flock(fd, _LOCK_SH_NB)  # downgrade, so the other shared writers can join
-        except OSError:
-            return False
-        return True
-
-    def _repair_tail(self, fd: int, path: str, size: int) -> None:
-        """End a file whose last line is torn (a writer killed mid-write) with a newline.
-
-        The fragment stays in the file as a line of its own, so the next record starts
-        on a new line instead of continuing it; it is counted (``torn_tails``) and
-        reported on stderr with its length.
-        """
-        try:
-            rfd = os.open(path, os.O_RDONLY | _O_NOFOLLOW | _O_CLOEXEC | _O_NONBLOCK)
-        except OSError:
-            return  # not readable by us: nothing can be checked
-        try:
-            if os.fstat(rfd)[1:3] != os.fstat(fd)[1:3]:  # (inode, device): the same file?
-                return
-            start = max(0, size - 65536)
-            tail = os.pread(rfd, size - start, start)
-        except OSError:
-            return
-        finally:
-            os.close(rfd)
-        if not tail or tail.endswith(b"\n"):
-            return
-        cut = tail.rfind(b"\n")
-        length = f"{len(tail) - cut - 1} bytes" if cut >= 0 or start == 0 else "over 64 KiB"
-        write_all(fd, b"\n")
-        self.torn_tails += 1
-        with contextlib.suppress(Exception):
-            sys.stderr.write(
-                f"hftlogging: {path} ended in a partial line ({length}, left by a writer "
-                "stopped mid-record); ended it with a newline so the next record starts on "
-                "its own line\n"
-            )
+        """Lock the open file itself (see :func:`~hftlogging.handlers.files.lock_inode`);
+        a repaired torn tail is counted (``torn_tails``). Returns False on a conflict."""
+        locked, repaired = lock_inode(fd, path, size, self.exclusive)
+        if repaired:
+            self.torn_tails += 1
+        return locked
 
     @contextlib.contextmanager
     def _rotation_lock(self, f: _File) -> Iterator[None]:
@@ -1077,19 +561,19 @@ class ComponentRotatingFileHandler(logging.Handler):
         and the kernel releases it when the process dies. Threads and handlers of one
         process queue on a ``threading.Lock`` per lock file first.
         """
-        if f.locked or _lockf is None:
+        if f.locked or lockf is None:
             yield
             return
         path = os.path.join(os.path.dirname(f.path), f".{os.path.basename(f.path)}.lock")
-        flags = os.O_RDWR | os.O_CREAT | _O_NOFOLLOW | _O_CLOEXEC
-        with _thread_lock_for(path):
+        flags = os.O_RDWR | os.O_CREAT | O_NOFOLLOW | O_CLOEXEC
+        with thread_lock_for(path):
             try:
                 fd = os.open(path, flags, self.file_mode)
             except FileNotFoundError:
                 os.makedirs(self.directory, mode=self.dir_mode, exist_ok=True)
                 fd = os.open(path, flags, self.file_mode)
             try:
-                _lockf(fd, _LOCK_EX)
+                lockf(fd, LOCK_EX)
                 f.locked = True
                 yield
             finally:
@@ -1197,59 +681,7 @@ class ComponentRotatingFileHandler(logging.Handler):
             and isinstance(getattr(fmt, "_style", None), logging.PercentStyle)
             and bool(fmt.default_msec_format)
         )
-        self._line = self._make_fast_line(fmt) if self._fast else self._slow_line  # type: ignore[arg-type]
-
-    def _make_fast_line(self, fmt: ContextFormatter) -> Callable[[logging.LogRecord], str]:
-        """ContextFormatter's output for its default format, without the generic %-style
-        machinery: the listener formats every record, so this is the handler's main cost.
-        A test pins the two outputs equal."""
-        converter = fmt.converter
-        time_format = fmt.default_time_format
-        msec_format = str(fmt.default_msec_format)
-        strftime = time.strftime
-        slow = self._slow_line
-        cache: list[Any] = [-1, "", -1.0, ""]  # second, its text, msecs, the stamp
-        plain = (Record, logging.LogRecord)  # getMessage() is ``msg % args``: inlined
-
-        def fast_line(record: logging.LogRecord) -> str:
-            d = record.__dict__
-            try:
-                if d["exc_info"] or d["exc_text"] or d["stack_info"]:
-                    return slow(record)
-                created = d["created"]
-                sec = int(created)
-                msecs = d["msecs"]
-                if sec != cache[0] or msecs != cache[2]:
-                    if sec != cache[0]:
-                        cache[1] = strftime(time_format, converter(sec))
-                        cache[0] = sec
-                    cache[2] = msecs
-                    cache[3] = msec_format % (cache[1], msecs)
-                msg = d["msg"]
-                args = d["args"]
-                if type(msg) is not str or type(record) not in plain:
-                    msg = record.getMessage()  # a record class may render its own way
-                elif args:
-                    try:
-                        msg = msg % args
-                    except Exception:
-                        msg = record.getMessage()  # says what went wrong, never raises
-                if not msg.isprintable():
-                    msg = escape_text(msg)
-                ctx = d["context"]
-                if ctx:
-                    s = f"{cache[3]} {d['levelname']} {d['name']}: {msg} {render_context(ctx)}"
-                else:
-                    s = f"{cache[3]} {d['levelname']} {d['name']}: {msg}"
-                if s[-1] == " ":
-                    s = s.rstrip(" ")
-                if not s.isprintable():  # a logger name with a control character
-                    s = escape_text(s)
-                return s
-            except Exception:  # an unusual record: the formatter itself decides
-                return slow(record)
-
-        return fast_line
+        self._line = make_fast_line(fmt, self._slow_line) if self._fast else self._slow_line  # type: ignore[arg-type]
 
     def _slow_line(self, record: logging.LogRecord) -> str:
         try:
@@ -1263,7 +695,7 @@ class ComponentRotatingFileHandler(logging.Handler):
                 f"msg={record.__dict__.get('msg')!r}"
             )
         if "\n" in s or "\r" in s:
-            s = _contain(s)
+            s = contain(s)
         return s
 
     def emit_batch(self, records: Iterable[logging.LogRecord]) -> None:
@@ -1302,7 +734,7 @@ class ComponentRotatingFileHandler(logging.Handler):
         timed = self._timed
         groups: dict[_File, list[str]] = {}
         times: dict[_File, list[float]] = {}
-        if select is _select_logger and not timed:
+        if select is select_logger and not timed:
             # The common case, kept tight: consecutive records mostly share a logger.
             last: Any = None
             lines: list[str] = []
@@ -1341,7 +773,7 @@ class ComponentRotatingFileHandler(logging.Handler):
         if not self.exclusive:
             self._write_shared(f, lines, created)
             return
-        if f.fd is not None and not _same_file(f.path, f.identity):
+        if f.fd is not None and not same_file(f.path, f.identity):
             # Removed, renamed or replaced under us (a directory removed, logrotate, another
             # process's rotation): the descriptor would write where nobody reads. Reopen.
             self._close_file(f)
@@ -1444,7 +876,7 @@ class ComponentRotatingFileHandler(logging.Handler):
         return out
 
     def _reopen_if_moved(self, f: _File) -> int:
-        if f.fd is not None and not _same_file(f.path, f.identity):
+        if f.fd is not None and not same_file(f.path, f.identity):
             self._close_file(f)  # another process rotated it
         return f.fd if f.fd is not None else self._open_file(f)
 
@@ -1504,15 +936,3 @@ class ComponentRotatingFileHandler(logging.Handler):
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.directory}/{self.template}>"
 
-
-def _select_logger(record: logging.LogRecord) -> Any:
-    return record.name
-
-
-def _same_file(path: str, identity: tuple[int, int]) -> bool:
-    """Whether ``path`` still names the file (device, inode) that was opened."""
-    try:
-        st = os.stat(path, follow_symlinks=False)
-    except OSError:
-        return False
-    return (st.st_dev, st.st_ino) == identity

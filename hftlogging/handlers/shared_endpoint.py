@@ -40,9 +40,10 @@ import prometheus_client
 from prometheus_client import CollectorRegistry, Counter, Gauge
 from prometheus_client import values as prometheus_values
 from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.metrics_core import Metric
 from prometheus_client.multiprocess import MultiProcessCollector, mark_process_dead
 
-from hftlogging.exceptions import ConfigError
+from hftlogging.exceptions import ConfigError, Found, describe
 from hftlogging.health import stats as pipeline_stats
 from hftlogging.lifecycle import signals_blocked, starting_thread
 from hftlogging.worker import get_worker, runtime_dir
@@ -181,7 +182,7 @@ class _Collector:
         self.member = member
         self.files = MultiProcessCollector(None, path=member.directory)  # type: ignore[no-untyped-call]
 
-    def collect(self) -> list[Any]:
+    def collect(self) -> list[Metric]:
         m = self.member
         m.write_stats()
         m.reap()
@@ -236,10 +237,10 @@ class Member:
         if getattr(value_class, "_multiprocess", False):
             current = os.environ.get(MULTIPROC_ENV)
             if current and os.path.realpath(current) != os.path.realpath(self.directory):
-                msg = (
-                    f"prometheus-client in this process already writes to {current!r} "
-                    f"({MULTIPROC_ENV}); a process shares one metrics directory: drop "
-                    "multiprocess_dir or set it to that directory"
+                msg = describe(
+                    None, "the metrics directory prometheus-client in this process writes "
+                    f"to, {current!r} ({MULTIPROC_ENV}): a process shares one",
+                    self.directory, "drop multiprocess_dir or set it to that directory",
                 )
                 raise ConfigError(msg, key="multiprocess_dir")
         else:
@@ -352,10 +353,11 @@ class Member:
                         self.port, addr=self.addr, registry=self.served
                     )
             except OSError as e:
-                msg = (
-                    f"cannot serve metrics on {self.addr}:{self.port}: {e.strerror or e}; a "
-                    "process outside this group of workers holds the port: stop it or "
-                    "choose another port"
+                msg = describe(
+                    None, f"a port to serve metrics on {self.addr}:{self.port}",
+                    Found(str(e.strerror or e)),
+                    "a process outside this group of workers holds the port: stop it or "
+                    "choose another port",
                 )
                 if at_configure:
                     fd, self.endpoint_fd = self.endpoint_fd, None
@@ -492,12 +494,15 @@ def join(
             shared_directory(addr, port) if port is not None else None
         )
     except OSError as e:
-        msg = f"cannot create the shared metrics directory: {e}"
+        msg = describe(
+            None, "a shared metrics directory that can be created", Found(str(e)),
+            "fix multiprocess_dir or its permissions",
+        )
         raise ConfigError(msg, key="multiprocess_dir") from e
     if not path:
-        msg = (
-            "multiprocess: true without a port needs multiprocess_dir (or "
-            f"{MULTIPROC_ENV}): the directory the serving process reads"
+        msg = describe(
+            None, f"multiprocess_dir (or {MULTIPROC_ENV}) with multiprocess: true without a "
+            "port", Found("neither"), "give the directory the serving process reads",
         )
         raise ConfigError(msg, key="multiprocess_dir")
     with _Members.lock:
@@ -506,9 +511,11 @@ def join(
             same = os.path.realpath(m.directory) == os.path.realpath(path)
             if not same or (port is not None and (m.port, m.addr) not in ((None, m.addr),
                                                                            (port, addr))):
-                msg = (
-                    f"this process already shares metrics through {m.directory!r} "
-                    f"({m.addr}:{m.port}); one process belongs to one group"
+                msg = describe(
+                    None, "one group per process", Found(
+                        f"this process already shares metrics through {m.directory!r} "
+                        f"({m.addr}:{m.port})"
+                    ), "configure every handler of this process with the same port",
                 )
                 raise ConfigError(msg, key="port")
             if m.port is None and port is not None:
@@ -519,7 +526,10 @@ def join(
                 m.enter()
             except OSError as e:
                 m.leave()
-                msg = f"cannot use the shared metrics directory {path!r}: {e}"
+                msg = describe(
+                    None, "a usable shared metrics directory", path,
+                    f"fix the directory or its permissions ({e})",
+                )
                 raise ConfigError(msg, key="multiprocess_dir") from e
             except BaseException:
                 m.leave()

@@ -23,6 +23,7 @@ from __future__ import annotations
 import collections
 import logging
 import os
+import select
 import socket
 import sys
 import threading
@@ -31,8 +32,9 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from hftlogging import health
-from hftlogging.exceptions import ConfigError
+from hftlogging.exceptions import ConfigError, describe
 from hftlogging.formatters import rfc3339_utc, to_jsonable
+from hftlogging.record import record_context
 
 __all__ = ["FACILITIES", "SyslogHandler"]
 
@@ -92,11 +94,23 @@ def _peer_closed(sock: socket.socket) -> bool:
     sends nothing, so anything readable (an end of file or an error) means it is gone.
     """
     try:
+        # Readable first, without waiting: on a socket with a timeout, recv waits up to
+        # that timeout for data whatever its flags (MSG_DONTWAIT included).
+        if _poll is not None:
+            poller = _poll()
+            poller.register(sock, select.POLLIN)
+            if not poller.poll(0):
+                return False
+        elif not select.select([sock], [], [], 0)[0]:
+            return False
         return sock.recv(1, socket.MSG_PEEK | socket.MSG_DONTWAIT) == b""
     except BlockingIOError:
         return False
     except OSError:
         return True
+
+
+_poll = getattr(select, "poll", None)  # select.select refuses descriptors past FD_SETSIZE
 
 
 class SyslogHandler(logging.Handler):
@@ -126,7 +140,7 @@ class SyslogHandler(logging.Handler):
 
     def __init__(
         self,
-        address: Sequence[Any] | str = ("127.0.0.1", 514),
+        address: Sequence[str | int] | str | os.PathLike[str] = ("127.0.0.1", 514),
         protocol: str = "tcp",
         app_name: str | None = None,
         facility: str | int = "user",
@@ -141,43 +155,43 @@ class SyslogHandler(logging.Handler):
     ) -> None:
         super().__init__(level)
         if protocol not in _PROTOCOLS:
-            msg = f"expected one of {', '.join(_PROTOCOLS)}, found {protocol!r}"
+            msg = describe(None, f"one of {', '.join(_PROTOCOLS)}", protocol)
             raise ConfigError(msg, key="protocol")
         if protocol == "unix":
             if not isinstance(address, (str, os.PathLike)):
-                msg = f"expected a socket path for protocol unix, found {address!r}"
+                msg = describe(None, "a socket path for protocol unix", address)
                 raise ConfigError(msg, key="address")
             self.address: Any = os.fspath(address)
         else:
             if (isinstance(address, (str, bytes)) or not isinstance(address, Sequence)
                     or len(address) != 2):
-                msg = (f"expected [host, port] for protocol {protocol}, found {address!r}; "
-                       f"use protocol: unix for a socket path")
+                msg = describe(None, f"[host, port] for protocol {protocol}", address,
+                               "use protocol: unix for a socket path")
                 raise ConfigError(msg, key="address")
             host, port = address[0], address[1]
             if isinstance(port, bool) or not isinstance(port, int) or not 0 < port < 65536:
-                msg = f"expected a port number 1-65535, found {port!r}"
+                msg = describe(None, "a port number 1-65535", port)
                 raise ConfigError(msg, key="address")
             self.address = (str(host), port)
         if isinstance(facility, str):
             if facility not in FACILITIES:
-                msg = f"expected one of {', '.join(FACILITIES)}, found {facility!r}"
+                msg = describe(None, f"one of {', '.join(FACILITIES)}", facility)
                 raise ConfigError(msg, key="facility")
             self.facility = FACILITIES[facility]
         elif isinstance(facility, int) and not isinstance(facility, bool) and 0 <= facility <= 23:
             self.facility = facility
         else:
-            msg = f"expected a facility name or a code 0-23, found {facility!r}"
+            msg = describe(None, "a facility name or a code 0-23", facility)
             raise ConfigError(msg, key="facility")
         for key, value in (("max_message_bytes", max_message_bytes), ("buffer_size", buffer_size)):
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                msg = f"expected a whole number >= 1, found {value!r}"
+                msg = describe(None, "a whole number >= 1", value)
                 raise ConfigError(msg, key=key)
         for key, fvalue in (("timeout_s", timeout_s), ("reconnect_initial_s", reconnect_initial_s),
                             ("reconnect_max_s", reconnect_max_s)):
             if (isinstance(fvalue, bool) or not isinstance(fvalue, (int, float))
                     or not 0 < fvalue < 86_400):
-                msg = f"expected a number of seconds > 0 and < 86400, found {fvalue!r}"
+                msg = describe(None, "a number of seconds > 0 and < 86400", fvalue)
                 raise ConfigError(msg, key=key)
         self.protocol = protocol
         self.app_name = _header_token(
@@ -212,7 +226,7 @@ class SyslogHandler(logging.Handler):
         header = (f"<{pri}>1 {rfc3339_utc(created_ns)} {self.hostname} {self.app_name} "
                   f"{record.process or _NIL} {_header_token(msgid, 32)} ")
         params = []
-        ctx = d.get("context")
+        ctx = record_context(record)
         if isinstance(ctx, Mapping):
             for key, value in ctx.items():
                 params.append(f'{_sd_name(str(key))}="{_sd_value(value)}"')

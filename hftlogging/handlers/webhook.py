@@ -7,7 +7,7 @@ import logging
 import urllib.request
 from collections.abc import Sequence
 
-from hftlogging.exceptions import ConfigError
+from hftlogging.exceptions import ConfigError, describe
 
 __all__ = ["WebhookHandler"]
 
@@ -24,7 +24,7 @@ class WebhookHandler(logging.Handler):
     def __init__(self, url: str, *, timeout_s: float = 2.0,
                  level: int | str = logging.CRITICAL) -> None:
         if not isinstance(url, str) or not url.startswith(("http://", "https://")):
-            msg = f"url: expected an http:// or https:// URL, found {url!r}"
+            msg = describe(None, "an http:// or https:// URL", url)
             raise ConfigError(msg, key="url")
         super().__init__(level)
         self.url, self.timeout_s, self.sent = url, timeout_s, 0

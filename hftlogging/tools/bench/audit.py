@@ -1,4 +1,4 @@
-"""Audit trail throughput beside JSON lines, in the same run (``hftlogging bench``, section 7).
+"""Audit trail throughput beside JSON lines, in the same run (``hftlogging bench``, section 9).
 
 Both setups log through hftlogging's ``QueueHandler`` from one thread, 4 fields a record,
 and the clock runs from the first measured call until the pipeline is shut down and
@@ -10,7 +10,7 @@ every record is on disk:
   ``JSONAuditHandler`` with ``fsync: batch`` (one write and one ``fdatasync`` per listener
   batch), hash-chained; the chain is verified after the clock stops.
 
-Each measurement runs in a fresh interpreter (``python -m hftlogging.bench_audit KIND N``),
+Each measurement runs in a fresh interpreter (``python -m hftlogging.tools.bench.audit KIND N``),
 the two kinds are interleaved over the rounds, and medians are compared.
 """
 
@@ -30,8 +30,10 @@ from collections.abc import Sequence
 from typing import Any
 
 import hftlogging
+from hftlogging.tools.bench.results import Check
+from hftlogging.tools.bench.workers import worker_env
 
-__all__ = ["KINDS", "TARGET_RATIO", "audit_section", "measure", "run_rounds"]
+__all__ = ["KINDS", "TARGET_RATIO", "audit_section", "audit_table", "measure", "run_rounds"]
 
 #: audit records/s through the queue, as a fraction of JSON lines records/s.
 TARGET_RATIO = 0.5
@@ -41,8 +43,6 @@ _LABELS = {
     "json": "JSON lines (JSONFormatter, rotating file)",
     "audit": "audit (JSONAuditHandler, fsync batch, hash chain)",
 }
-
-Check = tuple[str, bool, str]
 
 
 def _configure(kind: str, directory: str) -> logging.Logger:
@@ -117,12 +117,10 @@ def measure(kind: str, n: int, warmup: int = 1_000) -> dict[str, Any]:
 
 
 def _run_child(kind: str, n: int) -> dict[str, Any]:
-    env = dict(os.environ)
-    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    env["PYTHONPATH"] = root + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
+    env = worker_env()
     try:
         p = subprocess.run(  # noqa: S603 - our own interpreter and module
-            [sys.executable, "-m", "hftlogging.bench_audit", kind, str(n)],
+            [sys.executable, "-m", "hftlogging.tools.bench.audit", kind, str(n)],
             capture_output=True, text=True, timeout=600, env=env, check=False,
         )
     except subprocess.TimeoutExpired:
@@ -146,16 +144,23 @@ def run_rounds(rounds: int, n: int, verbose: bool = False) -> dict[str, list[dic
 
 def audit_section(rounds: int, n: int, checks: list[Check],
                   raw_out: dict[str, Any] | None = None) -> str:
-    """Measure and render section 7; append the target and accounting checks."""
-    raw = run_rounds(rounds, n, verbose=True)
+    """Measure and render section 9; append the target and accounting checks."""
+    raw = {f"audit/{k}": v for k, v in run_rounds(rounds, n, verbose=True).items()}
     if raw_out is not None:
-        raw_out.update({f"audit/{k}": v for k, v in raw.items()})
+        raw_out.update(raw)
+    return audit_table(raw, n, checks)
+
+
+def audit_table(raw: dict[str, list[dict[str, Any]]], n: int, checks: list[Check]) -> str:
+    """Render section 9 from the results under ``audit/json`` and ``audit/audit``; append
+    the target and accounting checks."""
+    runs = {k: raw.get(f"audit/{k}", []) for k in KINDS}
     med = {k: statistics.median([r["rate"] for r in v if "rate" in r] or [float("nan")])
-           for k, v in raw.items()}
+           for k, v in runs.items()}
     ratio = med["audit"] / med["json"]
     checks.append((f"audit >= {TARGET_RATIO}x JSON lines through the queue (fsync batch)",
                    ratio >= TARGET_RATIO, f"{ratio:.2f}x"))
-    for kind, results in raw.items():
+    for kind, results in runs.items():
         for r in results:
             if "error" in r:
                 checks.append((f"all records on disk in audit/{kind}", False, r["error"]))
@@ -165,13 +170,13 @@ def audit_section(rounds: int, n: int, checks: list[Check],
                                f"{r['expected']} expected"))
     rows = [f"| {_LABELS['json']} | {med['json'] / 1000:.1f}k | 1.00x |",
             f"| {_LABELS['audit']} | {med['audit'] / 1000:.1f}k | {ratio:.2f}x |"]
-    return ("### 7. Audit trail beside JSON lines (records/s through the queue until on "
+    return ("### 9. Audit trail beside JSON lines (records/s through the queue until on "
             f"disk, {n:,} records, chain verified)\n\n"
             "| setup | records/s | ÷ JSON lines |\n|---|---:|---:|\n" + "\n".join(rows))
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """``python -m hftlogging.bench_audit KIND N``: one measurement, as a RESULT line."""
+    """``python -m hftlogging.tools.bench.audit KIND N``: one measurement, as a RESULT line."""
     args = list(sys.argv[1:] if argv is None else argv)
     kind, n = args[0], int(args[1])
     if kind not in KINDS:

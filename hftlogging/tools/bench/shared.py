@@ -13,7 +13,7 @@ counted afterwards. Three setups, in the same run:
   record).
 
 All three rotate at the same size and keep every backup, so the lines can be counted.
-Run alone with ``python -m hftlogging.bench_shared [--processes K] [--n N]``.
+Run alone with ``python -m hftlogging.tools.bench.shared [--processes K] [--n N]``.
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
-from hftlogging.bench import _parse_result, _worker_env
+from hftlogging.tools.bench.workers import parse_result, worker_env
 
 __all__ = ["MODES", "available_modes", "run_shared"]
 
@@ -155,10 +155,10 @@ def run_shared(mode: str, k: int = 4, n: int = 50_000, timeout: float = 600.0) -
     """
     directory = tempfile.mkdtemp(prefix="hftlogging-bench-shared-")
     spec = {"mode": mode, "n": n, "directory": directory}
-    cmd = [sys.executable, "-m", "hftlogging.bench_shared", "--worker", json.dumps(spec)]
+    cmd = [sys.executable, "-m", "hftlogging.tools.bench.shared", "--worker", json.dumps(spec)]
     procs = [subprocess.Popen(  # noqa: S603 - our own interpreter and module
         cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-        text=True, env=_worker_env()) for _ in range(k)]
+        text=True, env=worker_env()) for _ in range(k)]
     try:
         for p in procs:
             assert p.stdout is not None
@@ -172,7 +172,7 @@ def run_shared(mode: str, k: int = 4, n: int = 50_000, timeout: float = 600.0) -
         results = []
         for p in procs:
             out, err = p.communicate(timeout=timeout)
-            res = _parse_result(out, spec, err)
+            res = parse_result(out, spec, err)
             if "error" in res:
                 return res
             results.append(res)
@@ -191,7 +191,7 @@ def run_shared(mode: str, k: int = 4, n: int = 50_000, timeout: float = 600.0) -
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the three setups (interleaved, ``--rounds`` times) and print their medians."""
-    parser = argparse.ArgumentParser(prog="python -m hftlogging.bench_shared")
+    parser = argparse.ArgumentParser(prog="python -m hftlogging.tools.bench.shared")
     parser.add_argument("--processes", type=int, default=4)
     parser.add_argument("--n", type=int, default=50_000, help="records per process")
     parser.add_argument("--rounds", type=int, default=3)
