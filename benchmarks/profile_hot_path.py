@@ -27,7 +27,7 @@ from typing import Any
 
 import hftlogging
 from hftlogging import bench
-from hftlogging.handlers import queue as hq
+from hftlogging.handlers import records as hq
 
 N = 200_000
 

@@ -16,7 +16,7 @@ import warnings
 from collections.abc import Callable
 from typing import Any
 
-__all__ = ["InternalsChanged", "check", "record_factory_is_tracked", "warn_once"]
+__all__ = ["InternalsChanged", "check", "on_factory_view", "record_factory_is_tracked", "warn_once"]
 
 
 class InternalsChanged(RuntimeError):
@@ -191,6 +191,17 @@ class PublicFactoryView:
         return getattr(logging, name)
 
 
+# Who reads the record factory on the caller's path (the logger registers itself): told
+# at check() whether to read stdlib's private slot or the public getter.
+_factory_view_users: list[Callable[[Any], None]] = []
+
+
+def on_factory_view(use: Callable[[Any], None]) -> None:
+    """Have :func:`check` call ``use(view)``: ``logging`` itself, or a public-getter view."""
+    if use not in _factory_view_users:
+        _factory_view_users.append(use)
+
+
 def check() -> None:
     """Check every private part once per process; raise or switch to the public path.
 
@@ -215,12 +226,10 @@ def check() -> None:
             + "; ".join(problems)
             + ". Use a Python listed in hftlogging's classifiers, or report this."
         )
-    from hftlogging import logger
-
-    if record_factory_is_tracked():
-        logger._logging = logging
-    else:
-        logger._logging = PublicFactoryView()
+    view: Any = logging if record_factory_is_tracked() else PublicFactoryView()
+    for use in list(_factory_view_users):
+        use(view)
+    if view is not logging:
         warn_once(
             "record_factory",
             "logging._logRecordFactory does not follow setLogRecordFactory() on this Python: "

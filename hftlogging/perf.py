@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING, Any, Union
 
-from hftlogging.logger import install
+from hftlogging.installation import install
 
 if TYPE_CHECKING:
     from hftlogging.logger import BoundLogger, HFTLogger

@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 
 import hftlogging
+from hftlogging import installation as hft_installation
 from hftlogging import internals, lifecycle
 from hftlogging import logger as hft_logger
 from hftlogging.handlers import queue as hq
@@ -121,7 +122,7 @@ def test_a_changed_private_part_fails_install_loudly_before_anything_changes(
     Python version, and leaves the logger class and the caller's path as they were."""
     simulate, fragment = CHANGES[change]
     class_before = logging.getLoggerClass()
-    monkeypatch.setattr(hft_logger, "_installed", False)
+    monkeypatch.setattr(hft_installation, "_installed", False)
     simulate(monkeypatch)
     with pytest.raises(InternalsChanged, match="cannot run on Python") as info:
         hftlogging.install()

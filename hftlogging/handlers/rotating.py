@@ -53,6 +53,7 @@ import weakref
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any
 
+from hftlogging import health
 from hftlogging import strict as _strict
 from hftlogging.exceptions import ConfigError
 from hftlogging.formatters import (
@@ -1516,3 +1517,6 @@ def _same_file(path: str, identity: tuple[int, int]) -> bool:
     except OSError:
         return False
     return (st.st_dev, st.st_ino) == identity
+
+
+health.add_stats_source("files", file_stats)
