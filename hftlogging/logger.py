@@ -661,6 +661,7 @@ class HFTLogger(logging.Logger):
         else:
             caller = task = None
             tid = _get_ident()
+        # The captured call, in the order of hftlogging.capture.FIELDS.
         item = (kind, self, level, msg, args, fields, self._context, _cv_get(), _time_ns(),
                 tid, caller, task)
         ring = sink.ring

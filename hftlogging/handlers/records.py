@@ -79,6 +79,7 @@ def materialize(item: Any, pool: list[Any] | None = None) -> logging.LogRecord:
     """
     if type(item) is not tuple:
         return item  # type: ignore[no-any-return]
+    # hftlogging.capture.FIELDS, in order.
     kind, logger, level, msg, args, fields, lctx, cv, t_ns, tid, caller, task = item
     if cv:
         ctx = {**lctx, **cv}
