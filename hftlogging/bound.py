@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 from hftlogging import health, ratelimit
 from hftlogging import strict as _strict
 from hftlogging.capture import MISSING
+from hftlogging.exceptions import ConfigTypeError, describe
 from hftlogging.lifecycle import flush_all
 from hftlogging.timer import LoggingTimer
 
@@ -80,8 +81,9 @@ class BoundLogger(logging.LoggerAdapter):  # type: ignore[type-arg]
                 level = logging._checkLevel(level)  # type: ignore[attr-defined]
             except (TypeError, ValueError) as e:
                 if _strict._on:  # strict mode: stdlib's Logger.log raises TypeError
-                    msg = f"level must be an integer or a level name, got {level!r}"
-                    raise TypeError(msg) from e
+                    msg = describe("level", "an integer or a level name", level,
+                                   "pass logging.INFO or 'INFO'")
+                    raise ConfigTypeError(msg) from e
                 health.bad_input("level", str(e))
                 return
         self._text(level, msg, args, kw)

@@ -16,10 +16,12 @@ import warnings
 from collections.abc import Callable
 from typing import Any
 
+from hftlogging.exceptions import Found, StateError, describe
+
 __all__ = ["InternalsChanged", "check", "on_factory_view", "record_factory_is_tracked", "warn_once"]
 
 
-class InternalsChanged(RuntimeError):
+class InternalsChanged(StateError):
     """A private part of the stdlib that hftlogging relies on behaves otherwise on this Python.
 
     Raised by :func:`hftlogging.install` (and so by ``configure()``) before anything is
@@ -221,11 +223,12 @@ def check() -> None:
             problems.append(problem)
     if problems:
         version = ".".join(map(str, sys.version_info[:3]))
-        raise InternalsChanged(
-            f"hftlogging cannot run on Python {version} ({sys.implementation.name}): "
-            + "; ".join(problems)
-            + ". Use a Python listed in hftlogging's classifiers, or report this."
-        )
+        raise InternalsChanged(describe(
+            f"hftlogging on Python {version} ({sys.implementation.name})",
+            "the private parts of stdlib logging it relies on (docs/internals.md)",
+            Found("; ".join(problems)),
+            "use a Python listed in hftlogging's classifiers, or report this",
+        ))
     view: Any = logging if record_factory_is_tracked() else PublicFactoryView()
     for use in list(_factory_view_users):
         use(view)

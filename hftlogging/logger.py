@@ -45,6 +45,7 @@ from hftlogging.bound import BoundLogger
 from hftlogging.capture import KIND_AUDIT, KIND_METRIC, KIND_TEXT, MISSING
 from hftlogging.contexts import CONTEXT_VAR as _ctxvar
 from hftlogging.contexts import context, current_context, global_fields, replace_global_fields
+from hftlogging.exceptions import ConfigTypeError, describe
 from hftlogging.frames import caller as _caller
 from hftlogging.frames import find_user_frame
 from hftlogging.frames import task_name as _task_name
@@ -595,8 +596,9 @@ class HFTLogger(logging.Logger):
                 level = logging._checkLevel(level)  # type: ignore[attr-defined]
             except (TypeError, ValueError) as e:
                 if _strict._on:  # strict mode: stdlib's Logger.log raises TypeError
-                    msg = f"level must be an integer or a level name, got {level!r}"
-                    raise TypeError(msg) from e
+                    msg = describe("level", "an integer or a level name", level,
+                                   "pass logging.INFO or 'INFO'")
+                    raise ConfigTypeError(msg) from e
                 health.bad_input("level", str(e))
                 return
         self._emit_text(level, msg, args, kw, None)

@@ -124,7 +124,7 @@ def test_a_changed_private_part_fails_install_loudly_before_anything_changes(
     class_before = logging.getLoggerClass()
     monkeypatch.setattr(hft_installation, "_installed", False)
     simulate(monkeypatch)
-    with pytest.raises(InternalsChanged, match="cannot run on Python") as info:
+    with pytest.raises(InternalsChanged, match="hftlogging on Python") as info:
         hftlogging.install()
     assert fragment in str(info.value)
     assert logging.getLoggerClass() is class_before

@@ -26,7 +26,7 @@ from hftlogging import internals, lifecycle
 from hftlogging import otel as _otel
 from hftlogging import strict as _strict
 from hftlogging.contexts import global_fields
-from hftlogging.exceptions import ConfigError
+from hftlogging.exceptions import ConfigError, Found, describe
 from hftlogging.handlers.listener import QueueListener
 from hftlogging.handlers.records import add_global_context, free_records, materialize
 from hftlogging.handlers.ring import ON_LISTENER, FlushMarker, RecordRing, in_pipeline
@@ -129,10 +129,12 @@ class QueueHandler(logging.handlers.QueueHandler):
         logging.Handler.__init__(self, level)
         self.queue = self._ring  # type: ignore[assignment]
         if caller_info not in ("auto", True, False):
-            msg = f"caller_info: expected 'auto', true or false, found {caller_info!r}"
+            msg = describe("caller_info", "'auto', true or false", caller_info,
+                           "true records the call site always, 'auto' when a formatter reads it")
             raise ConfigError(msg, key="caller_info")
         if isinstance(handlers, (str, bytes)) or not isinstance(handlers, Iterable):
-            msg = f"handlers: expected a list of handler names, found {handlers!r}"
+            msg = describe("handlers", "a list of handler names", handlers,
+                           "list the target handlers, e.g. [file, console]")
             raise ConfigError(msg, key="handlers")
         self._targets: list[logging.Handler | str] = list(handlers)
         self._listener_options: dict[str, Any] = {
@@ -234,14 +236,20 @@ class QueueHandler(logging.handlers.QueueHandler):
                 continue
             h = logging._handlers.get(t)  # type: ignore[attr-defined]
             if h is None:
-                msg = (
-                    f"queue handler {self.get_name() or ''!s} names handler {t!r}, "
-                    "which is not configured; add it under 'handlers' or remove it from the list"
+                msg = describe(
+                    f"queue handler {self.get_name() or ''!s}".rstrip(),
+                    "the names of configured handlers", Found(f"{t!r}, which is not configured"),
+                    "add it under 'handlers' or remove it from the list",
                 )
                 raise ConfigError(msg, key="handlers")
             out.append(h)
         if any(h is self for h in out):
-            raise ConfigError("a queue handler cannot list itself as a target", key="handlers")
+            msg = describe(
+                "handlers", "handlers other than the queue handler itself",
+                Found(f"{self.get_name() or 'the queue handler'!s} itself"),
+                "remove it from its own list",
+            )
+            raise ConfigError(msg, key="handlers")
         return out
 
     def _resolve_fallback(self) -> logging.Handler | None:
@@ -250,7 +258,9 @@ class QueueHandler(logging.handlers.QueueHandler):
             return fb
         h = logging._handlers.get(fb)  # type: ignore[attr-defined]
         if h is None:
-            msg = f"fallback names handler {fb!r}, which is not configured"
+            msg = describe("fallback", "the name of a configured handler",
+                           Found(f"{fb!r}, which is not configured"),
+                           "add it under 'handlers' or leave fallback out (stderr)")
             raise ConfigError(msg, key="fallback")
         return h  # type: ignore[no-any-return]
 

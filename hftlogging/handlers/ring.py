@@ -20,13 +20,14 @@ from __future__ import annotations
 import collections
 import logging
 import logging.handlers
+import queue
 import sys
 import threading
 import time
 import traceback
 from typing import TYPE_CHECKING, Any
 
-from hftlogging.exceptions import ConfigError
+from hftlogging.exceptions import ConfigError, HftLoggingError, describe
 from hftlogging.filters import to_level
 from hftlogging.monitor import get_monitor
 from hftlogging.options import check_duration
@@ -40,8 +41,8 @@ if TYPE_CHECKING:
     from hftlogging.handlers.listener import QueueListener
 
 __all__ = [
-    "ON_LISTENER", "OVERFLOW_POLICIES", "PIPELINE", "FlushMarker", "RecordRing", "in_pipeline",
-    "kind_level", "positive", "release",
+    "ON_LISTENER", "OVERFLOW_POLICIES", "PIPELINE", "FlushMarker", "RecordRing", "RingEmpty",
+    "in_pipeline", "kind_level", "positive", "release",
 ]
 
 _KIND_NAMES = (TEXT, METRIC, AUDIT)
@@ -66,14 +67,20 @@ def positive(
 ) -> Any:
     ok_types = (int, float) if kind is float else (int,)
     if isinstance(value, bool) or not isinstance(value, ok_types):
-        msg = f"{name}: expected {'a number' if kind is float else 'an integer'}, found {value!r}"
+        msg = describe(name, "a number" if kind is float else "an integer", value,
+                       f"give {name} as a plain number")
         raise ConfigError(msg, key=name)
     if unit is not None:  # a duration: finite and within what a wait accepts
         check_duration(name, value, unit=unit)
     if value < 0 or (value == 0 and not allow_zero):
-        msg = f"{name}: expected a value {'>= 0' if allow_zero else '> 0'}, found {value!r}"
+        msg = describe(name, f"a value {'>= 0' if allow_zero else '> 0'}", value,
+                       f"raise {name}" if value <= 0 else None)
         raise ConfigError(msg, key=name)
     return value
+
+
+class RingEmpty(HftLoggingError, queue.Empty):
+    """Raised by :meth:`RecordRing.get_nowait` on an empty ring (a ``queue.Empty``)."""
 
 
 class RecordRing:
@@ -95,9 +102,8 @@ class RecordRing:
         self.capacity: int = positive("capacity", capacity, int)
         self.discard_threshold = to_level(discard_threshold, "discard_threshold")
         if overflow not in OVERFLOW_POLICIES:
-            msg = (
-                f"overflow: expected one of {', '.join(OVERFLOW_POLICIES)}, found {overflow!r}"
-            )
+            msg = describe("overflow", f"one of {', '.join(OVERFLOW_POLICIES)}", overflow,
+                           "drop_newest is the default")
             raise ConfigError(msg, key="overflow")
         self.overflow_policy = overflow
         self.block_timeout_s = positive("block_timeout_ms", block_timeout_ms, float,
@@ -144,9 +150,7 @@ class RecordRing:
         try:
             return self.items.popleft()
         except IndexError:
-            import queue
-
-            raise queue.Empty from None
+            raise RingEmpty from None
 
     def qsize(self) -> int:
         """Number of queued records."""
