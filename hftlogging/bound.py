@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 from hftlogging import health, ratelimit
 from hftlogging import strict as _strict
-from hftlogging.capture import MISSING
+from hftlogging.capture import MISSING, ExcInfo, Name, Number, TagValue
 from hftlogging.exceptions import ConfigTypeError, describe
 from hftlogging.lifecycle import flush_all
 from hftlogging.timer import LoggingTimer
@@ -45,36 +45,38 @@ class BoundLogger(logging.LoggerAdapter):  # type: ignore[type-arg]
     def _text(self, level: int, msg: Any, args: tuple[Any, ...], kw: dict[str, Any]) -> None:
         self.logger._emit_text(level, msg, args, kw, self._fields)
 
-    def debug(self, msg: Any = _NOMSG, /, *args: Any, **kw: Any) -> None:
+    def debug(self, msg: object = _NOMSG, /, *args: object, **kw: object) -> None:
         """As :meth:`HFTLogger.debug`, with the bound fields."""
         self._text(logging.DEBUG, msg, args, kw)
 
-    def info(self, msg: Any = _NOMSG, /, *args: Any, **kw: Any) -> None:
+    def info(self, msg: object = _NOMSG, /, *args: object, **kw: object) -> None:
         """As :meth:`HFTLogger.info`, with the bound fields."""
         self._text(logging.INFO, msg, args, kw)
 
-    def warning(self, msg: Any = _NOMSG, /, *args: Any, **kw: Any) -> None:
+    def warning(self, msg: object = _NOMSG, /, *args: object, **kw: object) -> None:
         """As :meth:`HFTLogger.warning`, with the bound fields."""
         self._text(logging.WARNING, msg, args, kw)
 
     warn = warning
 
-    def error(self, msg: Any = _NOMSG, /, *args: Any, **kw: Any) -> None:
+    def error(self, msg: object = _NOMSG, /, *args: object, **kw: object) -> None:
         """As :meth:`HFTLogger.error`, with the bound fields."""
         self._text(logging.ERROR, msg, args, kw)
 
-    def exception(self, msg: Any = _NOMSG, /, *args: Any, exc_info: Any = True, **kw: Any) -> None:
+    def exception(
+        self, msg: object = _NOMSG, /, *args: object, exc_info: ExcInfo = True, **kw: object,
+    ) -> None:
         """As :meth:`HFTLogger.exception`, with the bound fields."""
         kw["exc_info"] = exc_info
         self._text(logging.ERROR, msg, args, kw)
 
-    def critical(self, msg: Any = _NOMSG, /, *args: Any, **kw: Any) -> None:
+    def critical(self, msg: object = _NOMSG, /, *args: object, **kw: object) -> None:
         """As :meth:`HFTLogger.critical`, with the bound fields."""
         self._text(logging.CRITICAL, msg, args, kw)
 
     fatal = critical
 
-    def log(self, level: Any, msg: Any = _NOMSG, /, *args: Any, **kw: Any) -> None:  # type: ignore[override]
+    def log(self, level: int | str, msg: object = _NOMSG, /, *args: object, **kw: object) -> None:  # type: ignore[override]
         """As :meth:`HFTLogger.log`, with the bound fields."""
         if type(level) is not int:
             try:
@@ -86,18 +88,18 @@ class BoundLogger(logging.LoggerAdapter):  # type: ignore[type-arg]
                     raise ConfigTypeError(msg) from e
                 health.bad_input("level", str(e))
                 return
-        self._text(level, msg, args, kw)
+        self._text(level, msg, args, kw)  # type: ignore[arg-type]
 
     def metric(
-        self, name: Any = _NOMSG, value: Any = _NOMSG, /,
-        tags: Mapping[str, str] | None = None, **more_tags: Any,
+        self, name: Name = _NOMSG, value: Number = _NOMSG, /,
+        tags: Mapping[str, TagValue] | None = None, **more_tags: TagValue,
     ) -> None:
         """As :meth:`HFTLogger.metric`; the bound fields go to the record's context."""
         self.logger._metric("gauge", name, value, tags, more_tags, None, self._fields)
 
     def counter(
-        self, name: Any = _NOMSG, value: Any = _NOMSG, /,
-        tags: Mapping[str, str] | None = None, **more_tags: Any,
+        self, name: Name = _NOMSG, value: Number = _NOMSG, /,
+        tags: Mapping[str, TagValue] | None = None, **more_tags: TagValue,
     ) -> None:
         """As :meth:`HFTLogger.counter`; the bound fields go to the record's context."""
         if value is _NOMSG and "value" not in more_tags:
@@ -105,25 +107,25 @@ class BoundLogger(logging.LoggerAdapter):  # type: ignore[type-arg]
         self.logger._metric("counter", name, value, tags, more_tags, None, self._fields)
 
     def histogram(
-        self, name: Any = _NOMSG, value: Any = _NOMSG, /,
-        tags: Mapping[str, str] | None = None, **more_tags: Any,
+        self, name: Name = _NOMSG, value: Number = _NOMSG, /,
+        tags: Mapping[str, TagValue] | None = None, **more_tags: TagValue,
     ) -> None:
         """As :meth:`HFTLogger.histogram`; the bound fields go to the record's context."""
         self.logger._metric("histogram", name, value, tags, more_tags, None, self._fields)
 
     def latency(
-        self, operation: Any = _NOMSG, duration_ms: Any = _NOMSG, /,
-        tags: Mapping[str, str] | None = None, **more_tags: Any,
+        self, operation: Name = _NOMSG, duration_ms: Number = _NOMSG, /,
+        tags: Mapping[str, TagValue] | None = None, **more_tags: TagValue,
     ) -> None:
         """As :meth:`HFTLogger.latency`; the bound fields go to the record's context."""
         if operation is _NOMSG:
-            operation = more_tags.pop("operation", _NOMSG)
+            operation = more_tags.pop("operation", _NOMSG)  # type: ignore[assignment]
         if duration_ms is _NOMSG:
-            duration_ms = more_tags.pop("duration_ms", _NOMSG)
+            duration_ms = more_tags.pop("duration_ms", _NOMSG)  # type: ignore[assignment]
         self.logger._metric("histogram", operation, duration_ms, tags, more_tags, "ms",
                             self._fields)
 
-    def timer(self, name: str, /, **tags: Any) -> LoggingTimer:
+    def timer(self, name: str, /, **tags: TagValue) -> LoggingTimer:
         """As :meth:`HFTLogger.timer`, logging through this view."""
         return LoggingTimer(self, name, **tags)
 
@@ -131,7 +133,7 @@ class BoundLogger(logging.LoggerAdapter):  # type: ignore[type-arg]
         self.logger._metric("histogram", name, elapsed_ms, None, tags, "ms", self._fields)
 
     def audit(
-        self, event: Any = _NOMSG, data: Mapping[str, Any] | None = None, /, **fields: Any
+        self, event: Name = _NOMSG, data: Mapping[str, object] | None = None, /, **fields: object
     ) -> None:
         """As :meth:`HFTLogger.audit`, with the bound fields."""
         self.logger._audit(event, data, fields, self._fields)
@@ -140,7 +142,7 @@ class BoundLogger(logging.LoggerAdapter):  # type: ignore[type-arg]
         """As :meth:`HFTLogger.flush`."""
         return flush_all(timeout, self.logger)
 
-    def with_context(self, **fields: Any) -> BoundLogger:
+    def with_context(self, **fields: object) -> BoundLogger:
         """Return a further view with more fields bound."""
         return BoundLogger(self.logger, {**self._fields, **fields})
 

@@ -21,6 +21,8 @@ This module imports nothing from hftlogging: everything may import it.
 from __future__ import annotations
 
 import enum
+from types import TracebackType
+from typing import Final, Literal, TypeAlias
 
 __all__ = [
     "FIELDS",
@@ -40,7 +42,11 @@ __all__ = [
     "KIND_METRIC",
     "KIND_TEXT",
     "MISSING",
+    "ExcInfo",
     "Missing",
+    "Name",
+    "Number",
+    "TagValue",
 ]
 
 # Kinds of captured calls (slot ``kind``).
@@ -72,5 +78,22 @@ class Missing(enum.Enum):
     MISSING = enum.auto()
 
 
-MISSING = Missing.MISSING
+MISSING: Final = Missing.MISSING
 """Default of the optional positional arguments of the log methods (``msg``, ``name``...)."""
+
+# Types of the log methods' parameters (a call with other types is still never an error at
+# run time: it is counted in ``stats()["bad_input"]``).
+TagValue: TypeAlias = str | int | float | bool | None
+"""A metric tag's value: a label (None is an empty label)."""
+Name: TypeAlias = str | Literal[Missing.MISSING]
+"""A metric or audit event name; MISSING when given as a keyword (``name=``) instead."""
+Number: TypeAlias = float | Literal[Missing.MISSING]
+"""A metric value (an int is a float here); MISSING when given as a keyword instead."""
+ExcInfo: TypeAlias = (
+    bool
+    | BaseException
+    | tuple[type[BaseException], BaseException, TracebackType | None]
+    | tuple[None, None, None]
+    | None
+)
+"""``exc_info=`` as stdlib takes it."""

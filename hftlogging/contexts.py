@@ -43,7 +43,7 @@ class context:
 
     __slots__ = ("_fields",)
 
-    def __init__(self, **fields: Any) -> None:
+    def __init__(self, **fields: object) -> None:
         self._fields = fields
 
     def __enter__(self) -> dict[str, Any]:

@@ -36,15 +36,29 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from hftlogging import health, internals, ratelimit
 from hftlogging import otel as _otel
 from hftlogging import strict as _strict
 from hftlogging.bound import BoundLogger
-from hftlogging.capture import KIND_AUDIT, KIND_METRIC, KIND_TEXT, MISSING
-from hftlogging.contexts import CONTEXT_VAR as _ctxvar
-from hftlogging.contexts import context, current_context, global_fields, replace_global_fields
+from hftlogging.capture import (
+    KIND_AUDIT,
+    KIND_METRIC,
+    KIND_TEXT,
+    MISSING,
+    ExcInfo,
+    Name,
+    Number,
+    TagValue,
+)
+from hftlogging.contexts import (
+    CONTEXT_VAR,
+    context,
+    current_context,
+    global_fields,
+    replace_global_fields,
+)
 from hftlogging.exceptions import ConfigTypeError, describe
 from hftlogging.frames import caller as _caller
 from hftlogging.frames import find_user_frame
@@ -56,16 +70,16 @@ from hftlogging.metric_input import describe_metric as _describe_metric
 from hftlogging.metric_input import metric_value as _metric_value
 from hftlogging.plans import KEY_AUDIT as _KEY_AUDIT
 from hftlogging.plans import KEY_METRIC as _KEY_METRIC
-from hftlogging.plans import NOOP_NAMES as _NOOP_NAMES
 from hftlogging.plans import (
+    NOOP_NAMES,
     SLOW,
+    TEXT_KEYS,
     HandlerList,
     forget_subtree,
     forget_subtree_locked,
     make_noop,
     noops_allowed,
 )
-from hftlogging.plans import TEXT_KEYS as _text_keys
 from hftlogging.plans import StartFirst as _StartFirst
 from hftlogging.plans import text_key as _text_key
 from hftlogging.plans import watched as _watched
@@ -105,6 +119,11 @@ METRIC_LEVEL = logging.INFO
 AUDIT_LEVEL = logging.INFO
 
 _NOMSG = MISSING
+# Bound by assignment, not by import: CPython compiles a method call on an imported name
+# as an attribute load (made for modules), on a dict that costs a bound method per call.
+_text_keys = TEXT_KEYS
+_ctxvar = CONTEXT_VAR
+_NOOP_NAMES = NOOP_NAMES
 _cv_get = _ctxvar.get
 _list_append = list.append
 _list_remove = list.remove
@@ -573,23 +592,32 @@ class HFTLogger(logging.Logger):
 
     # -- text ------------------------------------------------------------------------------
 
-    debug = _text_method(logging.DEBUG, "debug")
-    info = _text_method(logging.INFO, "info")
-    warning = _text_method(logging.WARNING, "warning")
-    error = _text_method(logging.ERROR, "error")
-    critical = _text_method(logging.CRITICAL, "critical")
+    if TYPE_CHECKING:  # what _text_method builds, as mypy and editors should see it
+        def debug(self, msg: object = _NOMSG, /, *args: object, **kw: object) -> None: ...
+        def info(self, msg: object = _NOMSG, /, *args: object, **kw: object) -> None: ...
+        def warning(self, msg: object = _NOMSG, /, *args: object, **kw: object) -> None: ...
+        def error(self, msg: object = _NOMSG, /, *args: object, **kw: object) -> None: ...
+        def critical(self, msg: object = _NOMSG, /, *args: object, **kw: object) -> None: ...
+    else:
+        debug = _text_method(logging.DEBUG, "debug")
+        info = _text_method(logging.INFO, "info")
+        warning = _text_method(logging.WARNING, "warning")
+        error = _text_method(logging.ERROR, "error")
+        critical = _text_method(logging.CRITICAL, "critical")
     fatal = critical
 
-    def warn(self, msg: Any = _NOMSG, /, *args: Any, **kw: Any) -> None:
+    def warn(self, msg: object = _NOMSG, /, *args: object, **kw: object) -> None:
         """Deprecated alias of :meth:`warning`, kept as stdlib has it."""
         self._emit_text(logging.WARNING, msg, args, kw, None)
 
-    def exception(self, msg: Any = _NOMSG, /, *args: Any, exc_info: Any = True, **kw: Any) -> None:
+    def exception(
+        self, msg: object = _NOMSG, /, *args: object, exc_info: ExcInfo = True, **kw: object,
+    ) -> None:
         """Log at ERROR with the current exception's traceback."""
         kw["exc_info"] = exc_info
         self._emit_text(logging.ERROR, msg, args, kw, None)
 
-    def log(self, level: Any, msg: Any = _NOMSG, /, *args: Any, **kw: Any) -> None:  # type: ignore[override]
+    def log(self, level: int | str, msg: object = _NOMSG, /, *args: object, **kw: object) -> None:  # type: ignore[override]
         """Log at an explicit level; a bad level is counted, never raised."""
         if type(level) is not int:
             try:
@@ -601,7 +629,7 @@ class HFTLogger(logging.Logger):
                     raise ConfigTypeError(msg) from e
                 health.bad_input("level", str(e))
                 return
-        self._emit_text(level, msg, args, kw, None)
+        self._emit_text(level, msg, args, kw, None)  # type: ignore[arg-type]
 
     def _emit_text(
         self,
@@ -676,15 +704,15 @@ class HFTLogger(logging.Logger):
     # -- metrics ---------------------------------------------------------------------------
 
     def metric(
-        self, name: Any = _NOMSG, value: Any = _NOMSG, /,
-        tags: Mapping[str, str] | None = None, **more_tags: Any,
+        self, name: Name = _NOMSG, value: Number = _NOMSG, /,
+        tags: Mapping[str, TagValue] | None = None, **more_tags: TagValue,
     ) -> None:
         """Set a gauge: ``log.metric("active_symbols", 42, tags={"exchange": "mexc"})``."""
         self._metric("gauge", name, value, tags, more_tags, None, None)
 
     def counter(
-        self, name: Any = _NOMSG, value: Any = 1, /,
-        tags: Mapping[str, str] | None = None, **more_tags: Any,
+        self, name: Name = _NOMSG, value: float = 1, /,
+        tags: Mapping[str, TagValue] | None = None, **more_tags: TagValue,
     ) -> None:
         """Increment a counter by ``value`` (default 1): ``log.counter("orders_placed")``."""
         try:
@@ -706,7 +734,7 @@ class HFTLogger(logging.Logger):
             or _logging._logRecordFactory is not _LogRecord
         ):
             if value == 1 and "value" in more_tags:
-                value = _NOMSG
+                value = _NOMSG  # type: ignore[assignment]
             self._metric("counter", name, value, tags, more_tags, None, None)
             return
         for v in more_tags.values():
@@ -726,21 +754,21 @@ class HFTLogger(logging.Logger):
             sink.overflow(item)
 
     def histogram(
-        self, name: Any = _NOMSG, value: Any = _NOMSG, /,
-        tags: Mapping[str, str] | None = None, **more_tags: Any,
+        self, name: Name = _NOMSG, value: Number = _NOMSG, /,
+        tags: Mapping[str, TagValue] | None = None, **more_tags: TagValue,
     ) -> None:
         """Observe a value in a histogram: ``log.histogram("spread_bps", 3.2)``."""
         self._metric("histogram", name, value, tags, more_tags, None, None)
 
     def latency(
-        self, operation: Any = _NOMSG, duration_ms: Any = _NOMSG, /,
-        tags: Mapping[str, str] | None = None, **more_tags: Any,
+        self, operation: Name = _NOMSG, duration_ms: Number = _NOMSG, /,
+        tags: Mapping[str, TagValue] | None = None, **more_tags: TagValue,
     ) -> None:
         """Observe a duration in milliseconds (a histogram of the operation's duration)."""
         if operation is _NOMSG:
-            operation = more_tags.pop("operation", _NOMSG)
+            operation = more_tags.pop("operation", _NOMSG)  # type: ignore[assignment]
         if duration_ms is _NOMSG:
-            duration_ms = more_tags.pop("duration_ms", _NOMSG)
+            duration_ms = more_tags.pop("duration_ms", _NOMSG)  # type: ignore[assignment]
         self._metric("histogram", operation, duration_ms, tags, more_tags, "ms", None)
 
     def _metric(
@@ -788,7 +816,7 @@ class HFTLogger(logging.Logger):
         self._enqueue(sink, KIND_METRIC, METRIC_LEVEL, name, (mtype, value, all_tags, unit),
                       dict(bound) if bound else None)
 
-    def timer(self, name: str, /, **tags: Any) -> LoggingTimer:
+    def timer(self, name: str, /, **tags: TagValue) -> LoggingTimer:
         """Time a block or a function; see :class:`hftlogging.LoggingTimer`."""
         return LoggingTimer(self, name, **tags)
 
@@ -802,7 +830,7 @@ class HFTLogger(logging.Logger):
     # -- audit -----------------------------------------------------------------------------
 
     def audit(
-        self, event: Any = _NOMSG, data: Mapping[str, Any] | None = None, /, **fields: Any
+        self, event: Name = _NOMSG, data: Mapping[str, object] | None = None, /, **fields: object
     ) -> None:
         """Record an audit event: ``log.audit("order_placed", order_id=oid)``.
 
@@ -853,7 +881,7 @@ class HFTLogger(logging.Logger):
 
     # -- context ---------------------------------------------------------------------------
 
-    def with_context(self, **fields: Any) -> BoundLogger:
+    def with_context(self, **fields: object) -> BoundLogger:
         """Return a view of this logger that adds ``fields`` to every record it logs."""
         return BoundLogger(self, fields)
 
@@ -875,7 +903,7 @@ class HFTLogger(logging.Logger):
         """A view letting each call site through once (later calls are counted only)."""
         return ratelimit.view(self, math.inf)
 
-    def set_context(self, **fields: Any) -> None:
+    def set_context(self, **fields: object) -> None:
         """Add ``fields`` to every record this logger logs (shared by all its users)."""
         self._own_context = {**self._own_context, **fields}
         self._merge_context()

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any, TypeVar, cast
 if TYPE_CHECKING:
     from types import TracebackType
 
+    from hftlogging.capture import TagValue
     from hftlogging.logger import BoundLogger, HFTLogger
 
 __all__ = ["LoggingTimer", "set_plain_logger_adopter"]
@@ -53,7 +54,7 @@ class LoggingTimer:
     __slots__ = ("_end", "_logger", "_start", "name", "tags")
 
     def __init__(
-        self, logger: HFTLogger | BoundLogger | logging.Logger, name: str, /, **tags: Any,
+        self, logger: HFTLogger | BoundLogger | logging.Logger, name: str, /, **tags: TagValue,
     ) -> None:
         if type(logger) is logging.Logger:
             # A logging.getLogger() logger from before install(): convert this one logger
