@@ -24,7 +24,7 @@ _from_code: dict[str, Any] = {}
 _from_config: dict[str, Any] = {}
 
 
-def set_global_context(**fields: Any) -> None:
+def set_global_context(**fields: object) -> None:
     """Add ``fields`` to every record of every logger, from now on.
 
     Lowest in precedence: a logger's ``set_context``, ``hftlogging.context()``,

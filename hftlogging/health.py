@@ -11,6 +11,7 @@ import logging
 import threading
 import time
 import weakref
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from hftlogging import lifecycle
@@ -66,10 +67,10 @@ def bad_input(reason: str, detail: str) -> None:
         _reporting.active = False
 
 
-_sources: dict[str, Any] = {}
+_sources: dict[str, Callable[[], object]] = {}
 
 
-def add_stats_source(key: str, source: Any) -> None:
+def add_stats_source(key: str, source: Callable[[], object]) -> None:
     """Have :func:`stats` report ``source()`` under ``key``.
 
     Modules register their own figures here (rate limits, for one), so this module
@@ -105,10 +106,10 @@ add_stats_source("files", lambda: {
     "rotations": 0, "write_errors": 0, "file_conflicts": 0, "torn_tails": 0,
 })
 
-_field_sources: list[Any] = []
+_field_sources: list[Callable[[], Mapping[str, object]]] = []
 
 
-def add_stats_fields(source: Any) -> None:
+def add_stats_fields(source: Callable[[], Mapping[str, object]]) -> None:
     """Have :func:`stats` merge the dict ``source()`` returns into its top level.
 
     The self-monitoring registers its figures this way.
