@@ -84,7 +84,8 @@ class context:
 
 # --- global context ------------------------------------------------------------------------
 
-# The global fields in effect: replaced (never mutated) by set_global_fields.
+# The global fields in effect: replaced (never mutated) by replace_global_fields, which
+# hftlogging.global_context.set_global_fields calls before re-merging every logger.
 _global: dict[str, Any] = {}
 
 

@@ -57,7 +57,6 @@ from hftlogging.contexts import (
     context,
     current_context,
     global_fields,
-    replace_global_fields,
 )
 from hftlogging.exceptions import ConfigTypeError, describe
 from hftlogging.frames import caller as _caller
@@ -112,7 +111,6 @@ __all__ = [
     "current_context",
     "flush_all",
     "global_fields",
-    "set_global_fields",
 ]
 
 METRIC_LEVEL = logging.INFO
@@ -144,20 +142,6 @@ _current_thread = threading.current_thread
 _LogRecord = logging.LogRecord
 _logging: Any = logging  # typed Any: the fast path reads private stdlib state
 
-
-
-def set_global_fields(fields: dict[str, Any]) -> None:
-    """Make ``fields`` the global fields and re-merge every logger's context over them.
-
-    Each HFTLogger keeps its own fields (``_own_context``) and the merge of both
-    (``_context``, what a call captures), so merging happens here, once, not per call.
-    """
-    with logging._lock:  # type: ignore[attr-defined]
-        replace_global_fields(fields)
-        loggers = [logging.root, *logging.Logger.manager.loggerDict.values()]
-        for lg in loggers:
-            if isinstance(lg, HFTLogger):
-                lg._merge_context()
 
 
 
