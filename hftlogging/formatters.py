@@ -22,6 +22,7 @@ from typing import Any
 from pythonjsonlogger.json import JsonFormatter as _JsonFormatter
 
 from hftlogging import strict as _strict
+from hftlogging.record import record_context
 from hftlogging.schemas import SCHEMAS
 
 _orjson_dumps: Any
@@ -178,7 +179,7 @@ class ContextFormatter(logging.Formatter):
         if self._uses_time:
             d["asctime"] = self.formatTime(record, self.datefmt)
         if self._has_context:
-            d[_CONTEXT_SLOT] = render_context(d.get("context"))
+            d[_CONTEXT_SLOT] = render_context(record_context(record))
         added = [f for f in self._contract if f not in d]
         for f in added:
             d[f] = getattr(record, f, "")

@@ -12,11 +12,11 @@ from __future__ import annotations
 import logging
 import sys
 import threading
-import warnings
 from collections.abc import Callable
 from typing import Any
 
 from hftlogging.exceptions import Found, StateError, describe
+from hftlogging.notices import forget_warnings, warn_once
 
 __all__ = ["InternalsChanged", "check", "on_factory_view", "record_factory_is_tracked", "warn_once"]
 
@@ -29,16 +29,7 @@ class InternalsChanged(StateError):
     """
 
 
-_warned: set[str] = set()
 _checked = False
-
-
-def warn_once(key: str, text: str) -> None:
-    """One :class:`RuntimeWarning` per ``key`` in this process."""
-    if key in _warned:
-        return
-    _warned.add(key)
-    warnings.warn(f"hftlogging: {text}", RuntimeWarning, stacklevel=3)
 
 
 # --- checks that fail loudly ------------------------------------------------------------------
@@ -245,4 +236,4 @@ def reset() -> None:
     """Check again at the next install (tests simulate a changed stdlib with this)."""
     global _checked
     _checked = False
-    _warned.clear()
+    forget_warnings()

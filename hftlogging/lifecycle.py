@@ -31,6 +31,8 @@ import weakref
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
+from hftlogging.notices import warn_once
+
 if TYPE_CHECKING:
     from hftlogging.handlers.queue import QueueHandler
 
@@ -432,9 +434,7 @@ def _register_multiprocessing_hook() -> None:
         return
     register = getattr(mp_util, "register_after_fork", None)
     if not callable(register) or not callable(getattr(mp_util, "Finalize", None)):
-        from hftlogging import internals
-
-        internals.warn_once(
+        warn_once(
             "register_after_fork",
             "multiprocessing.util.register_after_fork/Finalize are missing on this Python: "
             "records still queued when a forked multiprocessing child exits may be lost "

@@ -90,6 +90,7 @@ from hftlogging.record import (
     TEXT,
     Record,
     attach_contract,
+    extra_fields,
     is_immutable,
     render_message,
     snapshot_fields,
@@ -471,7 +472,10 @@ class HFTLogger(logging.Logger):
         """Build a record like stdlib, but let ``extra`` never raise on a name collision.
 
         A colliding ``extra`` key is kept in ``record.context`` instead of overwriting a
-        built-in attribute.
+        built-in attribute. The others are attributes, as stdlib sets them; on a
+        :class:`Record` they are listed in its ``hft_extra_keys`` slot, so that
+        ``record.context`` shows them without a ``context`` attribute that a formatter
+        walking the record's attributes would write besides them.
         """
         factory = logging.getLogRecordFactory()
         if factory is _LogRecord:
@@ -484,11 +488,22 @@ class HFTLogger(logging.Logger):
             rv.msecs = (created_ns % 1_000_000_000) // 1_000_000 + 0.0
         if extra is not None:
             d = rv.__dict__
-            ctx = d.setdefault("context", {})
-            for key, value in extra.items():
-                ctx[key] = value
-                if key not in RESERVED_ATTRS and key not in d:
-                    d[key] = value
+            if isinstance(rv, Record):
+                keys = []
+                for key, value in extra.items():
+                    if key in RESERVED_ATTRS or key in d:
+                        d.setdefault("context", {})[key] = value
+                    else:
+                        d[key] = value
+                        keys.append(key)
+                if keys:
+                    rv.hft_extra_keys = tuple(keys)
+            else:  # another factory's record: the fields in a context attribute too
+                ctx = d.setdefault("context", {})
+                for key, value in extra.items():
+                    ctx[key] = value
+                    if key not in RESERVED_ATTRS and key not in d:
+                        d[key] = value
         return rv
 
     def _log_slow(
@@ -541,6 +556,11 @@ class HFTLogger(logging.Logger):
             if cv:
                 ctx.update(cv)
             extra_ctx = record.__dict__.get("context")
+            if ctx or extra_ctx or bound or kw:
+                # Not a stdlib-style call: the ``extra=`` fields join the context too.
+                extra_attrs = extra_fields(record)
+                if extra_attrs:
+                    ctx.update(extra_attrs)
             if extra_ctx:
                 ctx.update(extra_ctx)
             # Copied as on the fast path: a queue handler may write the record later.

@@ -46,8 +46,10 @@ __all__ = [
     "TEXT",
     "Record",
     "build_record",
+    "extra_fields",
     "is_immutable",
     "path_info",
+    "record_context",
     "snapshot_fields",
 ]
 
@@ -149,8 +151,11 @@ class Record(logging.LogRecord):
     something.
     """
 
-    __slots__ = ("_created_ns", "hft_redacted")
+    __slots__ = ("_created_ns", "hft_extra_keys", "hft_redacted")
     hft_redacted: Any
+    #: The ``extra=`` keys a stdlib-style call set as attributes (and nowhere else), for
+    #: :attr:`context` to show; unset on other records.
+    hft_extra_keys: tuple[str, ...]
     log_type: str = TEXT
 
     @property
@@ -206,7 +211,11 @@ class _AbsentContext(dict):  # type: ignore[type-arg]
     __slots__ = ("_record",)
 
     def __init__(self, record: logging.LogRecord) -> None:
-        super().__init__()
+        extra = extra_fields(record)
+        if extra:
+            super().__init__(extra)
+        else:
+            super().__init__()
         self._record = record
 
     def _attach(self) -> None:
@@ -223,6 +232,29 @@ class _AbsentContext(dict):  # type: ignore[type-arg]
     def setdefault(self, key: Any, default: Any = None) -> Any:
         self._attach()
         return super().setdefault(key, default)
+
+
+def extra_fields(record: logging.LogRecord) -> dict[str, Any] | None:
+    """The ``extra=`` fields of a stdlib-style call, or None.
+
+    A call with ``extra=`` and no other field (no keyword fields, no bound, task or
+    global context) gets stdlib's record: the ``extra`` keys are attributes and nothing
+    else, so a formatter that walks the record's attributes writes each once. Such a
+    record carries no ``context`` attribute; this gives the fields it would hold.
+    """
+    try:
+        keys = record.hft_extra_keys  # type: ignore[attr-defined]
+    except AttributeError:
+        return None
+    d = record.__dict__
+    return {k: d[k] for k in keys if k in d}
+
+
+def record_context(record: logging.LogRecord) -> Any:
+    """``record.context`` as formatters and handlers read it: the ``context`` attribute,
+    else the ``extra=`` fields of a stdlib-style call (:func:`extra_fields`), else None."""
+    ctx = record.__dict__.get("context")
+    return ctx if ctx is not None else extra_fields(record)
 
 
 def _safe_args(args: object) -> str:

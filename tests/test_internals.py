@@ -13,7 +13,7 @@ import pytest
 
 import hftlogging
 from hftlogging import installation as hft_installation
-from hftlogging import internals, lifecycle
+from hftlogging import internals, lifecycle, notices
 from hftlogging import logger as hft_logger
 from hftlogging.handlers import queue as hq
 from hftlogging.internals import InternalsChanged
@@ -24,7 +24,7 @@ from hftlogging.testing import CaptureHandler
 def fresh_check(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     """Each test checks anew; the result of the real check comes back afterwards."""
     monkeypatch.setattr(internals, "_checked", False)
-    monkeypatch.setattr(internals, "_warned", set())
+    monkeypatch.setattr(notices, "_warned", set())
     monkeypatch.setattr(hft_logger, "_logging", hft_logger._logging)
     yield
 

@@ -129,3 +129,63 @@ def test_json_lines_stay_one_line_per_record_by_default() -> None:
     """Without json_indent the line is compact, one record per line."""
     line = JSONFormatter().format(_records()[0])
     assert "\n" not in line and line.startswith("{")
+
+
+def _pjl_lines(logger: logging.Logger) -> list[dict[str, Any]]:
+    """python-json-logger's own JsonFormatter on a logger's stdlib-style calls."""
+    import io
+
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(JsonFormatter("%(levelname)s %(name)s %(message)s"))
+    logger.handlers[:] = [handler]
+    logger.propagate = False
+    logger.setLevel(logging.DEBUG)
+    try:
+        logger.info("order placed", extra={"special": "value", "run": 12})
+        logger.warning("price %s", 1.5, extra={"qty": [1, 2]})
+        logger.info("plain")
+        logger.debug("%(a)s", {"a": 1})
+    finally:
+        logger.handlers.clear()
+    return [json.loads(line) for line in stream.getvalue().splitlines()]
+
+
+def test_installed_python_json_logger_writes_the_same_keys_and_extra_once() -> None:
+    """After install(), python-json-logger's own JsonFormatter writes for stdlib-style calls
+    (extra= included) exactly what it writes for a plain stdlib logger: no context, no
+    created_ns, each extra field once, as a top-level key."""
+    import hftlogging
+
+    plain = _pjl_lines(logging.Logger("app.orders"))
+    hftlogging.install()  # the suite's fixture undoes it after the test
+    logger = logging.getLogger("test_pjl_compat.installed")
+    assert isinstance(logger, hftlogging.HFTLogger)
+    installed = _pjl_lines(logger)
+    for line in (*plain, *installed):
+        line.pop("name", None)
+    assert installed == plain
+    assert installed[0] == {"levelname": "INFO", "message": "order placed",
+                            "special": "value", "run": 12}
+
+
+def test_extra_fields_still_read_from_record_context_without_a_context_attribute() -> None:
+    """The extra= fields of a stdlib-style call read from record.context (as documented),
+    though the record carries no context attribute; with a keyword field beside them they
+    are in the context attribute as before."""
+    import hftlogging
+
+    hftlogging.install()  # the suite's fixture undoes it after the test
+    logger = logging.getLogger("test_pjl_compat.context")
+    capture = CaptureHandler()
+    logger.handlers[:] = [capture]
+    logger.propagate = False
+    logger.setLevel(logging.INFO)
+    logger.info("a", extra={"order_id": "o-1"})
+    logger.info("b", extra={"order_id": "o-2"}, venue="x")
+    logger.handlers.clear()
+    first, second = capture.records
+    assert "context" not in first.__dict__
+    assert first.context == {"order_id": "o-1"}
+    assert first.order_id == "o-1"
+    assert second.__dict__["context"] == {"order_id": "o-2", "venue": "x"}

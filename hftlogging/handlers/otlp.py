@@ -34,6 +34,7 @@ from typing import Any
 from hftlogging import health
 from hftlogging.exceptions import ConfigError
 from hftlogging.formatters import to_jsonable
+from hftlogging.record import record_context
 from hftlogging.worker import get_worker
 
 __all__ = ["OTLPHandler"]
@@ -173,7 +174,7 @@ class OTLPHandler(logging.Handler):
     def _convert(self, record: logging.LogRecord) -> Any:
         d = record.__dict__
         attrs: dict[str, Any] = {"logger.name": record.name}
-        ctx = d.get("context")
+        ctx = record_context(record)
         if isinstance(ctx, Mapping):
             for k, v in ctx.items():
                 attrs[str(k)] = _attribute(v)

@@ -33,6 +33,7 @@ from typing import Any
 from hftlogging import health
 from hftlogging.exceptions import ConfigError
 from hftlogging.formatters import rfc3339_utc, to_jsonable
+from hftlogging.record import record_context
 
 __all__ = ["FACILITIES", "SyslogHandler"]
 
@@ -212,7 +213,7 @@ class SyslogHandler(logging.Handler):
         header = (f"<{pri}>1 {rfc3339_utc(created_ns)} {self.hostname} {self.app_name} "
                   f"{record.process or _NIL} {_header_token(msgid, 32)} ")
         params = []
-        ctx = d.get("context")
+        ctx = record_context(record)
         if isinstance(ctx, Mapping):
             for key, value in ctx.items():
                 params.append(f'{_sd_name(str(key))}="{_sd_value(value)}"')
