@@ -9,7 +9,7 @@ import pytest
 from scenarios import RESULTS
 
 import hftlogging
-from hftlogging import logger as hft_logger
+from hftlogging import installation as hft_installation
 from hftlogging.tools import bench
 
 
@@ -17,12 +17,12 @@ from hftlogging.tools import bench
 def _logging_state() -> Iterator[None]:
     """Leave stdlib logging as it was: drain hftlogging, restore the logger class."""
     logger_class = logging.getLoggerClass()
-    was_installed = hft_logger.installed()
+    was_installed = hft_installation.installed()
     srcfile = logging._srcfile
     yield
     hftlogging.shutdown()
     logging._srcfile = srcfile
-    if not was_installed and hft_logger.installed():
+    if not was_installed and hft_installation.installed():
         hftlogging.uninstall()
     logging.setLoggerClass(logger_class)
 

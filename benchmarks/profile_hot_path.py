@@ -26,7 +26,7 @@ import timeit
 from typing import Any
 
 import hftlogging
-from hftlogging.handlers import queue as hq
+from hftlogging.handlers import records as hq
 from hftlogging.tools import bench
 
 N = 200_000

@@ -11,8 +11,9 @@ from hftlogging.exceptions import ConfigError, HftLoggingError
 from hftlogging.factory import get_exchange_logger, get_logger, get_strategy_logger
 from hftlogging.global_context import set_global_context
 from hftlogging.health import stats
+from hftlogging.installation import install, uninstall
 from hftlogging.lifecycle import shutdown
-from hftlogging.logger import BoundLogger, HFTLogger, context, install, uninstall
+from hftlogging.logger import BoundLogger, HFTLogger, context
 from hftlogging.monitor import check_performance
 from hftlogging.perf import PerformanceLogger
 from hftlogging.timer import LoggingTimer

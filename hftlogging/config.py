@@ -47,7 +47,8 @@ from hftlogging.filters import RedactFilter, TagFilter, to_level
 from hftlogging.global_context import set_configured
 from hftlogging.handlers.queue import QueueHandler
 from hftlogging.handlers.rotating import component_matcher
-from hftlogging.logger import AUDIT_LEVEL, METRIC_LEVEL, install
+from hftlogging.installation import install
+from hftlogging.logger import AUDIT_LEVEL, METRIC_LEVEL
 from hftlogging.options import check_path
 from hftlogging.record import build_record
 from hftlogging.routing import ENVIRONMENT_ALIASES, environment_name

@@ -6,7 +6,8 @@ import logging
 from collections.abc import Sequence
 from typing import cast
 
-from hftlogging.logger import HFTLogger, install, installed
+from hftlogging.installation import install, installed
+from hftlogging.logger import HFTLogger
 
 __all__ = ["get_exchange_logger", "get_logger", "get_strategy_logger"]
 

@@ -12,19 +12,24 @@ HFTLoggers get the fields when they pass through an hftlogging queue.
 
 from __future__ import annotations
 
+import logging
 import threading
 from typing import Any
 
-from hftlogging import logger as _logger
+from hftlogging.contexts import global_fields, replace_global_fields
+from hftlogging.logger import HFTLogger
 
-__all__ = ["clear_global_context", "global_context", "set_configured", "set_global_context"]
+__all__ = [
+    "clear_global_context", "global_context", "set_configured", "set_global_context",
+    "set_global_fields",
+]
 
 _lock = threading.Lock()
 _from_code: dict[str, Any] = {}
 _from_config: dict[str, Any] = {}
 
 
-def set_global_context(**fields: Any) -> None:
+def set_global_context(**fields: object) -> None:
     """Add ``fields`` to every record of every logger, from now on.
 
     Lowest in precedence: a logger's ``set_context``, ``hftlogging.context()``,
@@ -52,7 +57,7 @@ def clear_global_context() -> None:
 
 def global_context() -> dict[str, Any]:
     """Return a copy of the global fields in effect (configuration's and code's, merged)."""
-    return dict(_logger.global_fields())
+    return dict(global_fields())
 
 
 def set_configured(fields: dict[str, Any]) -> None:
@@ -65,4 +70,18 @@ def set_configured(fields: dict[str, Any]) -> None:
 
 def _publish() -> None:
     merged = {**_from_config, **_from_code}
-    _logger.set_global_fields(merged)
+    set_global_fields(merged)
+
+
+def set_global_fields(fields: dict[str, Any]) -> None:
+    """Make ``fields`` the global fields and re-merge every logger's context over them.
+
+    Each HFTLogger keeps its own fields (``_own_context``) and the merge of both
+    (``_context``, what a call captures), so merging happens here, once, not per call.
+    """
+    with logging._lock:  # type: ignore[attr-defined]
+        replace_global_fields(fields)
+        loggers = [logging.root, *logging.Logger.manager.loggerDict.values()]
+        for lg in loggers:
+            if isinstance(lg, HFTLogger):
+                lg._merge_context()

@@ -11,12 +11,17 @@ import logging
 import threading
 import time
 import weakref
+from collections.abc import Callable, Mapping
 from typing import Any
 
+from hftlogging import lifecycle
 from hftlogging import strict as _strict
 from hftlogging.exceptions import CallSiteError
 
-__all__ = ["add_stats_source", "bad_input", "register_exporter", "reset_after_fork", "stats"]
+__all__ = [
+    "add_stats_fields", "add_stats_source", "bad_input", "register_exporter", "reset_after_fork",
+    "stats",
+]
 
 REPORT_INTERVAL_S = 10.0
 
@@ -39,7 +44,7 @@ def bad_input(reason: str, detail: str) -> None:
     Raises:
         CallSiteError: strict mode is on.
     """
-    if _strict._on:
+    if _strict.enabled:
         raise CallSiteError(reason, detail)
     global _unreported, _last_report
     now = time.monotonic()
@@ -62,10 +67,10 @@ def bad_input(reason: str, detail: str) -> None:
         _reporting.active = False
 
 
-_sources: dict[str, Any] = {}
+_sources: dict[str, Callable[[], object]] = {}
 
 
-def add_stats_source(key: str, source: Any) -> None:
+def add_stats_source(key: str, source: Callable[[], object]) -> None:
     """Have :func:`stats` report ``source()`` under ``key``.
 
     Modules register their own figures here (rate limits, for one), so this module
@@ -96,6 +101,22 @@ def _exporter_stats() -> dict[str, dict[str, int]]:
 
 add_stats_source("exporters", _exporter_stats)
 
+# Until the file handlers' module is imported (it registers file_stats), no file counted.
+add_stats_source("files", lambda: {
+    "rotations": 0, "write_errors": 0, "file_conflicts": 0, "torn_tails": 0,
+})
+
+_field_sources: list[Callable[[], Mapping[str, object]]] = []
+
+
+def add_stats_fields(source: Callable[[], Mapping[str, object]]) -> None:
+    """Have :func:`stats` merge the dict ``source()`` returns into its top level.
+
+    The self-monitoring registers its figures this way.
+    """
+    if source not in _field_sources:
+        _field_sources.append(source)
+
 
 def bad_input_counts() -> dict[str, int]:
     """Return a copy of the per-reason counts of dropped call-site inputs."""
@@ -107,6 +128,9 @@ def reset_after_fork() -> None:
     """Give a forked child fresh locks (the parent's may have been held at fork)."""
     global _lock
     _lock = threading.Lock()
+
+
+lifecycle.add_after_fork_child(reset_after_fork)
 
 
 def stats() -> dict[str, Any]:
@@ -137,8 +161,6 @@ def stats() -> dict[str, Any]:
     ``warning_threshold_us`` only, and over ``max_latency_us``) and
     ``latency_thresholds_us``.
     """
-    from hftlogging import lifecycle
-
     queues = [h.stats() for h in lifecycle.active_queue_handlers()]
     total: dict[str, Any] = {
         "queue_depth": 0,
@@ -176,14 +198,11 @@ def stats() -> dict[str, Any]:
     for key in ("unfinished_stops", "dropped_at_stop", "audit_left_at_stop"):
         total[key] = sum(q.get(key, 0) for q in queues)
     total["queues"] = queues
-    from hftlogging.handlers.rotating import file_stats
-    from hftlogging.monitor import get_monitor
-
-    total["files"] = file_stats()
-    total.update(get_monitor().stats())
     for key, source in list(_sources.items()):
         try:
             total[key] = source()
         except Exception as e:  # a figure that cannot be read must not hide the others
             total[key] = f"<unavailable: {type(e).__name__}: {e}>"
+    for fields in list(_field_sources):
+        total.update(fields())
     return total

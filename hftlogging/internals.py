@@ -12,14 +12,16 @@ from __future__ import annotations
 import logging
 import sys
 import threading
-import warnings
 from collections.abc import Callable
 from typing import Any
 
-__all__ = ["InternalsChanged", "check", "record_factory_is_tracked", "warn_once"]
+from hftlogging.exceptions import Found, StateError, describe
+from hftlogging.notices import forget_warnings, warn_once
+
+__all__ = ["InternalsChanged", "check", "on_factory_view", "record_factory_is_tracked", "warn_once"]
 
 
-class InternalsChanged(RuntimeError):
+class InternalsChanged(StateError):
     """A private part of the stdlib that hftlogging relies on behaves otherwise on this Python.
 
     Raised by :func:`hftlogging.install` (and so by ``configure()``) before anything is
@@ -27,16 +29,7 @@ class InternalsChanged(RuntimeError):
     """
 
 
-_warned: set[str] = set()
 _checked = False
-
-
-def warn_once(key: str, text: str) -> None:
-    """One :class:`RuntimeWarning` per ``key`` in this process."""
-    if key in _warned:
-        return
-    _warned.add(key)
-    warnings.warn(f"hftlogging: {text}", RuntimeWarning, stacklevel=3)
 
 
 # --- checks that fail loudly ------------------------------------------------------------------
@@ -191,6 +184,17 @@ class PublicFactoryView:
         return getattr(logging, name)
 
 
+# Who reads the record factory on the caller's path (the logger registers itself): told
+# at check() whether to read stdlib's private slot or the public getter.
+_factory_view_users: list[Callable[[Any], None]] = []
+
+
+def on_factory_view(use: Callable[[Any], None]) -> None:
+    """Have :func:`check` call ``use(view)``: ``logging`` itself, or a public-getter view."""
+    if use not in _factory_view_users:
+        _factory_view_users.append(use)
+
+
 def check() -> None:
     """Check every private part once per process; raise or switch to the public path.
 
@@ -210,17 +214,16 @@ def check() -> None:
             problems.append(problem)
     if problems:
         version = ".".join(map(str, sys.version_info[:3]))
-        raise InternalsChanged(
-            f"hftlogging cannot run on Python {version} ({sys.implementation.name}): "
-            + "; ".join(problems)
-            + ". Use a Python listed in hftlogging's classifiers, or report this."
-        )
-    from hftlogging import logger
-
-    if record_factory_is_tracked():
-        logger._logging = logging
-    else:
-        logger._logging = PublicFactoryView()
+        raise InternalsChanged(describe(
+            f"hftlogging on Python {version} ({sys.implementation.name})",
+            "the private parts of stdlib logging it relies on (docs/internals.md)",
+            Found("; ".join(problems)),
+            "use a Python listed in hftlogging's classifiers, or report this",
+        ))
+    view: Any = logging if record_factory_is_tracked() else PublicFactoryView()
+    for use in list(_factory_view_users):
+        use(view)
+    if view is not logging:
         warn_once(
             "record_factory",
             "logging._logRecordFactory does not follow setLogRecordFactory() on this Python: "
@@ -233,4 +236,4 @@ def reset() -> None:
     """Check again at the next install (tests simulate a changed stdlib with this)."""
     global _checked
     _checked = False
-    _warned.clear()
+    forget_warnings()

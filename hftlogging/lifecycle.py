@@ -28,14 +28,18 @@ import sys
 import threading
 import time
 import weakref
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
+
+from hftlogging.notices import warn_once
 
 if TYPE_CHECKING:
     from hftlogging.handlers.queue import QueueHandler
 
 __all__ = [
-    "CONTROL_SIGNALS", "abandoned", "active_queue_handlers", "close_handlers", "close_timeouts",
+    "CONTROL_SIGNALS", "abandoned", "active_queue_handlers", "add_after_fork_child",
+    "close_handlers", "close_timeouts",
+    "flush_all",
     "logging_lock_released", "register", "shutdown", "signals_blocked", "starting_thread",
 ]
 
@@ -102,10 +106,25 @@ def starting_thread() -> Iterator[None]:
 
 
 _handlers: weakref.WeakSet[QueueHandler] = weakref.WeakSet()
+# What each module resets in a forked child, registered by the module itself (this module
+# imports nothing above it): before the queue handlers are reset, and after them.
+_child_resets: list[Callable[[], None]] = []
+_child_finals: list[Callable[[], None]] = []
 _lock = threading.RLock()
 _hooks_installed = False
 _sigterm_installed = False
 _shutting_down = False
+
+
+def add_after_fork_child(reset: Callable[[], None], *, after_handlers: bool = False) -> None:
+    """Have a forked child call ``reset()``: before its queue handlers are reset, or after.
+
+    Modules holding process state (locks, cached process ids, cached plans) register
+    their own reset here when they are imported.
+    """
+    hooks = _child_finals if after_handlers else _child_resets
+    if reset not in hooks:
+        hooks.append(reset)
 
 
 def register(handler: QueueHandler) -> None:
@@ -378,20 +397,15 @@ def _after_fork_child() -> None:
     _lock = threading.RLock()
     _watchdog = None  # threads do not survive fork; started again with the listener
     _watchdog_stop = threading.Event()
-    from hftlogging import health, record
-    from hftlogging.logger import invalidate_plans
-
-    health.reset_after_fork()
-    record.reset_after_fork()
-    from hftlogging.handlers import queue
-
-    queue.reset_after_fork()
+    for reset in list(_child_resets):
+        reset()
     for h in list(_handlers):
         try:
             h.after_fork()
         except Exception as e:
             sys.stderr.write(f"hftlogging: could not reset {h!r} after fork: {e!r}\n")
-    invalidate_plans()
+    for reset in list(_child_finals):
+        reset()
 
 
 class _MultiprocessingHook:
@@ -420,9 +434,7 @@ def _register_multiprocessing_hook() -> None:
         return
     register = getattr(mp_util, "register_after_fork", None)
     if not callable(register) or not callable(getattr(mp_util, "Finalize", None)):
-        from hftlogging import internals
-
-        internals.warn_once(
+        warn_once(
             "register_after_fork",
             "multiprocessing.util.register_after_fork/Finalize are missing on this Python: "
             "records still queued when a forked multiprocessing child exits may be lost "
@@ -474,3 +486,42 @@ def _on_sigterm(signum: int, frame: Any) -> None:
         signal.signal(signal.SIGTERM, signal.SIG_DFL)
         _sigterm_installed = False
         os.kill(os.getpid(), signal.SIGTERM)
+
+
+def flush_all(timeout: float | None = None, logger: logging.Logger | None = None) -> bool:
+    """Wait until every record logged before the call is written, and flush the handlers.
+
+    Every running hftlogging queue of the process writes the records queued ahead of the
+    call and flushes the handlers behind it; then the handlers ``logger`` reaches directly
+    (without a queue) are flushed too.
+
+    Blocking: from asyncio, run it in a thread, ``await asyncio.to_thread(log.flush)``.
+    Called on a listener thread (from inside a handler) it cannot wait for the queue that
+    thread drains: it returns False at once instead of deadlocking.
+
+    Args:
+        timeout: seconds to wait at most, for all queues together; None waits as long as
+            it takes.
+        logger: whose direct handlers to flush as well.
+
+    Returns:
+        True when everything was written and flushed in time; False otherwise (the
+        deadline passed, a handler is bypassed or failed to flush). Never raises.
+    """
+    deadline = None if timeout is None else time.monotonic() + timeout
+    ok = True
+    queues = active_queue_handlers()
+    for q in queues:
+        left = None if deadline is None else max(0.0, deadline - time.monotonic())
+        ok = q.flush(left) and ok
+    c: logging.Logger | None = logger
+    while c is not None:
+        for h in list(c.handlers):
+            if h in queues:
+                continue
+            try:
+                h.flush()
+            except Exception:
+                ok = False
+        c = c.parent if c.propagate else None
+    return ok

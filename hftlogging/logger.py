@@ -30,31 +30,58 @@ global context costs nothing per call.
 
 from __future__ import annotations
 
-import contextvars
-import decimal
 import logging
 import math
-import numbers
-import os
-import re
 import sys
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any
 
 from hftlogging import health, internals, ratelimit
 from hftlogging import otel as _otel
 from hftlogging import strict as _strict
+from hftlogging.bound import BoundLogger
+from hftlogging.capture import (
+    KIND_AUDIT,
+    KIND_METRIC,
+    KIND_TEXT,
+    MISSING,
+    ExcInfo,
+    Name,
+    Number,
+    TagValue,
+)
+from hftlogging.contexts import (
+    CONTEXT_VAR,
+    context,
+    current_context,
+    global_fields,
+)
+from hftlogging.exceptions import ConfigTypeError, describe
+from hftlogging.frames import caller as _caller
+from hftlogging.frames import find_user_frame
+from hftlogging.frames import task_name as _task_name
+from hftlogging.lifecycle import flush_all
+from hftlogging.metric_input import GOOD_METRIC_NAMES as _good_metric_names
+from hftlogging.metric_input import check_metric as _check_metric
+from hftlogging.metric_input import describe_metric as _describe_metric
+from hftlogging.metric_input import metric_value as _metric_value
+from hftlogging.plans import KEY_AUDIT as _KEY_AUDIT
+from hftlogging.plans import KEY_METRIC as _KEY_METRIC
 from hftlogging.plans import (
-    check_cache_clearing,
-    forget_all,
+    NOOP_NAMES,
+    SLOW,
+    TEXT_KEYS,
+    HandlerList,
     forget_subtree,
     forget_subtree_locked,
-    install_disable_hook,
     make_noop,
     noops_allowed,
 )
+from hftlogging.plans import StartFirst as _StartFirst
+from hftlogging.plans import text_key as _text_key
+from hftlogging.plans import watched as _watched
 from hftlogging.record import (
     AUDIT,
     IMMUTABLE_FAST,
@@ -69,70 +96,44 @@ from hftlogging.record import (
     snapshot_fields,
     snapshot_value,
 )
-
-if TYPE_CHECKING:
-    from hftlogging.timer import LoggingTimer
+from hftlogging.timer import LoggingTimer
 
 __all__ = [
+    "AUDIT_LEVEL",
+    "KIND_AUDIT",
+    "KIND_METRIC",
+    "KIND_TEXT",
+    "METRIC_LEVEL",
     "BoundLogger",
     "HFTLogger",
     "HFTRootLogger",
+    "LoggerLike",
     "context",
     "current_context",
     "flush_all",
     "global_fields",
-    "install",
-    "installed",
-    "uninstall",
 ]
-
-_F = TypeVar("_F", bound=Callable[..., Any])
-
-# Kinds of captured calls (first element of the tuple a fast call enqueues).
-KIND_TEXT = 0
-KIND_METRIC = 1
-KIND_AUDIT = 2
-
-# Keys of the per-logger plan, stored in Logger._cache beside stdlib's level entries so
-# that stdlib's own cache clearing (setLevel, logging.disable) invalidates them too.
-# All plan keys are strings: stdlib's keys are levels, and any int, negative ones too, may
-# be a level (isEnabledFor(-21) must not overwrite the plan of INFO).
-_KEY_METRIC = "hftlogging:metric"
-_KEY_AUDIT = "hftlogging:audit"
-_text_keys: dict[int, str] = {}
-
-
-def _text_key(level: int) -> str:
-    """Return the cache key of the text plan at ``level``."""
-    key = _text_keys.get(level)
-    if key is None:
-        key = _text_keys[level] = f"hftlogging:text:{level}"
-    return key
 
 METRIC_LEVEL = logging.INFO
 AUDIT_LEVEL = logging.INFO
 
-
-class _Slow:
-    """Plan marker: take the stdlib path (makeRecord + handle)."""
-
-    __slots__ = ()
-
-    def __repr__(self) -> str:
-        return "<slow path>"
-
-
-SLOW: Any = _Slow()
+_NOMSG = MISSING
+# Bound by assignment, not by import: CPython compiles a method call on an imported name
+# as an attribute load (made for modules), on a dict that costs a bound method per call.
+_text_keys = TEXT_KEYS
+_ctxvar = CONTEXT_VAR
+_NOOP_NAMES = NOOP_NAMES
+_cv_get = _ctxvar.get
+_list_append = list.append
+_list_remove = list.remove
 
 
-class _StartFirst:
-    """Plan marker: the queue handler's listener must be started before deciding."""
+def _use_factory_view(view: Any) -> None:
+    global _logging
+    _logging = view
 
-    __slots__ = ("handler",)
 
-    def __init__(self, handler: Any) -> None:
-        self.handler = handler
-_NOMSG: Any = object()
+internals.on_factory_view(_use_factory_view)
 _RESERVED_KW = frozenset({"exc_info", "stack_info", "stacklevel", "extra"})
 _IMMUTABLE = IMMUTABLE_FAST
 
@@ -142,335 +143,7 @@ _current_thread = threading.current_thread
 _LogRecord = logging.LogRecord
 _logging: Any = logging  # typed Any: the fast path reads private stdlib state
 
-# --- contextvars context -----------------------------------------------------------------
 
-_ctxvar: contextvars.ContextVar[dict[str, Any] | None] = contextvars.ContextVar(
-    "hftlogging_context", default=None
-)
-_cv_get = _ctxvar.get
-
-
-# The tokens of the context() blocks active in this thread or task: each entry of a
-# context object (shared by many tasks, entered again inside itself) keeps its own token
-# here, in the entering context, never in the object.
-_entries: contextvars.ContextVar[dict[Any, tuple[Any, ...]] | None] = contextvars.ContextVar(
-    "hftlogging_context_entries", default=None
-)
-
-
-class context:
-    """Add fields to every record logged in this thread or asyncio task while active.
-
-    Uses :mod:`contextvars`: each thread and each asyncio task sees its own fields, and
-    nested blocks add to (and may override) the outer ones. One object may be entered by
-    many threads and tasks at once, and inside itself: each entry restores exactly what
-    its own thread or task had before it.
-
-    Example::
-
-        with hftlogging.context(correlation_id="c-1"):
-            log.info("step")          # record.context["correlation_id"] == "c-1"
-    """
-
-    __slots__ = ("_fields",)
-
-    def __init__(self, **fields: Any) -> None:
-        self._fields = fields
-
-    def __enter__(self) -> dict[str, Any]:
-        cur = _ctxvar.get()
-        new = {**cur, **self._fields} if cur else dict(self._fields)
-        token = _ctxvar.set(new)
-        entries = _entries.get() or {}
-        _entries.set({**entries, self: (*entries.get(self, ()), token)})
-        return new
-
-    def __exit__(self, *exc: object) -> None:
-        entries = _entries.get() or {}
-        stack = entries.get(self)
-        if not stack:
-            # Left in another thread or task than the one that entered (a generator
-            # resumed elsewhere): take back only this block's own fields.
-            cur = _ctxvar.get()
-            if cur:
-                _ctxvar.set({k: v for k, v in cur.items()
-                             if k not in self._fields or v is not self._fields[k]} or None)
-            return
-        token = stack[-1]
-        rest = {k: v for k, v in entries.items() if k is not self}
-        if len(stack) > 1:
-            rest[self] = stack[:-1]
-        _entries.set(rest or None)
-        try:
-            _ctxvar.reset(token)
-        except ValueError:  # the token is of an outer context copy (asyncio callbacks)
-            _ctxvar.set(token.old_value if token.old_value is not token.MISSING else None)
-
-    async def __aenter__(self) -> dict[str, Any]:
-        return self.__enter__()
-
-    async def __aexit__(self, *exc: object) -> None:
-        self.__exit__(*exc)
-
-
-# --- global context ------------------------------------------------------------------------
-
-# The global fields in effect: replaced (never mutated) by set_global_fields.
-_global: dict[str, Any] = {}
-
-
-def global_fields() -> dict[str, Any]:
-    """Return the global fields in effect (the shared dict: do not mutate it)."""
-    return _global
-
-
-def set_global_fields(fields: dict[str, Any]) -> None:
-    """Make ``fields`` the global fields and re-merge every logger's context over them.
-
-    Each HFTLogger keeps its own fields (``_own_context``) and the merge of both
-    (``_context``, what a call captures), so merging happens here, once, not per call.
-    """
-    global _global
-    with logging._lock:  # type: ignore[attr-defined]
-        _global = dict(fields)
-        loggers = [logging.root, *logging.Logger.manager.loggerDict.values()]
-        for lg in loggers:
-            if isinstance(lg, HFTLogger):
-                lg._merge_context()
-
-
-def current_context() -> dict[str, Any]:
-    """Return a copy of the fields set by :class:`context` in this thread or task."""
-    cur = _ctxvar.get()
-    return dict(cur) if cur else {}
-
-
-# --- caller information --------------------------------------------------------------------
-
-_PKG_DIR = os.path.normcase(os.path.dirname(os.path.abspath(__file__))) + os.sep
-_LOGGING_SRC = os.path.normcase(logging.__file__) if logging.__file__ else ""
-_internal_files: dict[str, bool] = {}
-
-
-def _is_internal(filename: str) -> bool:
-    try:
-        return _internal_files[filename]
-    except KeyError:
-        norm = os.path.normcase(filename)
-        internal = (
-            norm.startswith(_PKG_DIR)
-            or norm == _LOGGING_SRC
-            or ("importlib" in norm and "_bootstrap" in norm)
-        )
-        _internal_files[filename] = internal
-        return internal
-
-
-_CO_COROUTINE = 0x80  # inspect.CO_COROUTINE, without importing inspect
-_ASYNCIO_DIR = os.path.join(os.path.dirname(os.path.dirname(_LOGGING_SRC)), "asyncio") + os.sep
-_loop_files: dict[str, bool] = {}
-
-
-def _outer(f: Any) -> Any:
-    """Return the frame that called ``f``, an hftlogging coroutine's frame.
-
-    A timed ``async def`` run as a task is resumed by the event loop: the line that called
-    it is gone from the stack. Skip the loop's frames to the code that runs the loop
-    instead of pointing into asyncio.
-    """
-    back = f.f_back
-    while back is not None:
-        name = back.f_code.co_filename
-        loop = _loop_files.get(name)
-        if loop is None:
-            loop = _loop_files[name] = os.path.normcase(name).startswith(_ASYNCIO_DIR)
-        if not loop:
-            break
-        back = back.f_back
-    return back
-
-
-def find_user_frame(start: int = 1, stacklevel: int = 1) -> Any:
-    """Return the first frame outside hftlogging and stdlib logging, then ``stacklevel - 1`` up."""
-    f: Any = sys._getframe(start)
-    while f is not None and _is_internal(f.f_code.co_filename):
-        f = _outer(f) if f.f_code.co_flags & _CO_COROUTINE else f.f_back
-    while stacklevel > 1 and f is not None:
-        nxt = f.f_back
-        while nxt is not None and _is_internal(nxt.f_code.co_filename):
-            nxt = nxt.f_back
-        if nxt is None:
-            break
-        f = nxt
-        stacklevel -= 1
-    return f
-
-
-def _caller(start: int = 2) -> tuple[str, int, str]:
-    f: Any = sys._getframe(start)
-    while f is not None:
-        code = f.f_code
-        if not _is_internal(code.co_filename):
-            return code.co_filename, f.f_lineno, code.co_name
-        f = _outer(f) if code.co_flags & _CO_COROUTINE else f.f_back
-    return "(unknown file)", 0, "(unknown function)"
-
-
-def _task_name() -> str | None:
-    asyncio = sys.modules.get("asyncio")
-    if asyncio is None:
-        return None
-    try:
-        task = asyncio.current_task()
-    except Exception:
-        return None
-    return task.get_name() if task is not None else None
-
-
-# --- metric validation ---------------------------------------------------------------------
-
-_METRIC_NAME = re.compile(r"[a-zA-Z_:][a-zA-Z0-9_:]*\Z")
-_good_metric_names: set[str] = set()
-_INF = (math.inf, -math.inf)
-
-
-def _check_metric(name: object, value: object, tags: dict[str, Any]) -> str | None:
-    """Return why a metric call is invalid, or None; a None tag value becomes ``""``."""
-    if type(name) is not str or name not in _good_metric_names:  # a list name: unhashable
-        if type(name) is not str or not _METRIC_NAME.match(name):
-            return "metric_name"
-        if len(_good_metric_names) < 100_000:
-            _good_metric_names.add(name)
-    t = type(value)
-    if t is float:
-        if value != value or value in _INF:
-            return "metric_value"
-    elif t is not int and (t is bool or not isinstance(value, (int, float))):
-        try:
-            # Decimal is registered as numbers.Number only, not numbers.Real.
-            real = isinstance(value, (numbers.Real, decimal.Decimal))
-            if not real or isinstance(value, bool):
-                return "metric_value"
-            f = float(value)  # type: ignore[arg-type]  # Decimal, Fraction, numpy
-        except Exception:
-            return "metric_value"
-        if f != f or f in _INF:
-            return "metric_value"
-    absent = None
-    for k, v in tags.items():
-        if type(v) is not str or type(k) is not str:
-            if v is None and type(k) is str:
-                absent = [k] if absent is None else [*absent, k]
-                continue
-            return "metric_tags"
-    if absent is not None:
-        # None is Prometheus' absent label: an empty label value, not a dropped metric.
-        # ``tags`` is the call's own dict (keywords, or a merged copy), never the caller's.
-        for k in absent:
-            tags[k] = ""
-    return None
-
-
-def _metric_value(value: Any) -> float | int:
-    t = type(value)
-    if t is int or t is float:
-        return value  # type: ignore[no-any-return]
-    return float(value)
-
-
-# --- handler list that invalidates plans --------------------------------------------------
-
-
-def invalidate_plans() -> None:
-    """Forget every logger's cached plan (and stdlib's level cache with it)."""
-    forget_all(logging.Logger.manager)
-
-
-_strict.on_change(invalidate_plans)
-
-
-# A level that does nothing for a logger gets a no-op as an instance attribute
-# (``log.debug = <no-op>``), so a disabled call costs one plain call: cheaper than stdlib's
-# ``isEnabledFor``. The no-op checks that its plan is still cached (see hftlogging.plans).
-_NOOP_NAMES = {
-    logging.DEBUG: "debug", logging.INFO: "info", logging.WARNING: "warning",
-    logging.ERROR: "error", logging.CRITICAL: "critical",
-}
-
-
-_list_append = list.append
-_list_remove = list.remove
-
-
-def _watched(items: Iterable[Any], owner: Any) -> HandlerList:
-    """A :class:`HandlerList` of ``items`` whose changes forget ``owner``'s plans."""
-    lst = HandlerList(items)
-    lst._owner = owner  # type: ignore[attr-defined]
-    return lst
-
-
-class HandlerList(list):  # type: ignore[type-arg]
-    """A logger's handler (or filter) list: a mutation forgets the owner's subtree's plans."""
-
-    __slots__ = ("_owner",)
-
-    def _changed(self) -> None:
-        owner = getattr(self, "_owner", None)
-        if owner is None:
-            invalidate_plans()
-        else:
-            owner._changed()
-
-    def append(self, item: Any) -> None:
-        super().append(item)
-        self._changed()
-
-    def extend(self, items: Iterable[Any]) -> None:
-        super().extend(items)
-        self._changed()
-
-    def insert(self, index: Any, item: Any) -> None:
-        super().insert(index, item)
-        self._changed()
-
-    def remove(self, item: Any) -> None:
-        super().remove(item)
-        self._changed()
-
-    def pop(self, index: Any = -1) -> Any:
-        item = super().pop(index)
-        self._changed()
-        return item
-
-    def clear(self) -> None:
-        super().clear()
-        self._changed()
-
-    def __setitem__(self, index: Any, item: Any) -> None:
-        super().__setitem__(index, item)
-        self._changed()
-
-    def __delitem__(self, index: Any) -> None:
-        super().__delitem__(index)
-        self._changed()
-
-    def __iadd__(self, items: Iterable[Any]) -> HandlerList:  # type: ignore[misc]
-        super().__iadd__(items)
-        self._changed()
-        return self
-
-    def __imul__(self, n: Any) -> HandlerList:  # type: ignore[misc]
-        super().__imul__(n)
-        self._changed()
-        return self
-
-    def sort(self, *args: Any, **kwargs: Any) -> None:
-        super().sort(*args, **kwargs)
-        self._changed()
-
-    def reverse(self) -> None:
-        super().reverse()
-        self._changed()
 
 
 # --- the logger -----------------------------------------------------------------------------
@@ -590,7 +263,7 @@ class HFTLogger(logging.Logger):
             self._cache = {}
             self._hft_filters = None
             self._own_context = {}
-            self._context = _global  # the global context until fields of its own are set
+            self._context = global_fields()  # the global context until fields of its own are set
             self._tags = []
             return
         super().__init__(name, level)
@@ -599,7 +272,7 @@ class HFTLogger(logging.Logger):
             # whether or not stdlib keeps (and clears) a level cache of its own.
             self._cache = {}
         self._own_context = {}
-        self._context = _global
+        self._context = global_fields()
         self._tags = []
 
     # Attributes stdlib (and dictConfig) assign directly: changing them forgets the plans
@@ -704,7 +377,7 @@ class HFTLogger(logging.Logger):
                     plan = None
                     if type(key) is str:
                         self._set_noop(level, key)
-                elif _strict._on:
+                elif _strict.enabled:
                     plan = SLOW  # strict mode: stdlib's path, records built at the call
                 else:
                     try:
@@ -903,7 +576,7 @@ class HFTLogger(logging.Logger):
                 if trace is not None:
                     record.__dict__.update(zip(_otel.ATTRIBUTES, trace, strict=True))
         except Exception as e:  # building the record must never raise into the caller
-            if _strict._on:
+            if _strict.enabled:
                 raise
             health.bad_input("call", f"{type(e).__name__}: {e}")
             return
@@ -917,40 +590,50 @@ class HFTLogger(logging.Logger):
         try:
             super().handle(record)
         except Exception as e:
-            if _strict._on:
+            if _strict.enabled:
                 raise
             health.bad_input("filter", f"{type(e).__name__}: {e}")
 
     # -- text ------------------------------------------------------------------------------
 
-    debug = _text_method(logging.DEBUG, "debug")
-    info = _text_method(logging.INFO, "info")
-    warning = _text_method(logging.WARNING, "warning")
-    error = _text_method(logging.ERROR, "error")
-    critical = _text_method(logging.CRITICAL, "critical")
+    if TYPE_CHECKING:  # what _text_method builds, as mypy and editors should see it
+        def debug(self, msg: object = _NOMSG, /, *args: object, **kw: object) -> None: ...
+        def info(self, msg: object = _NOMSG, /, *args: object, **kw: object) -> None: ...
+        def warning(self, msg: object = _NOMSG, /, *args: object, **kw: object) -> None: ...
+        def error(self, msg: object = _NOMSG, /, *args: object, **kw: object) -> None: ...
+        def critical(self, msg: object = _NOMSG, /, *args: object, **kw: object) -> None: ...
+    else:
+        debug = _text_method(logging.DEBUG, "debug")
+        info = _text_method(logging.INFO, "info")
+        warning = _text_method(logging.WARNING, "warning")
+        error = _text_method(logging.ERROR, "error")
+        critical = _text_method(logging.CRITICAL, "critical")
     fatal = critical
 
-    def warn(self, msg: Any = _NOMSG, /, *args: Any, **kw: Any) -> None:
+    def warn(self, msg: object = _NOMSG, /, *args: object, **kw: object) -> None:
         """Deprecated alias of :meth:`warning`, kept as stdlib has it."""
         self._emit_text(logging.WARNING, msg, args, kw, None)
 
-    def exception(self, msg: Any = _NOMSG, /, *args: Any, exc_info: Any = True, **kw: Any) -> None:
+    def exception(
+        self, msg: object = _NOMSG, /, *args: object, exc_info: ExcInfo = True, **kw: object,
+    ) -> None:
         """Log at ERROR with the current exception's traceback."""
         kw["exc_info"] = exc_info
         self._emit_text(logging.ERROR, msg, args, kw, None)
 
-    def log(self, level: Any, msg: Any = _NOMSG, /, *args: Any, **kw: Any) -> None:  # type: ignore[override]
+    def log(self, level: int | str, msg: object = _NOMSG, /, *args: object, **kw: object) -> None:  # type: ignore[override]
         """Log at an explicit level; a bad level is counted, never raised."""
         if type(level) is not int:
             try:
                 level = logging._checkLevel(level)  # type: ignore[attr-defined]
             except (TypeError, ValueError) as e:
-                if _strict._on:  # strict mode: stdlib's Logger.log raises TypeError
-                    msg = f"level must be an integer or a level name, got {level!r}"
-                    raise TypeError(msg) from e
+                if _strict.enabled:  # strict mode: stdlib's Logger.log raises TypeError
+                    msg = describe("level", "an integer or a level name", level,
+                                   "pass logging.INFO or 'INFO'")
+                    raise ConfigTypeError(msg) from e
                 health.bad_input("level", str(e))
                 return
-        self._emit_text(level, msg, args, kw, None)
+        self._emit_text(level, msg, args, kw, None)  # type: ignore[arg-type]
 
     def _emit_text(
         self,
@@ -1012,6 +695,7 @@ class HFTLogger(logging.Logger):
         else:
             caller = task = None
             tid = _get_ident()
+        # The captured call, in the order of hftlogging.capture.FIELDS.
         item = (kind, self, level, msg, args, fields, self._context, _cv_get(), _time_ns(),
                 tid, caller, task)
         ring = sink.ring
@@ -1024,15 +708,15 @@ class HFTLogger(logging.Logger):
     # -- metrics ---------------------------------------------------------------------------
 
     def metric(
-        self, name: Any = _NOMSG, value: Any = _NOMSG, /,
-        tags: Mapping[str, str] | None = None, **more_tags: Any,
+        self, name: Name = _NOMSG, value: Number = _NOMSG, /,
+        tags: Mapping[str, TagValue] | None = None, **more_tags: TagValue,
     ) -> None:
         """Set a gauge: ``log.metric("active_symbols", 42, tags={"exchange": "mexc"})``."""
         self._metric("gauge", name, value, tags, more_tags, None, None)
 
     def counter(
-        self, name: Any = _NOMSG, value: Any = 1, /,
-        tags: Mapping[str, str] | None = None, **more_tags: Any,
+        self, name: Name = _NOMSG, value: float = 1, /,
+        tags: Mapping[str, TagValue] | None = None, **more_tags: TagValue,
     ) -> None:
         """Increment a counter by ``value`` (default 1): ``log.counter("orders_placed")``."""
         try:
@@ -1054,7 +738,7 @@ class HFTLogger(logging.Logger):
             or _logging._logRecordFactory is not _LogRecord
         ):
             if value == 1 and "value" in more_tags:
-                value = _NOMSG
+                value = _NOMSG  # type: ignore[assignment]
             self._metric("counter", name, value, tags, more_tags, None, None)
             return
         for v in more_tags.values():
@@ -1074,21 +758,21 @@ class HFTLogger(logging.Logger):
             sink.overflow(item)
 
     def histogram(
-        self, name: Any = _NOMSG, value: Any = _NOMSG, /,
-        tags: Mapping[str, str] | None = None, **more_tags: Any,
+        self, name: Name = _NOMSG, value: Number = _NOMSG, /,
+        tags: Mapping[str, TagValue] | None = None, **more_tags: TagValue,
     ) -> None:
         """Observe a value in a histogram: ``log.histogram("spread_bps", 3.2)``."""
         self._metric("histogram", name, value, tags, more_tags, None, None)
 
     def latency(
-        self, operation: Any = _NOMSG, duration_ms: Any = _NOMSG, /,
-        tags: Mapping[str, str] | None = None, **more_tags: Any,
+        self, operation: Name = _NOMSG, duration_ms: Number = _NOMSG, /,
+        tags: Mapping[str, TagValue] | None = None, **more_tags: TagValue,
     ) -> None:
         """Observe a duration in milliseconds (a histogram of the operation's duration)."""
         if operation is _NOMSG:
-            operation = more_tags.pop("operation", _NOMSG)
+            operation = more_tags.pop("operation", _NOMSG)  # type: ignore[assignment]
         if duration_ms is _NOMSG:
-            duration_ms = more_tags.pop("duration_ms", _NOMSG)
+            duration_ms = more_tags.pop("duration_ms", _NOMSG)  # type: ignore[assignment]
         self._metric("histogram", operation, duration_ms, tags, more_tags, "ms", None)
 
     def _metric(
@@ -1136,9 +820,9 @@ class HFTLogger(logging.Logger):
         self._enqueue(sink, KIND_METRIC, METRIC_LEVEL, name, (mtype, value, all_tags, unit),
                       dict(bound) if bound else None)
 
-    def timer(self, name: str, /, **tags: Any) -> LoggingTimer:
+    def timer(self, name: str, /, **tags: TagValue) -> LoggingTimer:
         """Time a block or a function; see :class:`hftlogging.LoggingTimer`."""
-        return _timer_class()(self, name, **tags)
+        return LoggingTimer(self, name, **tags)
 
     def _observe_ms(
         self, name: str, elapsed_ms: float, tags: dict[str, Any],
@@ -1150,7 +834,7 @@ class HFTLogger(logging.Logger):
     # -- audit -----------------------------------------------------------------------------
 
     def audit(
-        self, event: Any = _NOMSG, data: Mapping[str, Any] | None = None, /, **fields: Any
+        self, event: Name = _NOMSG, data: Mapping[str, object] | None = None, /, **fields: object
     ) -> None:
         """Record an audit event: ``log.audit("order_placed", order_id=oid)``.
 
@@ -1201,7 +885,7 @@ class HFTLogger(logging.Logger):
 
     # -- context ---------------------------------------------------------------------------
 
-    def with_context(self, **fields: Any) -> BoundLogger:
+    def with_context(self, **fields: object) -> BoundLogger:
         """Return a view of this logger that adds ``fields`` to every record it logs."""
         return BoundLogger(self, fields)
 
@@ -1223,7 +907,7 @@ class HFTLogger(logging.Logger):
         """A view letting each call site through once (later calls are counted only)."""
         return ratelimit.view(self, math.inf)
 
-    def set_context(self, **fields: Any) -> None:
+    def set_context(self, **fields: object) -> None:
         """Add ``fields`` to every record this logger logs (shared by all its users)."""
         self._own_context = {**self._own_context, **fields}
         self._merge_context()
@@ -1236,7 +920,7 @@ class HFTLogger(logging.Logger):
     def _merge_context(self) -> None:
         # One attribute assignment: a concurrent call captures the old or the new dict.
         own = self.__dict__.get("_own_context") or {}
-        g = _global
+        g = global_fields()
         self._context = ({**g, **own} if own else g) if g else own
 
     @property
@@ -1260,303 +944,7 @@ class HFTRootLogger(HFTLogger, logging.RootLogger):
         return logging.getLogger, ()
 
 
-_timer_cls: type[LoggingTimer] | None = None
 
-
-def _timer_class() -> type[LoggingTimer]:
-    global _timer_cls
-    if _timer_cls is None:
-        from hftlogging.timer import LoggingTimer
-
-        _timer_cls = LoggingTimer
-    return _timer_cls
-
-
-def _describe_metric(name: object, value: object, tags: object) -> str:
-    try:
-        return f"name={name!r} value={value!r} tags={tags!r}"[:300]
-    except Exception:
-        return f"name of type {type(name).__name__}, value of type {type(value).__name__}"
-
-
-# --- bound view -----------------------------------------------------------------------------
-
-
-class BoundLogger(logging.LoggerAdapter):  # type: ignore[type-arg]
-    """A view of an :class:`HFTLogger` that adds fields to every record.
-
-    Made by :meth:`HFTLogger.with_context`; the shared logger is not changed. A bound view
-    is a :class:`logging.LoggerAdapter`, so code typed for adapters accepts it.
-    """
-
-    logger: HFTLogger
-
-    def __init__(self, logger: HFTLogger, fields: dict[str, Any]) -> None:
-        super().__init__(logger, fields)
-        self._fields = fields
-
-    def process(self, msg: Any, kwargs: Any) -> tuple[Any, Any]:
-        """Add the bound fields as keywords (used only by LoggerAdapter's own paths)."""
-        return msg, {**self._fields, **kwargs}
-
-    def _text(self, level: int, msg: Any, args: tuple[Any, ...], kw: dict[str, Any]) -> None:
-        self.logger._emit_text(level, msg, args, kw, self._fields)
-
-    def debug(self, msg: Any = _NOMSG, /, *args: Any, **kw: Any) -> None:
-        """As :meth:`HFTLogger.debug`, with the bound fields."""
-        self._text(logging.DEBUG, msg, args, kw)
-
-    def info(self, msg: Any = _NOMSG, /, *args: Any, **kw: Any) -> None:
-        """As :meth:`HFTLogger.info`, with the bound fields."""
-        self._text(logging.INFO, msg, args, kw)
-
-    def warning(self, msg: Any = _NOMSG, /, *args: Any, **kw: Any) -> None:
-        """As :meth:`HFTLogger.warning`, with the bound fields."""
-        self._text(logging.WARNING, msg, args, kw)
-
-    warn = warning
-
-    def error(self, msg: Any = _NOMSG, /, *args: Any, **kw: Any) -> None:
-        """As :meth:`HFTLogger.error`, with the bound fields."""
-        self._text(logging.ERROR, msg, args, kw)
-
-    def exception(self, msg: Any = _NOMSG, /, *args: Any, exc_info: Any = True, **kw: Any) -> None:
-        """As :meth:`HFTLogger.exception`, with the bound fields."""
-        kw["exc_info"] = exc_info
-        self._text(logging.ERROR, msg, args, kw)
-
-    def critical(self, msg: Any = _NOMSG, /, *args: Any, **kw: Any) -> None:
-        """As :meth:`HFTLogger.critical`, with the bound fields."""
-        self._text(logging.CRITICAL, msg, args, kw)
-
-    fatal = critical
-
-    def log(self, level: Any, msg: Any = _NOMSG, /, *args: Any, **kw: Any) -> None:  # type: ignore[override]
-        """As :meth:`HFTLogger.log`, with the bound fields."""
-        if type(level) is not int:
-            try:
-                level = logging._checkLevel(level)  # type: ignore[attr-defined]
-            except (TypeError, ValueError) as e:
-                if _strict._on:  # strict mode: stdlib's Logger.log raises TypeError
-                    msg = f"level must be an integer or a level name, got {level!r}"
-                    raise TypeError(msg) from e
-                health.bad_input("level", str(e))
-                return
-        self._text(level, msg, args, kw)
-
-    def metric(
-        self, name: Any = _NOMSG, value: Any = _NOMSG, /,
-        tags: Mapping[str, str] | None = None, **more_tags: Any,
-    ) -> None:
-        """As :meth:`HFTLogger.metric`; the bound fields go to the record's context."""
-        self.logger._metric("gauge", name, value, tags, more_tags, None, self._fields)
-
-    def counter(
-        self, name: Any = _NOMSG, value: Any = _NOMSG, /,
-        tags: Mapping[str, str] | None = None, **more_tags: Any,
-    ) -> None:
-        """As :meth:`HFTLogger.counter`; the bound fields go to the record's context."""
-        if value is _NOMSG and "value" not in more_tags:
-            value = 1
-        self.logger._metric("counter", name, value, tags, more_tags, None, self._fields)
-
-    def histogram(
-        self, name: Any = _NOMSG, value: Any = _NOMSG, /,
-        tags: Mapping[str, str] | None = None, **more_tags: Any,
-    ) -> None:
-        """As :meth:`HFTLogger.histogram`; the bound fields go to the record's context."""
-        self.logger._metric("histogram", name, value, tags, more_tags, None, self._fields)
-
-    def latency(
-        self, operation: Any = _NOMSG, duration_ms: Any = _NOMSG, /,
-        tags: Mapping[str, str] | None = None, **more_tags: Any,
-    ) -> None:
-        """As :meth:`HFTLogger.latency`; the bound fields go to the record's context."""
-        if operation is _NOMSG:
-            operation = more_tags.pop("operation", _NOMSG)
-        if duration_ms is _NOMSG:
-            duration_ms = more_tags.pop("duration_ms", _NOMSG)
-        self.logger._metric("histogram", operation, duration_ms, tags, more_tags, "ms",
-                            self._fields)
-
-    def timer(self, name: str, /, **tags: Any) -> LoggingTimer:
-        """As :meth:`HFTLogger.timer`, logging through this view."""
-        return _timer_class()(self, name, **tags)
-
-    def _observe_ms(self, name: str, elapsed_ms: float, tags: dict[str, Any]) -> None:
-        self.logger._metric("histogram", name, elapsed_ms, None, tags, "ms", self._fields)
-
-    def audit(
-        self, event: Any = _NOMSG, data: Mapping[str, Any] | None = None, /, **fields: Any
-    ) -> None:
-        """As :meth:`HFTLogger.audit`, with the bound fields."""
-        self.logger._audit(event, data, fields, self._fields)
-
-    def flush(self, timeout: float | None = None) -> bool:
-        """As :meth:`HFTLogger.flush`."""
-        return flush_all(timeout, self.logger)
-
-    def with_context(self, **fields: Any) -> BoundLogger:
-        """Return a further view with more fields bound."""
-        return BoundLogger(self.logger, {**self._fields, **fields})
-
-    def every(self, seconds: float) -> ratelimit.RateLimitedLogger:
-        """As :meth:`HFTLogger.every`, keeping this view's fields."""
-        return ratelimit.view(self, seconds)
-
-    def once(self) -> ratelimit.RateLimitedLogger:
-        """As :meth:`HFTLogger.once`, keeping this view's fields."""
-        return ratelimit.view(self, math.inf)
-
-    @property
-    def context(self) -> dict[str, Any]:
-        """The logger's own context with this view's fields over it."""
-        return {**self.logger._own_context, **self._fields}
-
-
-# --- flush ------------------------------------------------------------------------------------
-
-
-def flush_all(timeout: float | None = None, logger: logging.Logger | None = None) -> bool:
-    """Wait until every record logged before the call is written, and flush the handlers.
-
-    Every running hftlogging queue of the process writes the records queued ahead of the
-    call and flushes the handlers behind it; then the handlers ``logger`` reaches directly
-    (without a queue) are flushed too.
-
-    Blocking: from asyncio, run it in a thread, ``await asyncio.to_thread(log.flush)``.
-    Called on a listener thread (from inside a handler) it cannot wait for the queue that
-    thread drains: it returns False at once instead of deadlocking.
-
-    Args:
-        timeout: seconds to wait at most, for all queues together; None waits as long as
-            it takes.
-        logger: whose direct handlers to flush as well.
-
-    Returns:
-        True when everything was written and flushed in time; False otherwise (the
-        deadline passed, a handler is bypassed or failed to flush). Never raises.
-    """
-    from hftlogging import lifecycle
-
-    deadline = None if timeout is None else time.monotonic() + timeout
-    ok = True
-    queues = lifecycle.active_queue_handlers()
-    for q in queues:
-        left = None if deadline is None else max(0.0, deadline - time.monotonic())
-        ok = q.flush(left) and ok
-    c: logging.Logger | None = logger
-    while c is not None:
-        for h in list(c.handlers):
-            if h in queues:
-                continue
-            try:
-                h.flush()
-            except Exception:
-                ok = False
-        c = c.parent if c.propagate else None
-    return ok
-
-
-# --- install ----------------------------------------------------------------------------------
-
-_install_lock = threading.RLock()
-_installed = False
-_previous_class: type[logging.Logger] | None = None
-
-
-def _convert(logger: logging.Logger, cls: type[HFTLogger]) -> None:
-    d = logger.__dict__
-    handlers = d.pop("handlers", [])
-    filters = d.pop("filters", [])
-    propagate = d.pop("propagate", True)
-    disabled = d.pop("disabled", False)
-    logger.__class__ = cls
-    d["_hft_handlers"] = _watched(handlers, logger)
-    d["_hft_filters"] = _watched(filters, logger)
-    d["_hft_propagate"] = propagate
-    d["_hft_disabled"] = disabled
-    if type(d.get("_cache")) is not dict:
-        d["_cache"] = {}
-    d.setdefault("_own_context", {})
-    d.setdefault("_tags", [])
-    logger._merge_context()  # type: ignore[attr-defined]
-
-
-_warned_disable_hook = False
-
-
-def _warn_disable_hook(manager: Any) -> None:
-    global _warned_disable_hook
-    _warned_disable_hook = True
-    import warnings
-
-    warnings.warn(
-        f"hftlogging: {type(manager).__name__} has no 'disable' property to hook: "
-        "logging.disable() reaches the cached plans only through stdlib clearing its "
-        "level caches, and assigning manager.disable directly is not seen until the "
-        "next configuration change",
-        RuntimeWarning,
-        stacklevel=3,
-    )
-
-
-def install() -> None:
-    """Make every logger an :class:`HFTLogger`: the root, existing ones and future ones.
-
-    Idempotent. Loggers of a user-defined Logger subclass are left as they are.
-    ``$HFTLOGGING_STRICT``, when set, turns strict mode on or off (:mod:`hftlogging.strict`).
-
-    Raises:
-        ConfigError: ``$HFTLOGGING_STRICT`` has a value that is neither true nor false.
-        hftlogging.internals.InternalsChanged: a private part of stdlib logging that
-            hftlogging relies on behaves otherwise on this Python (docs/internals.md).
-    """
-    global _installed, _previous_class
-    # The private stdlib state used below and on the caller's path: a change fails here,
-    # before anything is touched (or the public path is taken, with a warning).
-    internals.check()
-    strict = _strict.from_environment()
-    if strict is not None:
-        _strict.set_strict(strict)
-    with _install_lock, logging._lock:  # type: ignore[attr-defined]
-        if not _installed:
-            current = logging.getLoggerClass()
-            _previous_class = current if not issubclass(current, HFTLogger) else logging.Logger
-        logging.setLoggerClass(HFTLogger)
-        manager = logging.Logger.manager
-        if manager.loggerClass is not None and not issubclass(manager.loggerClass, HFTLogger):
-            manager.loggerClass = None
-        root = logging.root
-        if type(root) is logging.RootLogger:
-            _convert(root, HFTRootLogger)
-        for lg in list(manager.loggerDict.values()):
-            if type(lg) is logging.Logger:
-                _convert(lg, HFTLogger)
-        # Assigning manager.disable directly forgets the plans too (stdlib's cached
-        # answers would otherwise outlive it).
-        check_cache_clearing()
-        if not install_disable_hook(manager) and not _warned_disable_hook:
-            _warn_disable_hook(manager)
-        _installed = True
-    invalidate_plans()
-
-
-def uninstall() -> None:
-    """Restore the stdlib logger class for loggers created from now on.
-
-    Existing loggers stay HFTLoggers (they remain ordinary ``logging.Logger`` objects).
-    """
-    global _installed
-    with _install_lock:
-        if _installed:
-            logging.setLoggerClass(_previous_class or logging.Logger)
-            _installed = False
-
-
-def installed() -> bool:
-    """Tell whether :func:`install` is in effect."""
-    return _installed
 
 
 LoggerLike = HFTLogger | BoundLogger

@@ -34,8 +34,11 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from hftlogging import health
+from hftlogging.capture import KIND_METRIC, KIND_TEXT
 from hftlogging.exceptions import ConfigError, describe
-from hftlogging.logger import KIND_METRIC, KIND_TEXT, HFTLogger
+from hftlogging.logger import HFTLogger
+from hftlogging.plans import NOOP_NAMES
 
 __all__ = [
     "DEFAULT_MAX_LATENCY_US",
@@ -74,10 +77,7 @@ _RESERVOIR = 2048  # the most recent samples, for the percentiles
 _WINDOW_S = 1.0  # throughput window
 
 # Method names of a captured call: text levels, and metric types (unit "ms": latency).
-_LEVEL_METHODS = {
-    logging.DEBUG: "debug", logging.INFO: "info", logging.WARNING: "warning",
-    logging.ERROR: "error", logging.CRITICAL: "critical",
-}
+_LEVEL_METHODS = NOOP_NAMES
 _METRIC_METHODS = {"counter": "counter", "gauge": "metric", "histogram": "histogram"}
 
 _perf_counter_ns = time.perf_counter_ns
@@ -458,3 +458,6 @@ def check_performance() -> PerformanceCheck:
         warning_threshold_us=warn, max_latency_us=top, breaches=s["latency_breaches"],
         reasons=tuple(reasons), warnings=tuple(warnings),
     )
+
+
+health.add_stats_fields(lambda: get_monitor().stats())

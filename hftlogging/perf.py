@@ -11,7 +11,8 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING, Union
 
-from hftlogging.logger import install
+from hftlogging.capture import TagValue
+from hftlogging.installation import install
 
 if TYPE_CHECKING:
     from hftlogging.logger import BoundLogger, HFTLogger
@@ -48,7 +49,7 @@ class PerformanceLogger:
             install()
         self.logger: HFTLogger | BoundLogger = logger  # type: ignore[assignment]
 
-    def time_operation(self, operation: str, **tags: object) -> LoggingTimer:
+    def time_operation(self, operation: str, **tags: TagValue) -> LoggingTimer:
         """Time a block: ``with perf.time_operation("parse_orderbook"): ...``.
 
         The duration is recorded in milliseconds as a histogram named ``operation`` with

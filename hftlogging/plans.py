@@ -25,10 +25,20 @@ from __future__ import annotations
 
 import itertools
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any
 
+from hftlogging import lifecycle
+from hftlogging import strict as _strict
+
 __all__ = [
+    "KEY_AUDIT",
+    "KEY_METRIC",
+    "NOOP_NAMES",
+    "SLOW",
+    "TEXT_KEYS",
+    "HandlerList",
+    "StartFirst",
     "check_cache_clearing",
     "disable_hook_installed",
     "forget",
@@ -36,8 +46,11 @@ __all__ = [
     "forget_subtree",
     "forget_subtree_locked",
     "install_disable_hook",
+    "invalidate_plans",
     "make_noop",
     "noops_allowed",
+    "text_key",
+    "watched",
 ]
 
 _NOOPS = "_hft_noops"
@@ -274,3 +287,134 @@ def install_disable_hook(manager: Any) -> bool:
 def disable_hook_installed(manager: Any) -> bool:
     """Tell whether ``manager.disable = level`` forgets the plans."""
     return type(manager) is _PlanManager
+
+
+# Keys of the per-logger plan, stored in Logger._cache beside stdlib's level entries so
+# that stdlib's own cache clearing (setLevel, logging.disable) invalidates them too.
+# All plan keys are strings: stdlib's keys are levels, and any int, negative ones too, may
+# be a level (isEnabledFor(-21) must not overwrite the plan of INFO).
+KEY_METRIC = "hftlogging:metric"
+KEY_AUDIT = "hftlogging:audit"
+TEXT_KEYS: dict[int, str] = {}
+
+
+def text_key(level: int) -> str:
+    """Return the cache key of the text plan at ``level``."""
+    key = TEXT_KEYS.get(level)
+    if key is None:
+        key = TEXT_KEYS[level] = f"hftlogging:text:{level}"
+    return key
+
+class _Slow:
+    """Plan marker: take the stdlib path (makeRecord + handle)."""
+
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return "<slow path>"
+
+
+SLOW: Any = _Slow()
+
+
+class StartFirst:
+    """Plan marker: the queue handler's listener must be started before deciding."""
+
+    __slots__ = ("handler",)
+
+    def __init__(self, handler: Any) -> None:
+        self.handler = handler
+
+
+
+def invalidate_plans() -> None:
+    """Forget every logger's cached plan (and stdlib's level cache with it)."""
+    forget_all(logging.Logger.manager)
+
+
+
+# A level that does nothing for a logger gets a no-op as an instance attribute
+# (``log.debug = <no-op>``), so a disabled call costs one plain call: cheaper than stdlib's
+# ``isEnabledFor``. The no-op checks that its plan is still cached (see hftlogging.plans).
+NOOP_NAMES = {
+    logging.DEBUG: "debug", logging.INFO: "info", logging.WARNING: "warning",
+    logging.ERROR: "error", logging.CRITICAL: "critical",
+}
+
+
+
+
+def watched(items: Iterable[Any], owner: Any) -> HandlerList:
+    """A :class:`HandlerList` of ``items`` whose changes forget ``owner``'s plans."""
+    lst = HandlerList(items)
+    lst._owner = owner  # type: ignore[attr-defined]
+    return lst
+
+
+class HandlerList(list):  # type: ignore[type-arg]
+    """A logger's handler (or filter) list: a mutation forgets the owner's subtree's plans."""
+
+    __slots__ = ("_owner",)
+
+    def _changed(self) -> None:
+        owner = getattr(self, "_owner", None)
+        if owner is None:
+            invalidate_plans()
+        else:
+            owner._changed()
+
+    def append(self, item: Any) -> None:
+        super().append(item)
+        self._changed()
+
+    def extend(self, items: Iterable[Any]) -> None:
+        super().extend(items)
+        self._changed()
+
+    def insert(self, index: Any, item: Any) -> None:
+        super().insert(index, item)
+        self._changed()
+
+    def remove(self, item: Any) -> None:
+        super().remove(item)
+        self._changed()
+
+    def pop(self, index: Any = -1) -> Any:
+        item = super().pop(index)
+        self._changed()
+        return item
+
+    def clear(self) -> None:
+        super().clear()
+        self._changed()
+
+    def __setitem__(self, index: Any, item: Any) -> None:
+        super().__setitem__(index, item)
+        self._changed()
+
+    def __delitem__(self, index: Any) -> None:
+        super().__delitem__(index)
+        self._changed()
+
+    def __iadd__(self, items: Iterable[Any]) -> HandlerList:  # type: ignore[misc]
+        super().__iadd__(items)
+        self._changed()
+        return self
+
+    def __imul__(self, n: Any) -> HandlerList:  # type: ignore[misc]
+        super().__imul__(n)
+        self._changed()
+        return self
+
+    def sort(self, *args: Any, **kwargs: Any) -> None:
+        super().sort(*args, **kwargs)
+        self._changed()
+
+    def reverse(self) -> None:
+        super().reverse()
+        self._changed()
+
+
+_strict.on_change(invalidate_plans)
+# A forked child decides its plans afresh, once its queue handlers are reset.
+lifecycle.add_after_fork_child(invalidate_plans, after_handlers=True)

@@ -28,6 +28,7 @@ import weakref
 from typing import Any
 
 from hftlogging import health
+from hftlogging.exceptions import StateError, describe
 from hftlogging.filters import positive_seconds, rate_limit_filters
 
 __all__ = ["RateLimitedLogger", "suppressed_counts", "view"]
@@ -67,8 +68,9 @@ def _calls(counter: itertools.count[int]) -> int:
     """
     text = repr(counter)
     if not (text.startswith("count(") and text.endswith(")") and text[6:-1].isdigit()):
-        msg = f"itertools.count's repr is {text!r}, not count(N): held-back counts unreadable"
-        raise RuntimeError(msg)
+        msg = describe("itertools.count's repr", "count(N)", text,
+                       "the held-back counts cannot be read on this Python")
+        raise StateError(msg)
     return int(text[6:-1])
 
 

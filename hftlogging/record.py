@@ -35,14 +35,20 @@ import uuid
 from collections.abc import Mapping
 from typing import Any
 
+from hftlogging import lifecycle
 from hftlogging import strict as _strict
 
 __all__ = [
+    "AUDIT",
+    "METRIC",
     "RESERVED_ATTRS",
+    "START_NS",
+    "TEXT",
     "Record",
     "build_record",
     "extra_fields",
     "is_immutable",
+    "path_info",
     "record_context",
     "snapshot_fields",
 ]
@@ -191,7 +197,7 @@ class Record(logging.LogRecord):
             try:
                 msg = msg % args
             except Exception as e:
-                if _strict._on:
+                if _strict.enabled:
                     raise  # strict mode: the formatting handler's handleError, as stdlib
                 msg = f"{msg} {_safe_args(args)} [format error: {type(e).__name__}: {e}]"
         return msg
@@ -274,9 +280,9 @@ def render_message(msg: object, args: tuple[Any, ...] | Mapping[str, Any]) -> st
 
 _stdlib: Any = logging  # private stdlib state, read once
 if isinstance(_stdlib._startTime, int):  # 3.13+: nanoseconds
-    _START_NS: int = _stdlib._startTime
+    START_NS: int = _stdlib._startTime
 else:
-    _START_NS = int(_stdlib._startTime * 1e9)
+    START_NS = int(_stdlib._startTime * 1e9)
 
 _HAS_TASKNAME = sys.version_info >= (3, 12)
 _level_names = logging._levelToName
@@ -284,7 +290,7 @@ _path_parts: dict[str, tuple[str, str]] = {}
 _process_info: list[Any] = [None, None]  # (pid, processName), refreshed after fork
 
 
-def _path_info(pathname: str) -> tuple[str, str]:
+def path_info(pathname: str) -> tuple[str, str]:
     try:
         return _path_parts[pathname]
     except KeyError:
@@ -347,7 +353,7 @@ def build_record(
         a0 = args[0]
         if type(a0) not in IMMUTABLE_FAST and isinstance(a0, Mapping) and a0:
             args = a0
-    filename, module = _path_info(pathname)
+    filename, module = path_info(pathname)
     pid, pname = _process_info
     if pid is None:
         pid, pname = _process()
@@ -378,7 +384,7 @@ def build_record(
         "funcName": func,
         "created": created_ns / 1e9,
         "msecs": (created_ns % 1_000_000_000) // 1_000_000 + 0.0,
-        "relativeCreated": (created_ns - _START_NS) / 1e6,
+        "relativeCreated": (created_ns - START_NS) / 1e6,
         "thread": thread_ident,
         "threadName": thread_name,
         "processName": pname,
@@ -440,3 +446,6 @@ def attach_contract(
 def reset_after_fork() -> None:
     """Forget the cached process id and name (called in a forked child)."""
     _process_info[0] = None
+
+
+lifecycle.add_after_fork_child(reset_after_fork)

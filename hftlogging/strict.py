@@ -37,8 +37,6 @@ _FALSE = frozenset({"", "0", "false", "no", "off"})
 #: always the current value) only where something already went wrong, and once per plan,
 #: never per call. Set it with :func:`set_strict`.
 enabled = False
-# The same flag under its former name, for the modules that still read it.
-_on = False
 _listeners: list[Callable[[], None]] = []
 
 
@@ -53,9 +51,9 @@ def set_strict(on: bool) -> bool:
     Cached fast-path plans are forgotten, so the change applies to the next call of
     every logger.
     """
-    global _on, enabled
+    global enabled
     previous = enabled
-    enabled = _on = bool(on)
+    enabled = bool(on)
     if previous != enabled:
         for listener in _listeners:
             listener()

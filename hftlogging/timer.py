@@ -9,16 +9,24 @@ from collections.abc import Callable
 from time import perf_counter_ns
 from typing import TYPE_CHECKING, Any, TypeVar, cast
 
-from hftlogging.logger import install
-
 if TYPE_CHECKING:
     from types import TracebackType
 
+    from hftlogging.capture import TagValue
     from hftlogging.logger import BoundLogger, HFTLogger
 
-__all__ = ["LoggingTimer"]
+__all__ = ["LoggingTimer", "set_plain_logger_adopter"]
 
 _F = TypeVar("_F", bound=Callable[..., Any])
+
+# Turns a plain logging.Logger into an HFTLogger in place; registered by
+# hftlogging.installation (this module sits below the logger and imports none of it).
+_adopt: list[Callable[[logging.Logger], None]] = []
+
+
+def set_plain_logger_adopter(adopt: Callable[[logging.Logger], None]) -> None:
+    """Register what makes a plain ``logging.Logger`` given to a timer an HFTLogger."""
+    _adopt[:] = [adopt]
 
 
 class LoggingTimer:
@@ -46,12 +54,14 @@ class LoggingTimer:
     __slots__ = ("_end", "_logger", "_start", "name", "tags")
 
     def __init__(
-        self, logger: HFTLogger | BoundLogger | logging.Logger, name: str, /, **tags: Any,
+        self, logger: HFTLogger | BoundLogger | logging.Logger, name: str, /, **tags: TagValue,
     ) -> None:
         if type(logger) is logging.Logger:
-            # A logging.getLogger() logger from before install(): convert it in place, as
-            # get_logger() does, rather than fail at the end of the block.
-            install()
+            # A logging.getLogger() logger from before install(): convert this one logger
+            # in place rather than fail at the end of the block; the others stay as
+            # they are.
+            for adopt in _adopt:
+                adopt(logger)
         self._logger = cast("HFTLogger | BoundLogger", logger)
         self.name = name
         self.tags = tags

@@ -14,7 +14,7 @@ import pytest
 import hftlogging
 from hftlogging import config as hft_config
 from hftlogging import global_context as hft_global_context
-from hftlogging import logger as hft_logger
+from hftlogging import installation as hft_installation
 from hftlogging import strict as hft_strict
 
 IN_CI = bool(os.environ.get("CI"))
@@ -46,7 +46,7 @@ def _logging_state() -> Iterator[None]:
     }
     factory = logging.getLogRecordFactory()
     logger_class = logging.getLoggerClass()
-    was_installed = hft_logger.installed()
+    was_installed = hft_installation.installed()
     was_strict = hft_strict.is_strict()
     disable = manager.disable
     threads_before = set(threading.enumerate())
@@ -66,7 +66,7 @@ def _logging_state() -> Iterator[None]:
             _restore(lg, (logging.NOTSET, [], True, False, []))
     hft_strict.set_strict(was_strict)
     logging.setLogRecordFactory(factory)
-    if not was_installed and hft_logger.installed():
+    if not was_installed and hft_installation.installed():
         hftlogging.uninstall()
     logging.setLoggerClass(logger_class)
     logging.disable(disable)

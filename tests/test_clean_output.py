@@ -24,7 +24,7 @@ from hftlogging.filters import LevelRangeFilter, LogTypeFilter, RedactFilter, Ta
 from hftlogging.formatters import ContextFormatter, JSONFormatter, to_jsonable
 from hftlogging.handlers import JSONAuditHandler, PrometheusHandler, QueueHandler
 from hftlogging.handlers.audit import AuditFormatter
-from hftlogging.handlers.queue import _default_fallback
+from hftlogging.handlers.handler_state import default_fallback as _default_fallback
 from hftlogging.testing import CaptureHandler
 
 # What no line may contain: the names hftlogging gives its own attributes and markers, and

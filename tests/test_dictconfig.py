@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 
 import hftlogging
-from hftlogging import internals
+from hftlogging import notices
 from hftlogging.testing import CaptureHandler
 
 OPTIONS: dict[str, Any] = {
@@ -108,7 +108,7 @@ def test_with_the_class_key_what_arrives_is_what_this_python_passes(
     """``"class":`` on 3.10/3.11: every option; on 3.12.0-3.12.3: none but the handlers,
     with a warning naming the fix; on 3.12.4 and later: all but respect_handler_level,
     which stays true (an INFO record does not reach an ERROR-level handler)."""
-    monkeypatch.setattr(internals, "_warned", set())
+    monkeypatch.setattr(notices, "_warned", set())
     hftlogging.install()
     version = sys.version_info[:3]
     if (3, 12, 0) <= version < (3, 12, 4):

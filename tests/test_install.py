@@ -15,7 +15,8 @@ import pytest
 
 import hftlogging
 from hftlogging import HFTLogger
-from hftlogging.logger import HFTRootLogger, installed
+from hftlogging.installation import installed
+from hftlogging.logger import HFTRootLogger
 from hftlogging.testing import CaptureHandler
 
 

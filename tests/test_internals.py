@@ -12,7 +12,8 @@ from typing import Any
 import pytest
 
 import hftlogging
-from hftlogging import internals, lifecycle
+from hftlogging import installation as hft_installation
+from hftlogging import internals, lifecycle, notices
 from hftlogging import logger as hft_logger
 from hftlogging.handlers import queue as hq
 from hftlogging.internals import InternalsChanged
@@ -23,7 +24,7 @@ from hftlogging.testing import CaptureHandler
 def fresh_check(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     """Each test checks anew; the result of the real check comes back afterwards."""
     monkeypatch.setattr(internals, "_checked", False)
-    monkeypatch.setattr(internals, "_warned", set())
+    monkeypatch.setattr(notices, "_warned", set())
     monkeypatch.setattr(hft_logger, "_logging", hft_logger._logging)
     yield
 
@@ -121,9 +122,9 @@ def test_a_changed_private_part_fails_install_loudly_before_anything_changes(
     Python version, and leaves the logger class and the caller's path as they were."""
     simulate, fragment = CHANGES[change]
     class_before = logging.getLoggerClass()
-    monkeypatch.setattr(hft_logger, "_installed", False)
+    monkeypatch.setattr(hft_installation, "_installed", False)
     simulate(monkeypatch)
-    with pytest.raises(InternalsChanged, match="cannot run on Python") as info:
+    with pytest.raises(InternalsChanged, match="hftlogging on Python") as info:
         hftlogging.install()
     assert fragment in str(info.value)
     assert logging.getLoggerClass() is class_before

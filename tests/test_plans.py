@@ -21,6 +21,7 @@ from hypothesis import strategies as st
 
 import hftlogging
 from hftlogging import factory, plans
+from hftlogging import installation as hft_installation
 from hftlogging import logger as hft_logger
 from hftlogging.handlers import QueueHandler
 from hftlogging.logger import HFTLogger
@@ -417,7 +418,7 @@ def test_a_manager_without_a_disable_property_is_reported(
 ) -> None:
     """Where manager.disable cannot be hooked, install() says so once, with a warning."""
     monkeypatch.setattr(plans, "_disable_prop", None)
-    monkeypatch.setattr(hft_logger, "_warned_disable_hook", False)
+    monkeypatch.setattr(hft_installation, "_warned_disable_hook", False)
     manager = logging.Logger.manager
     original = type(manager)
     monkeypatch.setattr(manager, "__class__", logging.Manager)
@@ -483,7 +484,7 @@ def test_plans_need_no_stdlib_level_cache(logger_name: str) -> None:
     hftlogging.install()
     lg = logging.Logger(logger_name)
     del lg.__dict__["_cache"]
-    hft_logger._convert(lg, HFTLogger)
+    hft_installation._convert(lg, HFTLogger)
     assert lg.__dict__["_cache"] == {}
 
 

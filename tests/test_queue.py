@@ -761,14 +761,19 @@ def test_unknown_target_handler_is_a_configuration_error(logger_name: str) -> No
 
 
 @pytest.mark.parametrize(("option", "value", "message"), [
-    ("capacity", 0, "capacity: expected a value > 0, found 0"),
-    ("capacity", "lots", "capacity: expected an integer, found 'lots'"),
+    ("capacity", 0, "capacity: expected a value > 0, found 0; raise capacity"),
+    ("capacity", "lots",
+     "capacity: expected an integer, found 'lots'; give capacity as a plain number"),
     ("overflow", "drop_everything",
      "overflow: expected one of drop_newest, drop_oldest, block, discard_below, "
-     "found 'drop_everything'"),
-    ("batch_size", -1, "batch_size: expected a value > 0, found -1"),
-    ("flush_interval_ms", "soon", "flush_interval_ms: expected a number, found 'soon'"),
-    ("caller_info", "sometimes", "caller_info: expected 'auto', true or false, found 'sometimes'"),
+     "found 'drop_everything'; drop_newest is the default"),
+    ("batch_size", -1, "batch_size: expected a value > 0, found -1; raise batch_size"),
+    ("flush_interval_ms", "soon",
+     "flush_interval_ms: expected a number, found 'soon'; give flush_interval_ms as a plain "
+     "number"),
+    ("caller_info", "sometimes",
+     "caller_info: expected 'auto', true or false, found 'sometimes'; true records the call "
+     "site always, 'auto' when a formatter reads it"),
 ])
 def test_bad_queue_options_fail_at_construction(option: str, value: Any, message: str) -> None:
     """Each queue option is validated when the handler is built, with a clear message."""

@@ -249,7 +249,7 @@ def test_repr_names_timer() -> None:
 
 def test_timer_on_a_plain_logger_from_before_install(logger_name: str) -> None:
     """LoggingTimer(logging.getLogger(...)) works even when install() was not called yet."""
-    was = hftlogging.logger.installed()
+    was = hftlogging.installation.installed()
     hftlogging.uninstall()
     logging.setLoggerClass(logging.Logger)
     try:

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from fast_paths import record_reuse_condition, task_name_condition
 
-from hftlogging.handlers import queue as hq
+from hftlogging.handlers import records as hq
 from hftlogging.record import Record, build_record
 
 

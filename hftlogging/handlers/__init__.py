@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from hftlogging.exceptions import HftLoggingError, describe
 from hftlogging.handlers.queue import QueueHandler, QueueListener
 
 if TYPE_CHECKING:
@@ -40,11 +41,16 @@ _LAZY = {
 }
 
 
+class UnknownHandlerError(HftLoggingError, AttributeError):
+    """``hftlogging.handlers`` has no handler of that name (an ``AttributeError``)."""
+
+
 def __getattr__(name: str) -> Any:
     module = _LAZY.get(name)
     if module is None:
-        msg = f"module 'hftlogging.handlers' has no attribute {name!r}"
-        raise AttributeError(msg)
+        msg = describe("hftlogging.handlers", f"one of {', '.join(sorted(_LAZY))}", name,
+                       "check the spelling of the handler class")
+        raise UnknownHandlerError(msg)
     import importlib
 
     value = getattr(importlib.import_module(module), name)

@@ -49,6 +49,7 @@ import weakref
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any
 
+from hftlogging import health
 from hftlogging import strict as _strict
 from hftlogging.exceptions import ConfigError, Found, HftLoggingOSError, describe
 from hftlogging.formatters import (
@@ -687,7 +688,7 @@ class ComponentRotatingFileHandler(logging.Handler):
         try:
             s = self.format(record)
         except Exception as e:
-            if _strict._on:
+            if _strict.enabled:
                 self.handleError(record)  # strict mode: reported as stdlib would; kept below
             s = (
                 f"{getattr(record, 'levelname', '?')} {getattr(record, 'name', '?')}: "
@@ -936,3 +937,5 @@ class ComponentRotatingFileHandler(logging.Handler):
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.directory}/{self.template}>"
 
+
+health.add_stats_source("files", file_stats)
