@@ -23,9 +23,8 @@ import pytest
 from prometheus_servers import Pushgateway, pushgateway  # noqa: F401 - fixture
 
 import hftlogging
-from hftlogging import seeds
 from hftlogging.cli import main, render_check, render_convert
-from hftlogging.config import prepare, routes
+from hftlogging.config import prepare, routes, seeds
 from hftlogging.exceptions import ConfigError
 from hftlogging.routing import RuleFilter
 
