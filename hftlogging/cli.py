@@ -233,7 +233,7 @@ def render_check(config: str, env: dict[str, str] | None = None) -> str:
         lines.append(f"  {title} {', '.join(loggers)}{note}:")
         lines.extend(rows)
     if plan.translation is not None:
-        from hftlogging.config.seeds import check_lines
+        from hftlogging.config.rendering import check_lines
 
         lines += ["", *check_lines(plan.translation)]
     lines += ["", "ok: the configuration is valid"]
@@ -313,7 +313,7 @@ def render_convert(config: str, env: dict[str, str] | None = None) -> str:
             "configuration, which hftlogging.configure loads as it is"
         )
         raise ConfigError(msg, path=plan.source)
-    from hftlogging.config.seeds import render_yaml
+    from hftlogging.config.rendering import render_yaml
 
     return render_yaml(plan.translation)
 

@@ -22,6 +22,7 @@ One concept per module, each importing only the ones above it:
 - :mod:`~hftlogging.config.source`: shipped names and files, safe YAML, ``${VAR}``.
 - :mod:`~hftlogging.config.annotation`: the types an option accepts; ``${VAR}`` coercion.
 - :mod:`~hftlogging.config.seeds`: the ``logging:`` format and its translation.
+- :mod:`~hftlogging.config.rendering`: the text of a translation (``convert``, ``check``).
 - :mod:`~hftlogging.config.plan`: the validated plan (:class:`Plan`, ``HandlerSpec``).
 - :mod:`~hftlogging.config.validate`: validation of every section, key and option.
 - :mod:`~hftlogging.config.loading`: source to plan (:func:`prepare`, :func:`load_config`).
