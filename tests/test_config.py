@@ -64,8 +64,9 @@ def test_missing_env_var_names_variable_file_and_key(tmp_path: Path) -> None:
             filename: ${AUDIT_DIR}/audit.jsonl
     """)
     assert _error(path) == (
-        f"{path}, key handlers.audit.filename: environment variable AUDIT_DIR is not set "
-        "and ${AUDIT_DIR} has no default; set AUDIT_DIR or write ${AUDIT_DIR:-default}"
+        f"{path}, key handlers.audit.filename: expected environment variable AUDIT_DIR to be "
+        "set (${AUDIT_DIR} has no default), found it unset; set AUDIT_DIR or write "
+        "${AUDIT_DIR:-default}"
     )
 
 
@@ -76,7 +77,7 @@ def test_invalid_reference_is_reported(tmp_path: Path) -> None:
     """)
     assert _error(path) == (
         f"{path}, key formatters.f.format: expected ${{NAME}} or ${{NAME:-default}} with NAME "
-        "made of letters, digits and underscores, found '${1X}' (write $$ for a literal $)"
+        "made of letters, digits and underscores, found '${1X}'; write $$ for a literal $"
     )
 
 
@@ -158,7 +159,7 @@ def test_billion_laughs_is_refused_quickly(tmp_path: Path) -> None:
     t0 = time.monotonic()
     assert _error(path) == (
         f"{path}: expected at most 100000 values once YAML aliases are expanded, found "
-        "more (an alias bomb?)"
+        "more (an alias bomb?); use fewer aliases of large blocks"
     )
     assert time.monotonic() - t0 < 2.0
 
@@ -179,7 +180,8 @@ def test_self_referencing_alias_is_refused(tmp_path: Path) -> None:
     """An alias inside its own anchor (a recursive structure) is refused."""
     path = _write(tmp_path, "a: &a [1, *a]\n")
     assert _error(path) == (
-        f"{path}: expected a tree of values, found a YAML alias that refers to its own parent"
+        f"{path}: expected a tree of values, found a YAML alias that refers to its own parent; "
+        "replace the alias by the values it stands for"
     )
 
 
@@ -189,7 +191,7 @@ def test_oversized_file_is_refused(tmp_path: Path) -> None:
     path.write_text("#" * (MAX_CONFIG_BYTES + 1))
     assert _error(path) == (
         f"{path}: expected a file of at most {MAX_CONFIG_BYTES} bytes, found "
-        f"{MAX_CONFIG_BYTES + 1} bytes"
+        f"{MAX_CONFIG_BYTES + 1} bytes; split the file or remove what it does not need"
     )
 
 
@@ -198,14 +200,17 @@ def test_syntax_error_names_line_and_column(tmp_path: Path) -> None:
     path = _write(tmp_path, "handlers: [1, 2\n")
     assert _error(path) == (
         f"{path}: expected valid YAML, found a syntax error at line 2, column 1: "
-        "expected ',' or ']', but got '<stream end>'"
+        "expected ',' or ']', but got '<stream end>'; correct the syntax there"
     )
 
 
 def test_top_level_must_be_a_mapping(tmp_path: Path) -> None:
     """A list at the top level is refused."""
     path = _write(tmp_path, "- a\n")
-    assert _error(path) == f"{path}: expected a mapping at the top level, found a list"
+    assert _error(path) == (
+        f"{path}: expected a mapping at the top level, found a list; write the configuration "
+        "as keys and values (version: 1, handlers: ...)"
+    )
 
 
 # --- each class of validation error, with the message a user sees ------------------------------
@@ -379,7 +384,8 @@ def test_invalid_format_string() -> None:
     """A format string stdlib would reject is reported with the format."""
     assert _error({"formatters": {"f": {"format": "%(message"}}}) == (
         "key formatters.f.format: expected a valid '%'-style format, found '%(message' "
-        "(Invalid format '%(message' for '%' style)"
+        "(Invalid format '%(message' for '%' style); write the format in the '%' style or "
+        "change style"
     )
 
 
@@ -440,8 +446,9 @@ def test_failure_while_building_restores_previous_configure(logger_name: str) ->
     with pytest.raises(ConfigError) as e:
         hftlogging.configure(bad)
     assert str(e.value) == (
-        "key handlers.bad: Unable to configure handler 'bad': cannot bind 127.0.0.1:9: "
-        "address in use"
+        "key handlers.bad: expected what dictConfig can build, found Unable to configure "
+        "handler 'bad': cannot bind 127.0.0.1:9: address in use; correct that value (the "
+        "previous configuration runs again)"
     )
     hftlogging.get_logger(logger_name).info("after the failed attempt")
     hftlogging.shutdown()

@@ -207,8 +207,9 @@ def test_unset_variable_in_an_enabled_backend_names_the_seed_key(tmp_path: Path)
     path = _copy(SEED_002, tmp_path, ('file_path: "logs/hft.log"',
                                       'file_path: "${LOG_DIR}/hft.log"'))
     assert _error(path) == (
-        f"{path}, key logging.backends.file.config.file_path: environment variable LOG_DIR "
-        "is not set and ${LOG_DIR} has no default; set LOG_DIR or write ${LOG_DIR:-default}"
+        f"{path}, key logging.backends.file.config.file_path: expected environment variable "
+        "LOG_DIR to be set (${LOG_DIR} has no default), found it unset; set LOG_DIR or write "
+        "${LOG_DIR:-default}"
     )
     plan = prepare(path, env={"LOG_DIR": str(tmp_path / "var")})
     assert plan.config["handlers"]["file"]["directory"] == str(tmp_path / "var")

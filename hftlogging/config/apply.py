@@ -25,7 +25,7 @@ from hftlogging.config.loading import prepare
 from hftlogging.config.messages import key_path
 from hftlogging.config.plan import Plan
 from hftlogging.config.source import ENV_REFERENCE, copy_tree, merge, parse_yaml, read_text
-from hftlogging.exceptions import ConfigError
+from hftlogging.exceptions import ConfigError, Found, describe
 from hftlogging.global_context import set_configured
 from hftlogging.logger import install
 
@@ -112,7 +112,10 @@ def configure(
             var = _env_var_at(name_or_path, overrides, plan.source, key)
             if var:
                 message += f" (the value of ${{{var}}}: set {var} to change it)"
-            err = ConfigError(message, path=plan.source, key=key)
+            err = ConfigError(
+                describe(None, "what dictConfig can build", Found(message),
+                         "correct that value (the previous configuration runs again)"),
+                path=plan.source, key=key)
             # The failed attempt's handlers still hold what they created: find it now,
             # remove it once they are closed.
             created = footprint.ours(before)

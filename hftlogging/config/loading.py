@@ -23,7 +23,7 @@ from hftlogging.config.source import (
     resolve_source,
 )
 from hftlogging.config.validate import Validator
-from hftlogging.exceptions import ConfigError
+from hftlogging.exceptions import ConfigError, Found, describe
 
 __all__ = ["load_config", "load_raw", "prepare"]
 
@@ -46,7 +46,8 @@ def load_raw(
         source = str(path)
         cfg = parse_yaml(read_text(path, source), source)
     if not isinstance(cfg, dict):
-        msg = f"expected a mapping at the top level, found {describe_found(cfg)}"
+        msg = describe(None, "a mapping at the top level", Found(describe_found(cfg)),
+                       "write the configuration as keys and values (version: 1, handlers: ...)")
         raise ConfigError(msg, path=source)
     if is_seed_config(cfg):
         # Overrides in the same format (a logging: mapping) go in before the translation,

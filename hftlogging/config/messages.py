@@ -7,13 +7,13 @@ format, so every message shows a key and a value the same way.
 from __future__ import annotations
 
 import difflib
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Iterable, Sequence
 
-__all__ = ["describe_found", "did_you_mean", "key_path"]
+__all__ = ["describe_found", "did_you_mean", "key_path", "suggest"]
 
 
-def key_path(parts: Sequence[Any]) -> str:
+def key_path(parts: Sequence[object]) -> str:
+    """A key path as messages show it: ``handlers.audit.filters[0]``, ``'a.b'`` quoted."""
     out = ""
     for p in parts:
         if isinstance(p, int):
@@ -26,15 +26,21 @@ def key_path(parts: Sequence[Any]) -> str:
     return out
 
 
-
-def did_you_mean(word: object, candidates: Sequence[str] | Any) -> str:
+def did_you_mean(word: object, candidates: Iterable[object]) -> str:
+    """``"; did you mean 'x'?"`` for the candidate closest to ``word``, or ``""``."""
     if not isinstance(word, str):
         return ""
     close = difflib.get_close_matches(word, [str(c) for c in candidates], n=1, cutoff=0.6)
     return f"; did you mean {close[0]!r}?" if close else ""
 
 
-def describe_found(value: Any) -> str:
+def suggest(word: object, candidates: Iterable[object], otherwise: str) -> str:
+    """What to do about ``word``: ``"did you mean 'x'?"`` when one candidate is close,
+    else ``otherwise`` (the fix part of :func:`hftlogging.exceptions.describe`)."""
+    return did_you_mean(word, candidates).removeprefix("; ") or otherwise
+
+
+def describe_found(value: object) -> str:
     """A found value as a message shows it: ``'text'``, ``3 (a number)``, ``a mapping``."""
     if value is None:
         return "null"

@@ -17,8 +17,8 @@ from typing import Any
 
 import yaml
 
-from hftlogging.config.messages import did_you_mean, key_path
-from hftlogging.exceptions import ConfigError
+from hftlogging.config.messages import did_you_mean, key_path, suggest
+from hftlogging.exceptions import ConfigError, Found, describe
 from hftlogging.routing import ENVIRONMENT_ALIASES, environment_name
 from hftlogging.worker import get_worker
 
@@ -48,6 +48,8 @@ MAX_CONFIG_BYTES = 1_000_000
 MAX_CONFIG_VALUES = 100_000
 
 _CONFIG_PACKAGE = "hftlogging.logging_configs"
+_SHORTER = "split the file or remove what it does not need"
+_FLATTER = "nest the configuration less deeply"
 #: The top-level keys of a dictConfig configuration (with the hftlogging: section).
 TOP_KEYS = (
     "version", "formatters", "filters", "handlers", "loggers", "root", "incremental",
@@ -67,7 +69,8 @@ def _configs_dir() -> Path:
     checkout = Path(__file__).resolve().parent.parent.parent / "logging_configs"
     if (checkout / "production.yaml").is_file():
         return checkout
-    msg = "the shipped configurations are missing from the installation"
+    msg = describe(None, "the shipped configurations beside the package",
+                   Found("none in this installation"), "reinstall hftlogging")
     raise ConfigError(msg)
 
 
@@ -82,16 +85,15 @@ def resolve_source(name_or_path: str | os.PathLike[str]) -> Path:
     if p.suffix in (".yaml", ".yml") or os.sep in text or p.exists():
         if not p.is_file():
             found = "a directory" if p.is_dir() else "nothing"
-            msg = f"expected a configuration file, found {found} at {text!r}"
+            msg = describe(None, "a configuration file", Found(f"{found} at {text!r}"),
+                           "give the path of a YAML file or a shipped configuration name")
             raise ConfigError(msg, path=text)
         return p
     shipped = _configs_dir() / f"{text}.yaml"
     if not shipped.is_file():
         names = available_configs()
-        msg = (
-            f"expected a shipped configuration name ({', '.join(names)}) or a path, "
-            f"found {text!r}{did_you_mean(text, names)}"
-        )
+        msg = describe(None, f"a shipped configuration name ({', '.join(names)}) or a path",
+                       text, suggest(text, names, "name one of those or a YAML file"))
         raise ConfigError(msg)
     return shipped
 
@@ -100,20 +102,24 @@ def read_text(path: Path, source: str) -> str:
     try:
         size = path.stat().st_size
         if size > MAX_CONFIG_BYTES:
-            msg = f"expected a file of at most {MAX_CONFIG_BYTES} bytes, found {size} bytes"
+            msg = describe(None, f"a file of at most {MAX_CONFIG_BYTES} bytes",
+                           Found(f"{size} bytes"), _SHORTER)
             raise ConfigError(msg, path=source)
         with path.open("rb") as f:
             data = f.read(MAX_CONFIG_BYTES + 1)
     except OSError as e:
-        msg = f"cannot read the file: {e.strerror or e}"
+        msg = describe(None, "a file it can read", Found(f"cannot read it: {e.strerror or e}"),
+                       "check the path and its permissions")
         raise ConfigError(msg, path=source) from e
     if len(data) > MAX_CONFIG_BYTES:
-        msg = f"expected a file of at most {MAX_CONFIG_BYTES} bytes, found more"
+        msg = describe(None, f"a file of at most {MAX_CONFIG_BYTES} bytes", Found("more"),
+                       _SHORTER)
         raise ConfigError(msg, path=source)
     try:
         return data.decode("utf-8")
     except UnicodeDecodeError as e:
-        msg = f"expected UTF-8 text, found an invalid byte at offset {e.start}"
+        msg = describe(None, "UTF-8 text", Found(f"an invalid byte at offset {e.start}"),
+                       "save the file as UTF-8")
         raise ConfigError(msg, path=source) from e
 
 
@@ -134,22 +140,22 @@ def parse_yaml(text: str, source: str | None) -> Any:
         return loader.construct_document(node)
     except yaml.constructor.ConstructorError as e:
         mark = e.problem_mark
-        where = f"line {mark.line + 1}: " if mark is not None else ""
+        line = f"line {mark.line + 1}" if mark is not None else None
         tag = re.search(r"tag '([^']*)'", str(e.problem))
         found = f"the tag {tag.group(1)!r}" if tag else str(e.problem)
-        msg = (
-            f"{where}expected plain YAML data (read with yaml.safe_load), found {found}, "
-            "which would construct a Python object; remove the tag"
-        )
+        msg = describe(line, "plain YAML data (read with yaml.safe_load)",
+                       Found(f"{found}, which would construct a Python object"),
+                       "remove the tag")
         raise ConfigError(msg, path=source) from e
     except yaml.YAMLError as e:
         mark = getattr(e, "problem_mark", None)
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
         problem = getattr(e, "problem", None) or str(e)
-        msg = f"expected valid YAML, found a syntax error{where}: {problem}"
+        msg = describe(None, "valid YAML", Found(f"a syntax error{where}: {problem}"),
+                       "correct the syntax there")
         raise ConfigError(msg, path=source) from e
     except RecursionError as e:
-        msg = "expected valid YAML, found nesting too deep to read"
+        msg = describe(None, "valid YAML", Found("nesting too deep to read"), _FLATTER)
         raise ConfigError(msg, path=source) from e
     finally:
         loader.dispose()
@@ -174,11 +180,10 @@ def _check_duplicate_keys(root: yaml.Node, source: str | None) -> None:
                 if isinstance(key, yaml.ScalarNode) and key.tag != "tag:yaml.org,2002:merge":
                     line = key.start_mark.line + 1
                     if key.value in first:
-                        msg = (
-                            f"line {line}: expected each key once in a mapping, found "
-                            f"{key.value!r} again (first at line {first[key.value]}); YAML "
-                            "would keep only the last one: merge the two"
-                        )
+                        msg = describe(
+                            f"line {line}", "each key once in a mapping",
+                            Found(f"{key.value!r} again (first at line {first[key.value]})"),
+                            "YAML would keep only the last one: merge the two")
                         raise ConfigError(msg, path=source)
                     first[key.value] = line
                 stack.append(value)
@@ -220,17 +225,18 @@ def check_expansion(data: Any, source: str | None) -> None:
         if known is not None:
             return known
         if key in active:
-            msg = "expected a tree of values, found a YAML alias that refers to its own parent"
+            msg = describe(None, "a tree of values",
+                           Found("a YAML alias that refers to its own parent"),
+                           "replace the alias by the values it stands for")
             raise ConfigError(msg, path=source)
         active.add(key)
         total = 1
         for child in children:
             total += size(child)
             if total > MAX_CONFIG_VALUES:
-                msg = (
-                    f"expected at most {MAX_CONFIG_VALUES} values once YAML aliases are "
-                    "expanded, found more (an alias bomb?)"
-                )
+                msg = describe(
+                    None, f"at most {MAX_CONFIG_VALUES} values once YAML aliases are expanded",
+                    Found("more (an alias bomb?)"), "use fewer aliases of large blocks")
                 raise ConfigError(msg, path=source)
         active.discard(key)
         sizes[key] = total
@@ -239,7 +245,8 @@ def check_expansion(data: Any, source: str | None) -> None:
     try:
         size(data)
     except RecursionError as e:
-        msg = "expected a configuration of reasonable depth, found nesting too deep"
+        msg = describe(None, "a configuration of reasonable depth",
+                       Found("nesting too deep"), _FLATTER)
         raise ConfigError(msg, path=source) from e
 
 
@@ -277,20 +284,19 @@ def expand(value: Any, env: Mapping[str, str], source: str | None, path: list[An
         body = m.group(1)
         name, sep, default = body.partition(":-")
         if not _VAR_NAME.match(name):
-            msg = (
-                f"expected ${{NAME}} or ${{NAME:-default}} with NAME made of letters, digits "
-                f"and underscores, found {m.group(0)!r} (write $$ for a literal $)"
-            )
+            msg = describe(
+                None,
+                "${NAME} or ${NAME:-default} with NAME made of letters, digits and underscores",
+                m.group(0), "write $$ for a literal $")
             raise ConfigError(msg, path=source, key=key_path(path))
         found = env.get(name)
         if found is not None:
             return found
         if sep:
             return default
-        msg = (
-            f"environment variable {name} is not set and {m.group(0)} has no default; "
-            f"set {name} or write ${{{name}:-default}}"
-        )
+        msg = describe(None, f"environment variable {name} to be set ({m.group(0)} has no "
+                       "default)", Found("it unset"),
+                       f"set {name} or write ${{{name}:-default}}")
         raise ConfigError(msg, path=source, key=key_path(path))
 
     result = ENV_REFERENCE.sub(sub, value)
@@ -365,11 +371,12 @@ def default_source(environ: Mapping[str, str]) -> Path:
         names = available_configs()
         aliases = ", ".join(f"{a} ({n})" for a, n in ENVIRONMENT_ALIASES.items())
         hint = did_you_mean(name, [*names, *ENVIRONMENT_ALIASES]).removeprefix("; ")
-        msg = (
-            f"expected ${var} to name a shipped configuration ({', '.join(names)}; also "
-            f"{aliases}) or a configuration file, found {value!r}"
-            f"{f' ({hint})' if hint else ''}; set {var} to one of those or unset it"
-        )
+        msg = describe(
+            None,
+            f"${var} to name a shipped configuration ({', '.join(names)}; also {aliases}) "
+            "or a configuration file",
+            Found(f"{value!r}{f' ({hint})' if hint else ''}"),
+            f"set {var} to one of those or unset it")
         raise ConfigError(msg)
     return resolve_source("development")
 

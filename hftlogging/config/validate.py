@@ -21,7 +21,7 @@ from hftlogging.config.annotation import accepts, coerce, expected_types, matche
 from hftlogging.config.messages import describe_found, did_you_mean, key_path
 from hftlogging.config.plan import HandlerSpec, Plan
 from hftlogging.config.source import TOP_KEYS, plain
-from hftlogging.exceptions import ConfigError
+from hftlogging.exceptions import ConfigError, Found, describe
 from hftlogging.filters import RedactFilter, to_level
 from hftlogging.handlers.queue import QueueHandler
 from hftlogging.options import check_path
@@ -459,10 +459,9 @@ class Validator:
                 try:
                     cls(*args)
                 except ValueError as e:
-                    msg = (
-                        f"expected a valid {style!r}-style format, found "
-                        f"{entry.get('format')!r} ({e})"
-                    )
+                    msg = describe(None, f"a valid {style!r}-style format",
+                                   Found(f"{entry.get('format')!r} ({e})"),
+                                   f"write the format in the {style!r} style or change style")
                     raise ConfigError(msg) from e
         return dict(entry)
 
@@ -636,8 +635,9 @@ class Validator:
             built = factory(**kwargs)
             try:
                 if not isinstance(built, logging.Handler):
-                    msg = (f"expected {_dotted(factory)} to build a logging.Handler, found "
-                           f"{describe_found(built)}; name a handler class or factory")
+                    msg = describe(None, f"{_dotted(factory)} to build a logging.Handler",
+                                   Found(describe_found(built)),
+                                   "name a handler class or factory")
                     raise ConfigError(msg)
             finally:
                 _discard(built, before)
