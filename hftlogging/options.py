@@ -11,7 +11,6 @@ from __future__ import annotations
 import math
 import os
 import threading
-from typing import Any
 
 from hftlogging.exceptions import ConfigError, Found, describe
 
@@ -25,7 +24,7 @@ _NAME_MAX_DEFAULT = 255
 _PATH_MAX_DEFAULT = 4096
 
 
-def check_duration(name: str, value: Any, *, unit: str = "s") -> None:
+def check_duration(name: str, value: float, *, unit: str = "s") -> None:
     """Refuse a duration that is NaN, infinite or longer than :data:`MAX_SECONDS`.
 
     Args:
@@ -65,7 +64,7 @@ def _limit(directory: str, which: str, default: int) -> int:
         return default
 
 
-def check_path(name: str, value: Any) -> None:
+def check_path(name: str, value: object) -> None:
     """Refuse a file or directory path the kernel would refuse to open.
 
     A NUL byte, a component longer than the filesystem's NAME_MAX, or a path longer than

@@ -130,7 +130,7 @@ class RuleFilter(logging.Filter):
         return False
 
 
-def log_types(value: Any, key: str) -> list[str]:
+def log_types(value: object, key: str) -> list[str]:
     """Read a ``log_types`` list, in any case (``METRIC`` or ``metric``).
 
     Raises:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import inspect
 import re
 import typing
+from collections.abc import Callable
 from typing import Any
 
 from hftlogging.config.source import EnvStr, yaml_scalar
@@ -71,7 +72,7 @@ def _types_from_text(text: str) -> tuple[type, ...] | None:
     return tuple(out)
 
 
-def accepts(factory: Any, wanted: str, unwanted: str) -> bool:
+def accepts(factory: Callable[..., object], wanted: str, unwanted: str) -> bool:
     try:
         params = inspect.signature(factory).parameters
     except (TypeError, ValueError):
@@ -79,7 +80,7 @@ def accepts(factory: Any, wanted: str, unwanted: str) -> bool:
     return wanted in params and unwanted not in params
 
 
-def matches(value: Any, types: tuple[type, ...]) -> bool:
+def matches(value: object, types: tuple[type, ...]) -> bool:
     for t in types:
         if t is bool and isinstance(value, bool):
             return True

@@ -60,7 +60,7 @@ def configure(
     Args:
         name_or_path: a shipped configuration name (``"production"``), a YAML path, or a
             dictConfig dict; a file or dict in the ``logging:`` format is
-            translated (:mod:`hftlogging.seeds`). Default: ``$HFTLOGGING_ENV``, else
+            translated (:mod:`hftlogging.config.seeds`). Default: ``$HFTLOGGING_ENV``, else
             ``$ENVIRONMENT`` (a shipped name, ``dev``, ``prod`` or a path), else
             ``"development"``.
         env: environment for ``${VAR}`` expansion (default ``os.environ``, with
@@ -258,12 +258,22 @@ def _explain(e: BaseException) -> str:
     return ": ".join(p for p in parts if p)
 
 
-def setup_development_logging(**kwargs: Any) -> dict[str, Any]:
-    """``configure("development")``."""
-    return configure("development", **kwargs)
+def setup_development_logging(
+    *,
+    env: Mapping[str, str] | None = None,
+    overrides: Mapping[str, Any] | None = None,
+    strict: bool | None = None,
+) -> dict[str, Any]:
+    """``configure("development")``, with the keyword arguments of :func:`configure`."""
+    return configure("development", env=env, overrides=overrides, strict=strict)
 
 
-def setup_production_logging(**kwargs: Any) -> dict[str, Any]:
-    """``configure("production")``."""
-    return configure("production", **kwargs)
+def setup_production_logging(
+    *,
+    env: Mapping[str, str] | None = None,
+    overrides: Mapping[str, Any] | None = None,
+    strict: bool | None = None,
+) -> dict[str, Any]:
+    """``configure("production")``, with the keyword arguments of :func:`configure`."""
+    return configure("production", env=env, overrides=overrides, strict=strict)
 

@@ -10,7 +10,7 @@ from typing import Any
 
 from hftlogging.config.messages import describe_found
 from hftlogging.config.plan import Plan
-from hftlogging.config.seeds import is_seed_config, translate
+from hftlogging.config.seeds import Translation, is_seed_config, translate
 from hftlogging.config.source import (
     check_expansion,
     copy_tree,
@@ -32,7 +32,7 @@ def load_raw(
     name_or_path: str | os.PathLike[str] | Mapping[str, Any] | None,
     env: Mapping[str, str] | None,
     overrides: Mapping[str, Any] | None,
-) -> tuple[dict[str, Any], str | None, Any]:
+) -> tuple[dict[str, Any], str | None, Translation | None]:
     """The configuration, expanded; its file; the translation of a file in the
     ``logging:`` format (None for dictConfig)."""
     source: str | None = None

@@ -8,6 +8,7 @@ import os
 from collections.abc import Mapping
 from typing import Any
 
+from hftlogging.config.seeds import Translation
 from hftlogging.exceptions import ConfigError
 from hftlogging.handlers.rotating import component_matcher
 from hftlogging.worker import get_worker
@@ -97,7 +98,7 @@ class Plan:
         handlers: what validation learnt about each handler.
         filters: the filters, built once during validation (used by :func:`routes`).
         translation: for a file in the ``logging:`` format, its
-            :class:`hftlogging.seeds.Translation`; else None.
+            :class:`hftlogging.config.seeds.Translation`; else None.
     """
 
     config: dict[str, Any]
@@ -107,6 +108,6 @@ class Plan:
     queue_names: list[str]
     handlers: dict[str, HandlerSpec]
     filters: dict[str, Any]
-    #: the :class:`hftlogging.seeds.Translation` of a file in the ``logging:`` format.
-    translation: Any = None
+    #: the :class:`hftlogging.config.seeds.Translation` of a file in the ``logging:`` format.
+    translation: Translation | None = None
 

@@ -138,7 +138,7 @@ class Translation:
     source: str | None
 
 
-def is_seed_config(cfg: Any) -> bool:
+def is_seed_config(cfg: object) -> bool:
     """Whether ``cfg`` is in the ``logging:`` format: a ``logging:`` mapping, no dictConfig keys."""
     return (
         isinstance(cfg, Mapping) and isinstance(cfg.get("logging"), Mapping)
