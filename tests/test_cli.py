@@ -129,7 +129,7 @@ def test_check_reports_every_problem_at_once(
         "  key root.level: expected a level name (DEBUG, INFO, WARNING, ERROR, CRITICAL), "
         "found 'LOUD'\n"
         "  key root.handlers[0]: expected the name of a configured handler (none), found "
-        "'nothing'\n"
+        "'nothing'; define it under handlers: or remove it\n"
     )
 
 

@@ -265,8 +265,8 @@ def test_wrong_type_names_expected_and_found_with_yaml_hint(tmp_path: Path) -> N
           f: {class: logging.FileHandler, filename: x.log, mode: yes}
     """)
     assert _error(path) == (
-        f"{path}, key handlers.f.mode: expected a string, found true (a boolean) "
-        "(YAML reads yes/no/on/off/true/false as booleans: quote the value)"
+        f"{path}, key handlers.f.mode: expected a string, found true (a boolean); "
+        "YAML reads yes/no/on/off/true/false as booleans: quote the value"
     )
 
 
@@ -279,7 +279,7 @@ def test_choice_option_lists_choices(tmp_path: Path) -> None:
     """)
     assert _error(path) == (
         f"{path}, key handlers.audit.fsync: expected one of 'always', 'batch', 'never', "
-        "found 'sometimes'"
+        "found 'sometimes'; write one of those"
     )
 
 
@@ -333,7 +333,7 @@ def test_required_option_missing() -> None:
     """A handler missing a required option says which."""
     assert _error({"handlers": {"f": {"class": "logging.FileHandler"}}}) == (
         "key handlers.f: expected option 'filename' (required by logging.FileHandler), "
-        "found none"
+        "found none; add filename:"
     )
 
 
@@ -346,13 +346,14 @@ def test_unwritable_paths_are_refused_before_applying(tmp_path: Path) -> None:
     assert _error({"handlers": {"f": {"class": "logging.FileHandler",
                                       "filename": str(missing)}}}) == (
         f"key handlers.f.filename: expected an existing directory for '{missing}' "
-        f"(FileHandler does not create directories), found none at '{missing.parent}'"
+        f"(FileHandler does not create directories), found none at '{missing.parent}'; "
+        "create the directory first"
     )
     assert _error({"handlers": {"c": {
         "class": "hftlogging.handlers.ComponentRotatingFileHandler",
         "directory": str(blocker / "logs")}}}) == (
         f"key handlers.c.directory: expected a directory for '{blocker / 'logs'}', found a "
-        f"file at '{blocker}'"
+        f"file at '{blocker}'; move the file or choose another path"
     )
 
 
@@ -394,7 +395,7 @@ def test_non_identifier_option_is_reported() -> None:
     assert _error({"handlers": {"h": {"class": "logging.StreamHandler",
                                       "max-bytes": 1}}}) == (
         "key handlers.h.max-bytes: expected an option name made of letters, digits and "
-        "underscores, found 'max-bytes' (dictConfig would silently ignore it)"
+        "underscores, found 'max-bytes' (dictConfig would silently ignore it); rename it"
     )
 
 
@@ -577,7 +578,8 @@ def test_stdlib_queue_handler_keys_need_python_312() -> None:
         assert _error(cfg) == (
             "key handlers.q.class: expected hftlogging.handlers.QueueHandler (the keys of "
             "stdlib's QueueHandler need Python 3.12+), found 'logging.handlers.QueueHandler' "
-            f"on Python {sys.version_info[0]}.{sys.version_info[1]}"
+            f"on Python {sys.version_info[0]}.{sys.version_info[1]}; use "
+            "hftlogging.handlers.QueueHandler"
         )
         return
     plan = prepare(cfg, env={})

@@ -18,10 +18,10 @@ from typing import Any
 
 from hftlogging import lifecycle, monitor
 from hftlogging.config.annotation import accepts, coerce, expected_types, matches, type_names
-from hftlogging.config.messages import describe_found, did_you_mean, key_path
+from hftlogging.config.messages import describe_found, key_path, suggest
 from hftlogging.config.plan import HandlerSpec, Plan
 from hftlogging.config.source import TOP_KEYS, plain
-from hftlogging.exceptions import ConfigError, Found, describe
+from hftlogging.exceptions import ConfigError, Found, describe, show
 from hftlogging.filters import RedactFilter, to_level
 from hftlogging.handlers.queue import QueueHandler
 from hftlogging.options import check_path
@@ -50,6 +50,9 @@ _CHOICES: dict[tuple[str, str], tuple[str, ...]] = {
 _REDACT_CLASSES = ("hftlogging.filters.RedactFilter",)
 
 # Class paths suggested when a name cannot be imported at all.
+_BOOL = "write true or false"
+_PERMISSIONS = "change its permissions or choose another path"
+
 _KNOWN_CLASSES = (
     "logging.StreamHandler", "logging.FileHandler", "logging.NullHandler", "logging.Filter",
     "logging.Formatter", "logging.handlers.RotatingFileHandler",
@@ -121,7 +124,8 @@ class Validator:
         if value is None:
             return {}
         if not isinstance(value, dict):
-            self.fail(path, f"expected {what} (a mapping), found {describe_found(value)}")
+            self.fail(path, describe(None, f"{what} (a mapping)", Found(describe_found(value)),
+                                     "write it as keys and values, or leave it out"))
             return None
         return value
 
@@ -130,18 +134,17 @@ class Validator:
     ) -> None:
         for key in entry:
             if key not in allowed:
-                self.fail(
-                    [*path, key],
-                    f"expected one of the keys of {what} ({', '.join(allowed)}), found "
-                    f"{key!r}{did_you_mean(key, allowed)}",
-                )
+                self.fail([*path, key], describe(
+                    None, f"one of the keys of {what} ({', '.join(allowed)})", key,
+                    suggest(key, allowed, "remove it")))
 
     def resolve(self, name: Any, path: Sequence[Any], base: type | None) -> Any:
         """Import a class or factory named in the configuration; None after an error."""
         if callable(name):
             return name
         if not isinstance(name, str) or not name.strip():
-            self.fail(path, f"expected a dotted class name, found {describe_found(name)}")
+            self.fail(path, describe(None, "a dotted class name", Found(describe_found(name)),
+                                     "name a class such as logging.StreamHandler"))
             return None
         try:
             found = _import_dotted(name)
@@ -149,12 +152,12 @@ class Validator:
             module_path = name.rpartition(".")[0]
             candidates = [*_KNOWN_CLASSES, *_public_names(module_path)] if module_path \
                 else list(_KNOWN_CLASSES)
-            hint = did_you_mean(name, candidates)
+            hint = suggest(name, candidates, "")
             if not hint:
                 last = name.rpartition(".")[2]
                 same = [c for c in candidates if c.rpartition(".")[2] == last]
-                if same:
-                    hint = f"; did you mean {same[0]!r}?"
+                hint = f"did you mean {same[0]!r}?" if same else \
+                    "correct the name or install the module that defines it"
             reason = str(e)
             if module_path:
                 try:
@@ -162,13 +165,12 @@ class Validator:
                     reason = f"{module_path} has no {name.rpartition('.')[2]!r}"
                 except Exception:
                     reason = str(e)
-            self.fail(path, f"expected an importable class, found {name!r} ({reason}){hint}")
+            self.fail(path, describe(None, "an importable class", Found(f"{name!r} ({reason})"),
+                                     hint))
             return None
         if base is not None and isinstance(found, type) and not issubclass(found, base):
-            self.fail(
-                path,
-                f"expected a subclass of {base.__module__}.{base.__qualname__}, found {name!r}",
-            )
+            self.fail(path, describe(None, f"a subclass of {base.__module__}.{base.__qualname__}",
+                                     name, "name such a class"))
             return None
         return found
 
@@ -188,7 +190,8 @@ class Validator:
         if isinstance(value, str):
             value = [value]
         if not isinstance(value, list):
-            self.fail(path, f"expected a list of {what} names, found {describe_found(value)}")
+            self.fail(path, describe(None, f"a list of {what} names", Found(describe_found(value)),
+                                     f"write [{what}1, {what}2]"))
             return []
         out = []
         for i, name in enumerate(value):
@@ -197,15 +200,15 @@ class Validator:
                     continue
                 if what == "handler" and isinstance(name, logging.Handler):
                     continue
-                self.fail([*path, i], f"expected a {what} name, found {describe_found(name)}")
+                self.fail([*path, i], describe(None, f"a {what} name",
+                                               Found(describe_found(name)),
+                                               f"name a {what} of the {what}s: section"))
                 continue
             if name not in defined:
                 known = ", ".join(defined) or "none"
-                self.fail(
-                    [*path, i],
-                    f"expected the name of a configured {what} ({known}), found "
-                    f"{name!r}{did_you_mean(name, list(defined))}",
-                )
+                self.fail([*path, i], describe(
+                    None, f"the name of a configured {what} ({known})", name,
+                    suggest(name, list(defined), f"define it under {what}s: or remove it")))
                 continue
             out.append(name)
         return out
@@ -237,21 +240,17 @@ class Validator:
         out: dict[str, Any] = {}
         for key, given in options.items():
             if not isinstance(key, str) or not key.isidentifier():
-                self.fail(
-                    [*path, key],
-                    "expected an option name made of letters, digits and underscores, "
-                    f"found {key!r} (dictConfig would silently ignore it)",
-                )
+                self.fail([*path, key], describe(
+                    None, "an option name made of letters, digits and underscores",
+                    Found(f"{show(key)} (dictConfig would silently ignore it)"), "rename it"))
                 continue
             param = params.get(key)
             if param is None:
                 if not open_ended:
                     known = [*sorted(params), *(a for a in also if a not in params)]
-                    self.fail(
-                        [*path, key],
-                        f"expected an option of {what} ({', '.join(known) or 'none'}), "
-                        f"found {key!r}{did_you_mean(key, known)}",
-                    )
+                    self.fail([*path, key], describe(
+                        None, f"an option of {what} ({', '.join(known) or 'none'})", key,
+                        suggest(key, known, "remove it")))
                 out[key] = plain(coerce(given, None))
                 continue
             types = expected_types(param)
@@ -260,24 +259,21 @@ class Validator:
             if isinstance(value, str) and value.startswith(("ext://", "cfg://")):
                 continue
             if types is not None and not matches(value, types):
-                hint = ""
+                fix = f"write {type_names(types)}"
                 if isinstance(value, bool) and str in types:
-                    hint = " (YAML reads yes/no/on/off/true/false as booleans: quote the value)"
-                self.fail(
-                    [*path, key],
-                    f"expected {type_names(types)}, found {describe_found(value)}{hint}",
-                )
+                    fix = "YAML reads yes/no/on/off/true/false as booleans: quote the value"
+                self.fail([*path, key], describe(None, type_names(types),
+                                                 Found(describe_found(value)), fix))
                 continue
             choices = _CHOICES.get((getattr(factory, "__name__", ""), key))
             if choices and value not in choices:
-                self.fail(
-                    [*path, key],
-                    f"expected one of {', '.join(repr(c) for c in choices)}, found "
-                    f"{describe_found(value)}{did_you_mean(value, choices)}",
-                )
+                self.fail([*path, key], describe(
+                    None, f"one of {', '.join(repr(c) for c in choices)}",
+                    Found(describe_found(value)), suggest(value, choices, "write one of those")))
         for name, p in params.items():
             if p.default is p.empty and name not in options:
-                self.fail(path, f"expected option {name!r} (required by {what}), found none")
+                self.fail(path, describe(None, f"option {name!r} (required by {what})",
+                                         Found("none"), f"add {name}:"))
         return out
 
     # -- sections ---------------------------------------------------------------------------
@@ -296,17 +292,16 @@ class Validator:
                           "a configuration")
         version = cfg.get("version", 1)
         if version != 1:
-            self.fail(["version"], f"expected 1, found {describe_found(version)}")
+            self.fail(["version"], describe(None, "1", Found(describe_found(version)),
+                                            "write version: 1"))
         if cfg.get("incremental"):
-            self.fail(
-                ["incremental"],
-                "expected false (hftlogging.configure applies whole configurations; use "
-                "logging.config.dictConfig for incremental level changes), found true",
-            )
+            self.fail(["incremental"], describe(
+                None, "false (hftlogging.configure applies whole configurations)",
+                Found("true"), "use logging.config.dictConfig for incremental level changes"))
         dis = coerce(cfg.get("disable_existing_loggers", False), (bool,))
         if not isinstance(dis, bool):
-            self.fail(["disable_existing_loggers"],
-                      f"expected true or false, found {describe_found(dis)}")
+            self.fail(["disable_existing_loggers"], describe(None, "true or false",
+                                                             Found(describe_found(dis)), _BOOL))
         settings = self.settings(cfg.get("hftlogging"))
         self.settings_section = settings
         formatters = self.mapping(cfg.get("formatters"), ["formatters"], "formatters") or {}
@@ -376,7 +371,7 @@ class Validator:
         enabled = redact.get("enabled", True)
         if not isinstance(enabled, bool):
             self.fail(["hftlogging", "redact", "enabled"],
-                      f"expected true or false, found {describe_found(enabled)}")
+                      describe(None, "true or false", Found(describe_found(enabled)), _BOOL))
         redact = {k: v for k, v in redact.items() if k != "enabled"}
         before = len(self.errors)
         redact = self.options(RedactFilter, redact, ["hftlogging", "redact"],
@@ -401,7 +396,8 @@ class Validator:
         for k in fields:
             if not isinstance(k, str) or not k:
                 self.fail(["hftlogging", "global_context", k],
-                          f"expected a field name (a string), found {describe_found(k)}")
+                          describe(None, "a field name (a string)", Found(describe_found(k)),
+                                   "quote the name"))
         out["global_context"] = plain(fields)
         for key in _THRESHOLD_KEYS:
             if section.get(key) is None:
@@ -409,7 +405,8 @@ class Validator:
             v = coerce(section[key], (float,))
             if not matches(v, (float,)) or v <= 0:
                 self.fail(["hftlogging", key],
-                          f"expected a number of microseconds > 0, found {describe_found(v)}")
+                          describe(None, "a number of microseconds > 0", Found(describe_found(v)),
+                                   "write a positive number or leave it out"))
                 continue
             out[key] = v
         warn, top = out.get("warning_threshold_us"), out.get("max_latency_us")
@@ -447,10 +444,13 @@ class Validator:
         for key in ("format", "datefmt"):
             v = entry.get(key)
             if v is not None and not isinstance(v, str):
-                self.fail([*path, key], f"expected a string, found {describe_found(v)}")
+                self.fail([*path, key], describe(None, "a string", Found(describe_found(v)),
+                                                 "quote the value"))
         style = entry.get("style", "%")
         if style not in ("%", "{", "$"):
-            self.fail([*path, "style"], f"expected '%', '{{' or '$', found {describe_found(style)}")
+            self.fail([*path, "style"], describe(None, "'%', '{' or '$'",
+                                                 Found(describe_found(style)),
+                                                 "write one of those"))
         elif cls is not None:
             args: list[Any] = [entry.get("format"), entry.get("datefmt"), style]
             if "validate" in entry:
@@ -481,7 +481,8 @@ class Validator:
             self.unknown_keys(entry, ("()", "name"), path, "a filter")
             nm = entry.get("name", "")
             if not isinstance(nm, str):
-                self.fail([*path, "name"], f"expected a logger name, found {describe_found(nm)}")
+                self.fail([*path, "name"], describe(None, "a logger name",
+                                                    Found(describe_found(nm)), "quote the name"))
             self.filter_objects[name] = logging.Filter(nm if isinstance(nm, str) else "")
             return dict(entry)
         factory = self.resolve(entry["()"], [*path, "()"], None)
@@ -511,7 +512,8 @@ class Validator:
         if entry is None:
             return {}
         if "class" not in entry and "()" not in entry:
-            self.fail(path, "expected 'class' naming the handler's class, found none")
+            self.fail(path, describe(None, "'class' naming the handler's class", Found("none"),
+                                     "add class: logging.StreamHandler or another handler"))
             return dict(entry)
         key = "()" if "()" in entry else "class"
         class_path = entry[key]
@@ -530,11 +532,12 @@ class Validator:
             targets = self.names(stdlib_queue.get("handlers"), [*path, "handlers"],
                                  self.sections["handlers"], "handler")
             if sys.version_info < (3, 12):
-                self.fail([*path, key], (
-                    f"expected hftlogging.handlers.QueueHandler (the keys of stdlib's "
-                    f"QueueHandler need Python 3.12+), found {class_path!r} on Python "
-                    f"{sys.version_info[0]}.{sys.version_info[1]}"
-                ))
+                self.fail([*path, key], describe(
+                    None, "hftlogging.handlers.QueueHandler (the keys of stdlib's QueueHandler "
+                    "need Python 3.12+)",
+                    Found(f"{class_path!r} on Python {sys.version_info[0]}."
+                          f"{sys.version_info[1]}"),
+                    "use hftlogging.handlers.QueueHandler"))
         before = len(self.errors)
         opts = self.options(cls, rest, path, str(class_path),
                             skip=("queue", "level") if is_queue or stdlib_queue else ("level",),
@@ -565,11 +568,10 @@ class Validator:
         if fmt is not None:
             if not isinstance(fmt, str) or fmt not in formatters:
                 known = ", ".join(formatters) or "none"
-                self.fail(
-                    [*path, "formatter"],
-                    f"expected the name of a configured formatter ({known}), found "
-                    f"{describe_found(fmt)}{did_you_mean(fmt, list(formatters))}",
-                )
+                self.fail([*path, "formatter"], describe(
+                    None, f"the name of a configured formatter ({known})",
+                    Found(describe_found(fmt)),
+                    suggest(fmt, list(formatters), "define it under formatters: or remove it")))
             out["formatter"] = fmt
         flt = self.names(entry.get("filters"), [*path, "filters"],
                          self.sections["filters"], "filter")
@@ -586,8 +588,9 @@ class Validator:
         handlers = self.sections["handlers"]
         targets = self.names(rest.get("handlers"), [*path, "handlers"], handlers, "handler")
         if name in targets:
-            self.fail([*path, "handlers"], "expected other handlers' names, found the "
-                      "queue's own name (a queue cannot feed itself)")
+            self.fail([*path, "handlers"], describe(
+                None, "other handlers' names", Found("the queue's own name"),
+                "remove it: a queue cannot feed itself"))
         fb = coerce(rest.get("fallback"), (str, type(None)))
         if isinstance(fb, str):
             self.names([fb], [*path, "fallback"], handlers, "handler")
@@ -623,9 +626,10 @@ class Validator:
         ``delay=True`` (no file is created); the result is closed and forgotten.
         """
         if isinstance(factory, type) and not issubclass(factory, logging.Handler):
-            self.fail(path, f"expected a logging.Handler subclass or a factory returning a "
-                            f"handler, found the class {_dotted(factory)}; name a handler "
-                            "class under 'class' or a factory under '()'")
+            self.fail(path, describe(
+                None, "a logging.Handler subclass or a factory returning a handler",
+                Found(f"the class {_dotted(factory)}"),
+                "name a handler class under 'class' or a factory under '()'"))
             return
         kwargs = dict(opts)
         if accepts(factory, "delay", "\x00"):
@@ -662,10 +666,10 @@ class Validator:
             problem = _unwritable(p, directory=key == "directory")
             if problem is None and isinstance(cls, type) and issubclass(cls, logging.FileHandler) \
                     and not p.parent.is_dir():
-                problem = (
-                    f"expected an existing directory for {str(p)!r} ({cls.__name__} does "
-                    f"not create directories), found none at {str(p.parent)!r}"
-                )
+                problem = describe(
+                    None, f"an existing directory for {str(p)!r} ({cls.__name__} does not "
+                    "create directories)", Found(f"none at {str(p.parent)!r}"),
+                    "create the directory first")
             if problem:
                 self.fail([*path, key], problem)
 
@@ -690,7 +694,7 @@ class Validator:
             out["propagate"] = prop = coerce(entry["propagate"], (bool,))
             if not isinstance(prop, bool):
                 self.fail([*path, "propagate"],
-                          f"expected true or false, found {describe_found(prop)}")
+                          describe(None, "true or false", Found(describe_found(prop)), _BOOL))
         return out
 
     def check_queues(self, out_handlers: Mapping[str, Any]) -> None:
@@ -732,20 +736,22 @@ def _unwritable(path: Path, *, directory: bool) -> str | None:
     target = path if directory else path.parent
     if not directory and path.exists():
         if path.is_dir():
-            return f"expected a file path, found a directory at {str(path)!r}"
+            return describe(None, "a file path", Found(f"a directory at {str(path)!r}"),
+                            "name a file in that directory")
         if not os.access(path, os.W_OK):
-            return f"expected a writable file, found {str(path)!r} not writable"
+            return describe(None, "a writable file", Found(f"{str(path)!r} not writable"),
+                            _PERMISSIONS)
     probe = target if str(target) else Path(".")
     while not probe.exists():
         if probe.parent == probe:
             break
         probe = probe.parent
     if probe.exists() and not probe.is_dir():
-        return (
-            f"expected a directory for {str(target)!r}, found a file at {str(probe)!r}"
-        )
+        return describe(None, f"a directory for {str(target)!r}",
+                        Found(f"a file at {str(probe)!r}"), "move the file or choose another path")
     if probe.exists() and not os.access(probe, os.W_OK | os.X_OK):
-        return f"expected a writable directory, found {str(probe)!r} not writable"
+        return describe(None, "a writable directory", Found(f"{str(probe)!r} not writable"),
+                        _PERMISSIONS)
     return None
 
 
