@@ -182,8 +182,9 @@ def test_enabled_datadog_names_what_to_use_instead(tmp_path: Path, env: dict[str
     key and what to use instead; set or unset, the variable does not matter."""
     path = _copy(SEED_002, tmp_path, ("enabled: false", "enabled: true"))
     assert _error(path, env) == (
-        f"{path}, key logging.backends.datadog: backend 'datadog' is not shipped by "
-        "hftlogging; use hftlogging.handlers.OTLPHandler (pip install 'hftlogging[otel]'; "
+        f"{path}, key logging.backends.datadog: expected a backend hftlogging ships (console, "
+        "file, prometheus, audit), found 'datadog', not shipped by hftlogging; use "
+        "hftlogging.handlers.OTLPHandler (pip install 'hftlogging[otel]'; "
         "the Datadog Agent receives OTLP) or a custom logging.Handler behind the queue, or "
         "set enabled: false"
     )
@@ -195,7 +196,8 @@ def test_other_unshipped_backends_are_named(tmp_path: Path, backend: str) -> Non
     path = _copy(SEED_002, tmp_path, ("    datadog:\n      enabled: false",
                                       f"    {backend}:\n      enabled: true"))
     msg = _error(path)
-    assert f"key logging.backends.{backend}: backend {backend!r} is not shipped" in msg
+    assert f"key logging.backends.{backend}: expected a backend hftlogging ships" in msg
+    assert f"found {backend!r}, not shipped by hftlogging; use " in msg
     assert ("SyslogHandler" in msg) if backend == "elasticsearch" else "webhook" in msg
     disabled = _copy(SEED_002, tmp_path, ("    datadog:", f"    {backend}:"))
     assert prepare(disabled, env={}).translation is not None

@@ -28,9 +28,9 @@ from collections.abc import Mapping
 from typing import Any
 
 from hftlogging.config.annotation import coerce
-from hftlogging.config.messages import describe_found, did_you_mean, key_path
+from hftlogging.config.messages import describe_found, key_path, suggest
 from hftlogging.config.source import TOP_KEYS, default_env, expand, plain
-from hftlogging.exceptions import ConfigError
+from hftlogging.exceptions import ConfigError, Found, describe
 from hftlogging.filters import LOG_TYPES, to_level
 from hftlogging.routing import RULE_KEYS, environment_name, log_types
 
@@ -112,6 +112,11 @@ HFT_SETTINGS: dict[str, tuple[tuple[str, ...] | None, str]] = {
 MAX_LATENCY_LIMIT_US = 5000
 MIN_RING_BUFFER_SIZE = 1000
 _MIB = 1024 * 1024
+_BOOL = "write true or false"
+_OTHER_BACKEND = (
+    "for another destination write a logging.Handler and add it behind the queue of the "
+    "translated configuration (hftlogging convert)"
+)
 _TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s | %(context)s"
 
 
@@ -198,10 +203,9 @@ class _Translator:
         section = self.cfg["logging"]
         for key in section:
             if key not in SEED_KEYS:
-                self.fail(["logging", key],
-                          f"expected one of the keys of the logging section "
-                          f"({', '.join(SEED_KEYS)}), found {key!r}"
-                          f"{did_you_mean(key, SEED_KEYS)}")
+                self.fail(["logging", key], describe(
+                    None, f"one of the keys of the logging section ({', '.join(SEED_KEYS)})",
+                    key, suggest(key, SEED_KEYS, "remove it")))
         environment = self.environment(section)
         backends = self.backends(section.get("backends"))
         rules = self.rules(section, backends, environment)
@@ -235,9 +239,9 @@ class _Translator:
         value = section.get("environment", "development")
         value = self.scalar(self.expand(value, ["logging", "environment"]))
         if not isinstance(value, str) or not value.strip():
-            self.fail(["logging", "environment"],
-                      f"expected an environment name such as dev or prod, found "
-                      f"{describe_found(value)}")
+            self.fail(["logging", "environment"], describe(
+                None, "an environment name such as dev or prod", Found(describe_found(value)),
+                "write environment: dev or another name"))
             return "development"
         self.environment_note = "from the file's environment: (set $ENVIRONMENT to change it)" \
             if "environment" in section else "default (no environment: in the file)"
@@ -252,8 +256,9 @@ class _Translator:
         if value is None:
             value = {}
         if not isinstance(value, Mapping):
-            self.fail(["logging", "backends"],
-                      f"expected a mapping of backends, found {describe_found(value)}")
+            self.fail(["logging", "backends"], describe(
+                None, "a mapping of backends", Found(describe_found(value)),
+                "write backends: {console: {enabled: true}}"))
             return out
         for name, given in value.items():
             path: list[Any] = ["logging", "backends", name]
@@ -262,13 +267,14 @@ class _Translator:
             if entry is None:
                 entry = {}
             if not isinstance(entry, Mapping):
-                self.fail(path, f"expected a backend (a mapping), found "
-                                f"{describe_found(entry)}")
+                self.fail(path, describe(None, "a backend (a mapping)",
+                                         Found(describe_found(entry)),
+                                         "write the backend's keys under its name"))
                 continue
             enabled = self.scalar(self.expand(entry.get("enabled", True), [*path, "enabled"]))
             if not isinstance(enabled, bool):
                 self.fail([*path, "enabled"],
-                          f"expected true or false, found {describe_found(enabled)}")
+                          describe(None, "true or false", Found(describe_found(enabled)), _BOOL))
                 continue
             if not enabled:
                 self.ignored.append((key_path(path), "enabled: false (not translated, "
@@ -277,13 +283,12 @@ class _Translator:
             if name not in BACKEND_KINDS:
                 instead = NOT_SHIPPED.get(str(name).lower())
                 if instead:
-                    msg = (f"backend {name!r} is not shipped by hftlogging; use {instead}, "
-                           f"or set enabled: false")
+                    msg = describe(None, f"a backend hftlogging ships ({', '.join(BACKEND_KINDS)})",
+                                   Found(f"{name!r}, not shipped by hftlogging"),
+                                   f"use {instead}, or set enabled: false")
                 else:
-                    msg = (f"expected a backend among {', '.join(BACKEND_KINDS)}, found "
-                           f"{name!r}{did_you_mean(name, list(BACKEND_KINDS))}; for "
-                           "another destination write a logging.Handler and add it behind "
-                           "the queue of the translated configuration (hftlogging convert)")
+                    msg = describe(None, f"a backend among {', '.join(BACKEND_KINDS)}", name,
+                                   suggest(name, list(BACKEND_KINDS), _OTHER_BACKEND))
                 self.fail(path, msg)
                 continue
             expanded = self.expand(dict(entry), path)
@@ -293,9 +298,9 @@ class _Translator:
             if spec is not None:
                 out[str(name)] = spec
         if not out and not self.errors:
-            self.fail(["logging", "backends"],
-                      "expected at least one enabled backend, found none; set enabled: true "
-                      f"on one of the backends ({', '.join(BACKEND_KINDS)})")
+            self.fail(["logging", "backends"], describe(
+                None, "at least one enabled backend", Found("none"),
+                f"set enabled: true on one of the backends ({', '.join(BACKEND_KINDS)})"))
         return out
 
     def backend(
@@ -303,9 +308,9 @@ class _Translator:
     ) -> dict[str, Any] | None:
         nested = entry.get("config") or {}
         if not isinstance(nested, Mapping):
-            self.fail([*path, "config"],
-                      f"expected the backend's options (a mapping), found "
-                      f"{describe_found(nested)}")
+            self.fail([*path, "config"], describe(
+                None, "the backend's options (a mapping)", Found(describe_found(nested)),
+                "write the options as keys and values under config:"))
             return None
         options = {k: v for k, v in entry.items() if k not in _BACKEND_COMMON}
         origin = {k: [*path, k] for k in options}
@@ -316,12 +321,13 @@ class _Translator:
         ok = True
         for k in options:
             if k not in known:
-                self.fail(origin[k], f"expected an option of the {name} backend "
-                          f"({', '.join(known)}), found {k!r}{did_you_mean(k, known)}")
+                self.fail(origin[k], describe(
+                    None, f"an option of the {name} backend ({', '.join(known)})", k,
+                    suggest(k, known, "remove it")))
                 ok = False
         if "min_level" in entry and "level" in entry:
-            self.fail([*path, "level"], "expected one of min_level and level, found both; "
-                      "keep one")
+            self.fail([*path, "level"], describe(None, "one of min_level and level",
+                                                 Found("both"), "keep one"))
             ok = False
         level_key = "min_level" if "min_level" in entry else "level"
         level = None
@@ -349,20 +355,23 @@ class _Translator:
         path: list[Any] = ["logging", "routing_rules"]
         value = self.expand(value, path)
         if not isinstance(value, list):
-            self.fail(path, f"expected a list of rules, found {describe_found(value)}")
+            self.fail(path, describe(None, "a list of rules", Found(describe_found(value)),
+                                     "write each rule as a list item"))
             return None
         out: dict[str, list[dict[str, Any]]] = {}
         for i, rule in enumerate(value):
             rpath = [*path, i]
             if not isinstance(rule, Mapping):
-                self.fail(rpath, f"expected a rule (a mapping), found {describe_found(rule)}")
+                self.fail(rpath, describe(None, "a rule (a mapping)",
+                                          Found(describe_found(rule)),
+                                          f"write the rule with keys among {', '.join(RULE_KEYS)}"))
                 continue
             bad = False
             for key in rule:
                 if key not in RULE_KEYS:
-                    self.fail([*rpath, key], f"expected one of the keys of a rule "
-                              f"({', '.join(RULE_KEYS)}), found {key!r}"
-                              f"{did_you_mean(key, RULE_KEYS)}")
+                    self.fail([*rpath, key], describe(
+                        None, f"one of the keys of a rule ({', '.join(RULE_KEYS)})", key,
+                        suggest(key, RULE_KEYS, "remove it")))
                     bad = True
             clean: dict[str, Any] = {}
             if "name" in rule:
@@ -387,9 +396,9 @@ class _Translator:
                 if isinstance(envs, str):
                     envs = [envs]
                 if not isinstance(envs, list) or not all(isinstance(e, str) for e in envs):
-                    self.fail([*rpath, "environments"],
-                              f"expected a list of environment names, found "
-                              f"{describe_found(envs)}")
+                    self.fail([*rpath, "environments"], describe(
+                        None, "a list of environment names", Found(describe_found(envs)),
+                        "write environments: [dev, prod]"))
                     bad = True
                 else:
                     clean["environments"] = list(envs)
@@ -397,17 +406,18 @@ class _Translator:
             if isinstance(targets, str):
                 targets = [targets]
             if not isinstance(targets, list) or not targets:
-                self.fail([*rpath, "backends"], f"expected the list of backends the rule "
-                          f"routes to, found {describe_found(targets)}")
+                self.fail([*rpath, "backends"], describe(
+                    None, "the list of backends the rule routes to",
+                    Found(describe_found(targets)), "write backends: [console, file]"))
                 continue
             if bad:
                 continue
             for t in targets:
                 if t not in self.all_backends:
-                    self.fail([*rpath, "backends"],
-                              f"expected the name of a backend under logging.backends "
-                              f"({', '.join(self.all_backends) or 'none'}), found {t!r}"
-                              f"{did_you_mean(t, self.all_backends)}")
+                    self.fail([*rpath, "backends"], describe(
+                        None, "the name of a backend under logging.backends "
+                        f"({', '.join(self.all_backends) or 'none'})", t,
+                        suggest(t, self.all_backends, "define it under backends: or remove it")))
                 elif t in backends:
                     out.setdefault(t, []).append(clean)
         return out
@@ -419,15 +429,17 @@ class _Translator:
         if value is None:
             return
         if not isinstance(value, Mapping):
-            self.fail(path, f"expected a mapping of settings, found {describe_found(value)}")
+            self.fail(path, describe(None, "a mapping of settings", Found(describe_found(value)),
+                                     "write the settings as keys and values"))
             return
         value = self.expand(dict(value), path) or {}
         for key, given in value.items():
             kpath = [*path, key]
             where = HFT_SETTINGS.get(key)
             if where is None:
-                self.fail(kpath, f"expected one of the hft_settings ({', '.join(HFT_SETTINGS)}), "
-                          f"found {key!r}{did_you_mean(key, list(HFT_SETTINGS))}")
+                self.fail(kpath, describe(
+                    None, f"one of the hft_settings ({', '.join(HFT_SETTINGS)})", key,
+                    suggest(key, list(HFT_SETTINGS), "remove it")))
                 continue
             target, why = where
             v = self.scalar(given)
@@ -438,7 +450,8 @@ class _Translator:
             good = isinstance(v, int) if integer else isinstance(v, (int, float))
             if isinstance(v, bool) or not good or v <= 0:
                 kind = "an integer" if integer else "a number"
-                self.fail(kpath, f"expected {kind} > 0, found {describe_found(v)}")
+                self.fail(kpath, describe(None, f"{kind} > 0", Found(describe_found(v)),
+                                          "write a positive number"))
                 continue
             if key == "max_latency_us" and v > MAX_LATENCY_LIMIT_US:
                 self.fail(kpath, f"expected at most {MAX_LATENCY_LIMIT_US} µs (the HFT limit "
@@ -467,7 +480,8 @@ class _Translator:
         if value is None:
             return
         if not isinstance(value, Mapping):
-            self.fail(path, f"expected a mapping of fields, found {describe_found(value)}")
+            self.fail(path, describe(None, "a mapping of fields", Found(describe_found(value)),
+                                     "write the fields as keys and values"))
             return
         fields = plain(self.expand(dict(value), path) or {})
         self.out["hftlogging"]["global_context"] = fields
@@ -582,8 +596,8 @@ class _Translator:
             if key in o:
                 v = self.scalar(o[key])
                 if not isinstance(v, bool):
-                    self.fail(spec["origin"][key], f"expected true or false, found "
-                              f"{describe_found(v)}")
+                    self.fail(spec["origin"][key],
+                              describe(None, "true or false", Found(describe_found(v)), _BOOL))
                     continue
                 formatter["color"] = v
                 self.opt(spec, ("formatters", name, "color"), key, "coloured level names")
@@ -595,7 +609,7 @@ class _Translator:
                          "structured: false, the context fields are not shown")
             elif v is not True:
                 self.fail(spec["origin"]["structured"],
-                          f"expected true or false, found {describe_found(v)}")
+                          describe(None, "true or false", Found(describe_found(v)), _BOOL))
             else:
                 self.ignored.append((key_path(spec["origin"]["structured"]),
                                      "structured: true is what the console does: the context "
@@ -610,7 +624,8 @@ class _Translator:
         path = o.get(key, default)
         if not isinstance(path, str) or not path:
             self.fail(spec["origin"].get(key, spec["path"]),
-                      f"expected a file path, found {describe_found(path)}")
+                      describe(None, "a file path", Found(describe_found(path)),
+                               "write a path such as logs/hft.log"))
             path = default
         return os.path.dirname(path) or ".", os.path.basename(path), key
 
@@ -630,7 +645,8 @@ class _Translator:
                                             "fmt": _TEXT_FORMAT}
         else:
             self.fail(spec["origin"]["format"],
-                      f"expected 'text' or 'json', found {describe_found(fmt)}")
+                      describe(None, "'text' or 'json'", Found(describe_found(fmt)),
+                               "write one of those"))
         if "format" in o:
             self.opt(spec, ("formatters", name), "format", f"format: {fmt}")
         h["formatter"] = name
@@ -638,7 +654,8 @@ class _Translator:
         size = self.scalar(o.get("max_size_mb", 100))
         if isinstance(size, bool) or not isinstance(size, (int, float)) or size < 0:
             self.fail(spec["origin"].get("max_size_mb", spec["path"]),
-                      f"expected a size in MB >= 0, found {describe_found(size)}")
+                      describe(None, "a size in MB >= 0", Found(describe_found(size)),
+                               "write a number such as 100"))
             size = 100
         if rotation is False:
             h["max_bytes"] = 0
@@ -653,8 +670,8 @@ class _Translator:
                          f"rotation: {rotation}, also by time")
         else:
             self.fail(spec["origin"]["rotation"],
-                      f"expected true, false, 'daily' or 'hourly', found "
-                      f"{describe_found(rotation)}")
+                      describe(None, "true, false, 'daily' or 'hourly'",
+                               Found(describe_found(rotation)), "write one of those"))
         if "backup_count" in o:
             h["backup_count"] = self.scalar(o["backup_count"])
             self.opt(spec, ("handlers", name, "backup_count"), "backup_count", "rotated files kept")
@@ -666,8 +683,8 @@ class _Translator:
         fmt = self.scalar(o.get("format", "json"))
         if fmt != "json":
             self.fail(spec["origin"]["format"],
-                      f"expected 'json' (the audit trail is hash-chained JSON lines), found "
-                      f"{describe_found(fmt)}; remove format or write json")
+                      describe(None, "'json' (the audit trail is hash-chained JSON lines)",
+                               Found(describe_found(fmt)), "remove format or write json"))
         h = {"class": "hftlogging.handlers.JSONAuditHandler",
              "filename": os.path.join(directory, filename) if directory != "." else filename,
              "fsync": "batch", "hash_chain": True}
@@ -682,8 +699,9 @@ class _Translator:
         prefix = self.scalar(o.get("prefix", "hft_"))
         if not isinstance(prefix, str) or not prefix.strip("_"):
             self.fail(spec["origin"].get("prefix", spec["path"]),
-                      f"expected a metric name prefix such as 'hft_', found "
-                      f"{describe_found(prefix)}")
+                      describe(None, "a metric name prefix such as 'hft_'",
+                               Found(describe_found(prefix)),
+                               "write letters, digits and underscores"))
             prefix = "hft_"
         h["namespace"] = prefix.rstrip("_")
         self.opt(spec, ("handlers", name, "namespace"), "prefix",
@@ -699,8 +717,9 @@ class _Translator:
             if key in o:
                 v = self.scalar(o[key])
                 if isinstance(v, bool) or not isinstance(v, (int, float)) or v <= 0:
-                    self.fail(spec["origin"][key], f"expected seconds > 0, found "
-                              f"{describe_found(v)}")
+                    self.fail(spec["origin"][key],
+                              describe(None, "seconds > 0", Found(describe_found(v)),
+                                       "write a positive number"))
                     continue
                 h["push_interval_s"] = v
                 self.opt(spec, ("handlers", name, "push_interval_s"), key,
