@@ -118,7 +118,9 @@ class Validator:
             sub = [*path, e.key] if e.key else list(path)
             self.fail(sub, e.message)
         except Exception as e:
-            self.fail(path, f"{type(e).__name__}: {e}")
+            self.fail(path, describe(None, "options it can be built with",
+                                     Found(f"{type(e).__name__}: {e}"),
+                                     "correct the options the error names"))
 
     def mapping(self, value: Any, path: Sequence[Any], what: str) -> dict[str, Any] | None:
         if value is None:
