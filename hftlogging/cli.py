@@ -236,7 +236,7 @@ def render_check(config: str, env: dict[str, str] | None = None) -> str:
         lines.append(f"  {title} {', '.join(loggers)}{note}:")
         lines.extend(rows)
     if plan.translation is not None:
-        from hftlogging.seeds import check_lines
+        from hftlogging.config.rendering import check_lines
 
         lines += ["", *check_lines(plan.translation)]
     lines += ["", "ok: the configuration is valid"]
@@ -316,7 +316,7 @@ def render_convert(config: str, env: dict[str, str] | None = None) -> str:
             Found("a dictConfig configuration"),
             "hftlogging.configure loads that one as it is: there is nothing to convert")
         raise ConfigError(msg, path=plan.source)
-    from hftlogging.seeds import render_yaml
+    from hftlogging.config.rendering import render_yaml
 
     return render_yaml(plan.translation)
 

@@ -11,9 +11,8 @@ from __future__ import annotations
 import math
 import os
 import threading
-from typing import Any
 
-from hftlogging.exceptions import ConfigError
+from hftlogging.exceptions import ConfigError, Found, describe
 
 __all__ = ["MAX_SECONDS", "check_duration", "check_path"]
 
@@ -25,7 +24,7 @@ _NAME_MAX_DEFAULT = 255
 _PATH_MAX_DEFAULT = 4096
 
 
-def check_duration(name: str, value: Any, *, unit: str = "s") -> None:
+def check_duration(name: str, value: float, *, unit: str = "s") -> None:
     """Refuse a duration that is NaN, infinite or longer than :data:`MAX_SECONDS`.
 
     Args:
@@ -38,12 +37,12 @@ def check_duration(name: str, value: Any, *, unit: str = "s") -> None:
     """
     limit = MAX_SECONDS * (1000 if unit == "ms" else 1)
     if isinstance(value, float) and not math.isfinite(value):
-        msg = (f"{name}: expected a finite number of {_UNITS[unit]} (0 to {limit:g}), "
-               f"found {value!r}; write a number such as {_EXAMPLE[unit]}")
+        msg = describe(None, f"a finite number of {_UNITS[unit]} (0 to {limit:g})", value,
+                       f"write a number such as {_EXAMPLE[unit]}")
         raise ConfigError(msg, key=name)
     if value > limit:
-        msg = (f"{name}: expected at most {limit:g} {_UNITS[unit]} (one day), found "
-               f"{value!r}; write a shorter duration")
+        msg = describe(None, f"at most {limit:g} {_UNITS[unit]} (one day)", value,
+                       "write a shorter duration")
         raise ConfigError(msg, key=name)
 
 
@@ -65,7 +64,7 @@ def _limit(directory: str, which: str, default: int) -> int:
         return default
 
 
-def check_path(name: str, value: Any) -> None:
+def check_path(name: str, value: object) -> None:
     """Refuse a file or directory path the kernel would refuse to open.
 
     A NUL byte, a component longer than the filesystem's NAME_MAX, or a path longer than
@@ -82,18 +81,19 @@ def check_path(name: str, value: Any) -> None:
     if not isinstance(value, str):
         return
     if "\x00" in value:
-        msg = (f"{name}: expected a path without NUL bytes, found {value!r}; remove the "
-               "\\0 (often an escaped string in YAML)")
+        msg = describe(None, "a path without NUL bytes", value,
+                       "remove the \\0 (often an escaped string in YAML)")
         raise ConfigError(msg, key=name)
     parent = os.path.dirname(value)
     name_max = _limit(parent, "PC_NAME_MAX", _NAME_MAX_DEFAULT)
     for part in value.split(os.sep):
         if len(os.fsencode(part)) > name_max:
-            msg = (f"{name}: expected file and directory names of at most {name_max} bytes, "
-                   f"found one of {len(os.fsencode(part))} ({part[:40]!r}...); shorten it")
+            msg = describe(None, f"file and directory names of at most {name_max} bytes",
+                           Found(f"one of {len(os.fsencode(part))} ({part[:40]!r}...)"),
+                           "shorten it")
             raise ConfigError(msg, key=name)
     path_max = _limit(parent, "PC_PATH_MAX", _PATH_MAX_DEFAULT)
     if len(os.fsencode(value)) >= path_max:
-        msg = (f"{name}: expected a path shorter than {path_max} bytes, found "
-               f"{len(os.fsencode(value))}; use a shorter directory")
+        msg = describe(None, f"a path shorter than {path_max} bytes",
+                       Found(f"{len(os.fsencode(value))}"), "use a shorter directory")
         raise ConfigError(msg, key=name)

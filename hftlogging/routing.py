@@ -27,7 +27,7 @@ import logging
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from hftlogging.exceptions import ConfigError
+from hftlogging.exceptions import ConfigError, Found, describe, show
 from hftlogging.filters import LOG_TYPES, to_level
 
 __all__ = ["ENVIRONMENT_ALIASES", "RULE_KEYS", "RuleFilter", "environment_name", "log_types"]
@@ -67,11 +67,13 @@ class RuleFilter(logging.Filter):
     ) -> None:
         super().__init__()
         if not isinstance(environment, str) or not environment.strip():
-            msg = f"expected an environment name, found {environment!r}"
+            msg = describe(None, "an environment name", environment,
+                           "give a name such as development or production")
             raise ConfigError(msg, key="environment")
         self.environment = environment_name(environment)
         if isinstance(rules, (str, bytes, Mapping)) or not isinstance(rules, Iterable):
-            msg = f"expected a list of rules (mappings), found {type(rules).__name__}"
+            msg = describe(None, "a list of rules (mappings)", Found(type(rules).__name__),
+                           "write rules as a list of mappings")
             raise ConfigError(msg, key="rules")
         self.rules = [self._compile(i, r) for i, r in enumerate(rules)]
         #: The rules that apply in this environment: (name, log types or None, min, max).
@@ -82,14 +84,15 @@ class RuleFilter(logging.Filter):
     ) -> tuple[str, frozenset[str] | None, int, int, bool]:
         where = f"rules[{index}]"
         if not isinstance(rule, Mapping):
-            msg = f"expected a rule (a mapping), found {type(rule).__name__} {rule!r}"
+            msg = describe(None, "a rule (a mapping)", Found(f"{type(rule).__name__} {show(rule)}"),
+                           f"write the rule as a mapping with keys among {', '.join(RULE_KEYS)}")
             raise ConfigError(msg, key=where)
         for key in rule:
             if key not in RULE_KEYS:
                 close = difflib.get_close_matches(str(key), RULE_KEYS, n=1)
-                hint = f"; did you mean {close[0]!r}?" if close else ""
-                msg = (f"expected one of the keys of a rule ({', '.join(RULE_KEYS)}), found "
-                       f"{key!r}{hint}")
+                fix = f"did you mean {close[0]!r}?" if close else "remove it"
+                msg = describe(None, f"one of the keys of a rule ({', '.join(RULE_KEYS)})",
+                               key, fix)
                 raise ConfigError(msg, key=f"{where}.{key}")
         name = str(rule.get("name", where))
         types = rule.get("log_types")
@@ -101,8 +104,9 @@ class RuleFilter(logging.Filter):
         high = to_level(rule["max_level"], f"{where}.max_level") if rule.get("max_level") \
             is not None else 10**9
         if low > high:
-            msg = (f"expected min_level <= max_level, found {rule['min_level']!r} above "
-                   f"{rule['max_level']!r}")
+            msg = describe(None, "min_level <= max_level",
+                           Found(f"{rule['min_level']!r} above {rule['max_level']!r}"),
+                           "swap them")
             raise ConfigError(msg, key=f"{where}.min_level")
         envs = rule.get("environments")
         active = True
@@ -110,7 +114,8 @@ class RuleFilter(logging.Filter):
             if isinstance(envs, str):
                 envs = [envs]
             if not isinstance(envs, Iterable) or not all(isinstance(e, str) for e in envs):
-                msg = f"expected a list of environment names, found {envs!r}"
+                msg = describe(None, "a list of environment names", envs,
+                               "write environments: [development, production]")
                 raise ConfigError(msg, key=f"{where}.environments")
             active = self.environment in {environment_name(e) for e in envs}
         return name, wanted, low, high, active
@@ -125,7 +130,7 @@ class RuleFilter(logging.Filter):
         return False
 
 
-def log_types(value: Any, key: str) -> list[str]:
+def log_types(value: object, key: str) -> list[str]:
     """Read a ``log_types`` list, in any case (``METRIC`` or ``metric``).
 
     Raises:
@@ -134,16 +139,17 @@ def log_types(value: Any, key: str) -> list[str]:
     if isinstance(value, str):
         value = [value]
     if not isinstance(value, Iterable) or isinstance(value, Mapping):
-        msg = f"expected a list of log types ({', '.join(LOG_TYPES)}), found {value!r}"
+        msg = describe(None, f"a list of log types ({', '.join(LOG_TYPES)})", value,
+                       "write log_types: [TEXT, METRIC] or leave it out for every type")
         raise ConfigError(msg, key=key)
     out = []
     for t in value:
         name = t.lower() if isinstance(t, str) else t
         if name not in LOG_TYPES:
             close = difflib.get_close_matches(str(name), LOG_TYPES, n=1)
-            hint = f"; did you mean {close[0].upper()!r}?" if close else ""
-            msg = (f"expected log types among {', '.join(x.upper() for x in LOG_TYPES)} (any "
-                   f"case), found {t!r}{hint}")
+            fix = f"did you mean {close[0].upper()!r}?" if close else "remove it"
+            msg = describe(None, f"log types among {', '.join(x.upper() for x in LOG_TYPES)} "
+                           "(any case)", t, fix)
             raise ConfigError(msg, key=key)
         out.append(name)
     return out

@@ -12,10 +12,10 @@ from collections.abc import Iterator
 import pytest
 
 import hftlogging
-from hftlogging import config as hft_config
 from hftlogging import global_context as hft_global_context
 from hftlogging import installation as hft_installation
 from hftlogging import strict as hft_strict
+from hftlogging.config.apply import AppliedState
 
 IN_CI = bool(os.environ.get("CI"))
 
@@ -52,8 +52,8 @@ def _logging_state() -> Iterator[None]:
     threads_before = set(threading.enumerate())
     yield
     hftlogging.shutdown()
-    hft_config._State.last_applied = None  # one test's configuration never comes back later
-    hft_config._State.applied_handlers = {}
+    AppliedState.last_applied = None  # one test's configuration never comes back later
+    AppliedState.applied_handlers = {}
     hft_global_context.clear_global_context()  # global fields never outlive a test
     hft_global_context.set_configured({})
     _restore(root, saved_root)

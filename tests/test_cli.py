@@ -129,7 +129,7 @@ def test_check_reports_every_problem_at_once(
         "  key root.level: expected a level name (DEBUG, INFO, WARNING, ERROR, CRITICAL), "
         "found 'LOUD'\n"
         "  key root.handlers[0]: expected the name of a configured handler (none), found "
-        "'nothing'\n"
+        "'nothing'; define it under handlers: or remove it\n"
     )
 
 
@@ -141,7 +141,7 @@ def test_check_missing_environment_variable(
     cfg.write_text("formatters: {f: {format: '${FMT}'}}\n")
     code, _, err = _check(capsys, str(cfg))
     assert code == EXIT_FAILED
-    assert "environment variable FMT is not set" in err
+    assert "expected environment variable FMT to be set" in err
     code, out, _ = _check(capsys, str(cfg), "--set", "FMT=%(message)s")
     assert code == EXIT_OK and out.endswith("ok: the configuration is valid\n")
     assert _check(capsys, str(cfg), "--set", "FMT")[0] == EXIT_USAGE

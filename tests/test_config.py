@@ -64,8 +64,9 @@ def test_missing_env_var_names_variable_file_and_key(tmp_path: Path) -> None:
             filename: ${AUDIT_DIR}/audit.jsonl
     """)
     assert _error(path) == (
-        f"{path}, key handlers.audit.filename: environment variable AUDIT_DIR is not set "
-        "and ${AUDIT_DIR} has no default; set AUDIT_DIR or write ${AUDIT_DIR:-default}"
+        f"{path}, key handlers.audit.filename: expected environment variable AUDIT_DIR to be "
+        "set (${AUDIT_DIR} has no default), found it unset; set AUDIT_DIR or write "
+        "${AUDIT_DIR:-default}"
     )
 
 
@@ -76,7 +77,7 @@ def test_invalid_reference_is_reported(tmp_path: Path) -> None:
     """)
     assert _error(path) == (
         f"{path}, key formatters.f.format: expected ${{NAME}} or ${{NAME:-default}} with NAME "
-        "made of letters, digits and underscores, found '${1X}' (write $$ for a literal $)"
+        "made of letters, digits and underscores, found '${1X}'; write $$ for a literal $"
     )
 
 
@@ -158,7 +159,7 @@ def test_billion_laughs_is_refused_quickly(tmp_path: Path) -> None:
     t0 = time.monotonic()
     assert _error(path) == (
         f"{path}: expected at most 100000 values once YAML aliases are expanded, found "
-        "more (an alias bomb?)"
+        "more (an alias bomb?); use fewer aliases of large blocks"
     )
     assert time.monotonic() - t0 < 2.0
 
@@ -179,7 +180,8 @@ def test_self_referencing_alias_is_refused(tmp_path: Path) -> None:
     """An alias inside its own anchor (a recursive structure) is refused."""
     path = _write(tmp_path, "a: &a [1, *a]\n")
     assert _error(path) == (
-        f"{path}: expected a tree of values, found a YAML alias that refers to its own parent"
+        f"{path}: expected a tree of values, found a YAML alias that refers to its own parent; "
+        "replace the alias by the values it stands for"
     )
 
 
@@ -189,7 +191,7 @@ def test_oversized_file_is_refused(tmp_path: Path) -> None:
     path.write_text("#" * (MAX_CONFIG_BYTES + 1))
     assert _error(path) == (
         f"{path}: expected a file of at most {MAX_CONFIG_BYTES} bytes, found "
-        f"{MAX_CONFIG_BYTES + 1} bytes"
+        f"{MAX_CONFIG_BYTES + 1} bytes; split the file or remove what it does not need"
     )
 
 
@@ -198,14 +200,17 @@ def test_syntax_error_names_line_and_column(tmp_path: Path) -> None:
     path = _write(tmp_path, "handlers: [1, 2\n")
     assert _error(path) == (
         f"{path}: expected valid YAML, found a syntax error at line 2, column 1: "
-        "expected ',' or ']', but got '<stream end>'"
+        "expected ',' or ']', but got '<stream end>'; correct the syntax there"
     )
 
 
 def test_top_level_must_be_a_mapping(tmp_path: Path) -> None:
     """A list at the top level is refused."""
     path = _write(tmp_path, "- a\n")
-    assert _error(path) == f"{path}: expected a mapping at the top level, found a list"
+    assert _error(path) == (
+        f"{path}: expected a mapping at the top level, found a list; write the configuration "
+        "as keys and values (version: 1, handlers: ...)"
+    )
 
 
 # --- each class of validation error, with the message a user sees ------------------------------
@@ -260,8 +265,8 @@ def test_wrong_type_names_expected_and_found_with_yaml_hint(tmp_path: Path) -> N
           f: {class: logging.FileHandler, filename: x.log, mode: yes}
     """)
     assert _error(path) == (
-        f"{path}, key handlers.f.mode: expected a string, found true (a boolean) "
-        "(YAML reads yes/no/on/off/true/false as booleans: quote the value)"
+        f"{path}, key handlers.f.mode: expected a string, found true (a boolean); "
+        "YAML reads yes/no/on/off/true/false as booleans: quote the value"
     )
 
 
@@ -274,7 +279,7 @@ def test_choice_option_lists_choices(tmp_path: Path) -> None:
     """)
     assert _error(path) == (
         f"{path}, key handlers.audit.fsync: expected one of 'always', 'batch', 'never', "
-        "found 'sometimes'"
+        "found 'sometimes'; write one of those"
     )
 
 
@@ -328,7 +333,7 @@ def test_required_option_missing() -> None:
     """A handler missing a required option says which."""
     assert _error({"handlers": {"f": {"class": "logging.FileHandler"}}}) == (
         "key handlers.f: expected option 'filename' (required by logging.FileHandler), "
-        "found none"
+        "found none; add filename:"
     )
 
 
@@ -341,13 +346,14 @@ def test_unwritable_paths_are_refused_before_applying(tmp_path: Path) -> None:
     assert _error({"handlers": {"f": {"class": "logging.FileHandler",
                                       "filename": str(missing)}}}) == (
         f"key handlers.f.filename: expected an existing directory for '{missing}' "
-        f"(FileHandler does not create directories), found none at '{missing.parent}'"
+        f"(FileHandler does not create directories), found none at '{missing.parent}'; "
+        "create the directory first"
     )
     assert _error({"handlers": {"c": {
         "class": "hftlogging.handlers.ComponentRotatingFileHandler",
         "directory": str(blocker / "logs")}}}) == (
         f"key handlers.c.directory: expected a directory for '{blocker / 'logs'}', found a "
-        f"file at '{blocker}'"
+        f"file at '{blocker}'; move the file or choose another path"
     )
 
 
@@ -379,7 +385,8 @@ def test_invalid_format_string() -> None:
     """A format string stdlib would reject is reported with the format."""
     assert _error({"formatters": {"f": {"format": "%(message"}}}) == (
         "key formatters.f.format: expected a valid '%'-style format, found '%(message' "
-        "(Invalid format '%(message' for '%' style)"
+        "(Invalid format '%(message' for '%' style); write the format in the '%' style or "
+        "change style"
     )
 
 
@@ -388,7 +395,7 @@ def test_non_identifier_option_is_reported() -> None:
     assert _error({"handlers": {"h": {"class": "logging.StreamHandler",
                                       "max-bytes": 1}}}) == (
         "key handlers.h.max-bytes: expected an option name made of letters, digits and "
-        "underscores, found 'max-bytes' (dictConfig would silently ignore it)"
+        "underscores, found 'max-bytes' (dictConfig would silently ignore it); rename it"
     )
 
 
@@ -440,8 +447,9 @@ def test_failure_while_building_restores_previous_configure(logger_name: str) ->
     with pytest.raises(ConfigError) as e:
         hftlogging.configure(bad)
     assert str(e.value) == (
-        "key handlers.bad: Unable to configure handler 'bad': cannot bind 127.0.0.1:9: "
-        "address in use"
+        "key handlers.bad: expected what dictConfig can build, found Unable to configure "
+        "handler 'bad': cannot bind 127.0.0.1:9: address in use; correct that value (the "
+        "previous configuration runs again)"
     )
     hftlogging.get_logger(logger_name).info("after the failed attempt")
     hftlogging.shutdown()
@@ -570,7 +578,8 @@ def test_stdlib_queue_handler_keys_need_python_312() -> None:
         assert _error(cfg) == (
             "key handlers.q.class: expected hftlogging.handlers.QueueHandler (the keys of "
             "stdlib's QueueHandler need Python 3.12+), found 'logging.handlers.QueueHandler' "
-            f"on Python {sys.version_info[0]}.{sys.version_info[1]}"
+            f"on Python {sys.version_info[0]}.{sys.version_info[1]}; use "
+            "hftlogging.handlers.QueueHandler"
         )
         return
     plan = prepare(cfg, env={})

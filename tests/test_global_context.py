@@ -136,7 +136,7 @@ def test_bad_global_context_section_is_refused() -> None:
         hftlogging.configure({"hftlogging": {"global_context": ["service"]}})
     assert str(e.value) == (
         "key hftlogging.global_context: expected the global context fields (a mapping), "
-        "found a list"
+        "found a list; write it as keys and values, or leave it out"
     )
 
 
@@ -157,7 +157,8 @@ def test_thresholds_are_accepted_and_checked() -> None:
     with pytest.raises(ConfigError) as e:
         hftlogging.config.prepare({"hftlogging": {"max_latency_us": "fast"}}, env={})
     assert str(e.value) == (
-        "key hftlogging.max_latency_us: expected a number of microseconds > 0, found 'fast'"
+        "key hftlogging.max_latency_us: expected a number of microseconds > 0, found 'fast'; "
+        "write a positive number or leave it out"
     )
 
 

@@ -23,9 +23,8 @@ import pytest
 from prometheus_servers import Pushgateway, pushgateway  # noqa: F401 - fixture
 
 import hftlogging
-from hftlogging import seeds
 from hftlogging.cli import main, render_check, render_convert
-from hftlogging.config import prepare, routes
+from hftlogging.config import prepare, routes, seeds
 from hftlogging.exceptions import ConfigError
 from hftlogging.routing import RuleFilter
 
@@ -183,8 +182,9 @@ def test_enabled_datadog_names_what_to_use_instead(tmp_path: Path, env: dict[str
     key and what to use instead; set or unset, the variable does not matter."""
     path = _copy(SEED_002, tmp_path, ("enabled: false", "enabled: true"))
     assert _error(path, env) == (
-        f"{path}, key logging.backends.datadog: backend 'datadog' is not shipped by "
-        "hftlogging; use hftlogging.handlers.OTLPHandler (pip install 'hftlogging[otel]'; "
+        f"{path}, key logging.backends.datadog: expected a backend hftlogging ships (console, "
+        "file, prometheus, audit), found 'datadog', not shipped by hftlogging; use "
+        "hftlogging.handlers.OTLPHandler (pip install 'hftlogging[otel]'; "
         "the Datadog Agent receives OTLP) or a custom logging.Handler behind the queue, or "
         "set enabled: false"
     )
@@ -196,7 +196,8 @@ def test_other_unshipped_backends_are_named(tmp_path: Path, backend: str) -> Non
     path = _copy(SEED_002, tmp_path, ("    datadog:\n      enabled: false",
                                       f"    {backend}:\n      enabled: true"))
     msg = _error(path)
-    assert f"key logging.backends.{backend}: backend {backend!r} is not shipped" in msg
+    assert f"key logging.backends.{backend}: expected a backend hftlogging ships" in msg
+    assert f"found {backend!r}, not shipped by hftlogging; use " in msg
     assert ("SyslogHandler" in msg) if backend == "elasticsearch" else "webhook" in msg
     disabled = _copy(SEED_002, tmp_path, ("    datadog:", f"    {backend}:"))
     assert prepare(disabled, env={}).translation is not None
@@ -208,8 +209,9 @@ def test_unset_variable_in_an_enabled_backend_names_the_seed_key(tmp_path: Path)
     path = _copy(SEED_002, tmp_path, ('file_path: "logs/hft.log"',
                                       'file_path: "${LOG_DIR}/hft.log"'))
     assert _error(path) == (
-        f"{path}, key logging.backends.file.config.file_path: environment variable LOG_DIR "
-        "is not set and ${LOG_DIR} has no default; set LOG_DIR or write ${LOG_DIR:-default}"
+        f"{path}, key logging.backends.file.config.file_path: expected environment variable "
+        "LOG_DIR to be set (${LOG_DIR} has no default), found it unset; set LOG_DIR or write "
+        "${LOG_DIR:-default}"
     )
     plan = prepare(path, env={"LOG_DIR": str(tmp_path / "var")})
     assert plan.config["handlers"]["file"]["directory"] == str(tmp_path / "var")
