@@ -86,8 +86,23 @@ class ConfigError(HftLoggingError, ValueError):
         self.path = path
         self.key = key
         self.message = message
+        #: The single errors of a :meth:`combined` error (empty for a single one).
+        self.errors: list[ConfigError] = []
         where = ", ".join(p for p in (path, f"key {key}" if key else None) if p)
         super().__init__(f"{where}: {message}" if where else message)
+
+    def restated(self, *, before: str = "", after: str = "") -> ConfigError:
+        """This error (same class, file and key) with words before or after its message,
+        e.g. the variable a value came from; raise it ``from`` this one."""
+        return type(self)(f"{before}{self.message}{after}", path=self.path, key=self.key)
+
+    @classmethod
+    def combined(cls, errors: list[ConfigError], *, path: str | None = None) -> ConfigError:
+        """One error listing several (each already in the grammar), one per line."""
+        lines = [f"  key {e.key}: {e.message}" if e.key else f"  {e.message}" for e in errors]
+        err = cls(f"{len(errors)} problems:\n" + "\n".join(lines), path=path)
+        err.errors = list(errors)
+        return err
 
 
 class ConfigTypeError(ConfigError, TypeError):

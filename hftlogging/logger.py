@@ -571,7 +571,7 @@ class HFTLogger(logging.Logger):
             attach_contract(record, log_type, ctx, self._tags)
             if attrs:
                 record.__dict__.update(attrs)
-            if _otel._get_current_span is not None:
+            if _otel.get_current_span is not None:
                 trace = _otel.trace_ids()
                 if trace is not None:
                     record.__dict__.update(zip(_otel.ATTRIBUTES, trace, strict=True))

@@ -15,35 +15,36 @@ import importlib.util
 from collections.abc import Callable
 from typing import Any
 
-__all__ = ["ATTRIBUTES", "available", "trace_ids"]
+__all__ = ["ATTRIBUTES", "available", "get_current_span", "trace_ids"]
 
 #: The record attributes set when a span is active at the call.
 ATTRIBUTES = ("otel_trace_id", "otel_span_id", "otel_trace_flags")
 
-_get_current_span: Callable[[], Any] | None = None
+#: opentelemetry's ``trace.get_current_span`` once :func:`available` found it, else None.
+get_current_span: Callable[[], Any] | None = None
 _available: bool | None = None
 
 
 def available() -> bool:
     """Whether ``opentelemetry-api`` can be imported (imports it, once, if so)."""
-    global _available, _get_current_span
+    global _available, get_current_span
     if _available is None:
         if importlib.util.find_spec("opentelemetry") is None:
             _available = False
         else:
             try:
-                from opentelemetry.trace import get_current_span
+                from opentelemetry import trace
             except ImportError:
                 _available = False
             else:
-                _get_current_span = get_current_span
+                get_current_span = trace.get_current_span
                 _available = True
     return _available
 
 
 def trace_ids() -> tuple[str, str, int] | None:
     """(trace id, span id, flags) of the span current on this thread or task, or None."""
-    get = _get_current_span
+    get = get_current_span
     if get is None:
         return None
     try:

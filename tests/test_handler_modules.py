@@ -64,22 +64,6 @@ def test_file_plumbing_is_shared_by_public_names(user: str) -> None:
 
 #: The one exception: the rotating handler's class alone (configuration, opening with
 #: conflict handling, the batched and the shared write paths) is about 800 lines.
-LINE_LIMITS = {"rotating.py": 950}
-
-
-def test_split_modules_stay_readable() -> None:
-    """No module of the split handlers is over about 800 lines (one named exception)."""
-    paths = [HANDLERS / n for n in ("files.py", "rotating.py", "components.py", "lines.py")]
-    paths += sorted((HANDLERS / "audit").glob("*.py"))
-    paths += sorted((HANDLERS / "prometheus").glob("*.py"))
-    lengths = {
-        p.relative_to(HANDLERS).as_posix(): len(p.read_text(encoding="utf-8").splitlines())
-        for p in paths
-    }
-    long = {n: k for n, k in lengths.items() if k > LINE_LIMITS.get(n, 820)}
-    assert not long, long
-
-
 def test_a_file_option_error_says_where_what_and_found(tmp_path: Path) -> None:
     """A bad file handler option is a ConfigError (a ValueError and an HftLoggingError)
     naming the key, what was expected and what was found."""

@@ -88,7 +88,7 @@ def configure(
         var = _env_var_at(name_or_path, overrides, e.path, e.key)
         if var and var not in e.message:
             hint = f" (the value of ${{{var}}}: set {var} to change it)"
-            raise ConfigError(e.message + hint, path=e.path, key=e.key) from e
+            raise e.restated(after=hint) from e
         raise
     if strict is not None:
         _strict.set_strict(strict)

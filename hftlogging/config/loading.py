@@ -114,7 +114,6 @@ def prepare(
                              if e.key.startswith(k + ".")), None)
         if seed_key is None:
             raise
-        raise ConfigError(f"{e.message} (translated from key {seed_key})", path=e.path,
-                          key=e.key) from e
+        raise e.restated(after=f" (translated from key {seed_key})") from e
     plan.translation = translation
     return plan

@@ -221,11 +221,7 @@ class _Translator:
     def raise_errors(self) -> None:
         if len(self.errors) == 1:
             raise self.errors[0]
-        lines = [f"  key {e.key}: {e.message}" if e.key else f"  {e.message}"
-                 for e in self.errors]
-        err = ConfigError(f"{len(self.errors)} problems:\n" + "\n".join(lines), path=self.source)
-        err.errors = list(self.errors)  # type: ignore[attr-defined]
-        raise err
+        raise ConfigError.combined(self.errors, path=self.source)
 
     def environment(self, section: Mapping[str, Any]) -> str:
         """``$HFTLOGGING_ENV`` or ``$ENVIRONMENT`` when set to a name, else the file's."""

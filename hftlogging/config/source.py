@@ -363,7 +363,7 @@ def default_source(environ: Mapping[str, str]) -> Path:
             try:
                 return resolve_source(text)
             except ConfigError as e:
-                raise ConfigError(f"${var}: {e.message}", path=e.path, key=e.key) from e
+                raise e.restated(before=f"${var}: ") from e
         name = environment_name(text)
         shipped = _configs_dir() / f"{name}.yaml"
         if shipped.is_file():

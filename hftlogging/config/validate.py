@@ -344,12 +344,7 @@ class Validator:
     def raise_errors(self) -> None:
         if len(self.errors) == 1:
             raise self.errors[0]
-        lines = []
-        for e in self.errors:
-            lines.append(f"  key {e.key}: {e.message}" if e.key else f"  {e.message}")
-        err = ConfigError(f"{len(self.errors)} problems:\n" + "\n".join(lines), path=self.source)
-        err.errors = list(self.errors)  # type: ignore[attr-defined]
-        raise err
+        raise ConfigError.combined(self.errors, path=self.source)
 
     def settings(self, value: Any) -> dict[str, Any]:
         section = self.mapping(value, ["hftlogging"], "the hftlogging settings")
