@@ -1,4 +1,4 @@
-"""Benchmark 7 of ``hftlogging bench``: processes writing one shared rotating file.
+"""Section 12 of ``hftlogging bench``: processes writing one shared rotating file.
 
 Four processes start together and each logs ``n`` records; the figure is the aggregate
 rate from the first start to the last process's records being on disk, with every line
