@@ -1,4 +1,4 @@
-"""Many loggers (docs/benchmarks.md, 7): what 10,000 loggers cost against stdlib.
+"""Many loggers (docs/benchmarks.md, section 13): what 10,000 loggers cost against stdlib.
 
 Each scenario runs in a fresh interpreter (the code ``hftlogging bench`` runs), stdlib and
 hftlogging interleaved over three rounds; the medians and their ratios to stdlib go to the
