@@ -147,9 +147,9 @@ def _positive_float(text: str) -> float:
     try:
         value = float(text)
     except ValueError:
-        raise UsageError(describe(None, "a number", text)) from None
+        raise UsageError(describe(None, "a number", text, "give a number such as 0.5")) from None
     if not value > 0:
-        raise UsageError(describe(None, "a number > 0", text))
+        raise UsageError(describe(None, "a number > 0", text, "give a number above 0, such as 0.5"))
     return value
 
 
@@ -157,9 +157,11 @@ def _positive_int(text: str) -> int:
     try:
         value = int(text)
     except ValueError:
-        raise UsageError(describe(None, "an integer", text)) from None
+        raise UsageError(describe(None, "an integer", text,
+                                  "give a whole number such as 4")) from None
     if value < 1:
-        raise UsageError(describe(None, "an integer >= 1", text))
+        raise UsageError(describe(None, "an integer >= 1", text,
+                                  "give a whole number of 1 or more, such as 4"))
     return value
 
 
@@ -167,9 +169,9 @@ def _port(text: str) -> int:
     try:
         value = int(text)
     except ValueError:
-        raise UsageError(describe(None, "a port number", text)) from None
+        raise UsageError(describe(None, "a port number", text, "give a port in 0..65535")) from None
     if not 0 <= value <= 65535:
-        raise UsageError(describe(None, "a port in 0..65535", text))
+        raise UsageError(describe(None, "a port in 0..65535", text, "give a port in 0..65535"))
     return value
 
 

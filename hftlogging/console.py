@@ -63,10 +63,12 @@ class ConsoleFormatter(ContextFormatter):
         super().__init__(DEFAULT_CONSOLE_FORMAT if fmt is None else fmt, datefmt, style,
                          validate, utc=utc)
         if color not in ("auto", True, False):
-            msg = describe(None, "'auto', true or false", color)
+            msg = describe(None, "'auto', true or false", color,
+                           "set color to 'auto', true or false")
             raise ConfigError(msg, key="color")
         if stream not in ("stdout", "stderr"):
-            msg = describe(None, "'stdout' or 'stderr'", stream)
+            msg = describe(None, "'stdout' or 'stderr'", stream,
+                           "set stream to 'stdout' or 'stderr'")
             raise ConfigError(msg, key="stream")
         if color == "auto":
             if os.environ.get("NO_COLOR"):

@@ -125,7 +125,7 @@ _STANDARD_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 
 def _flag(value: object, key: str) -> bool:
     if not isinstance(value, bool):
-        msg = describe(None, "true or false", value)
+        msg = describe(None, "true or false", value, "write true or false, without quotes")
         raise ConfigTypeError(msg, key=key)
     return value
 
@@ -139,7 +139,7 @@ def _require_str(value: object, key: str) -> None:
 
 def _require_positive_int(value: object, key: str) -> None:
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        msg = describe(None, "an integer >= 1", value)
+        msg = describe(None, "an integer >= 1", value, "use a whole number such as 1")
         raise ConfigError(msg, key=key)
 
 
@@ -315,7 +315,8 @@ class RedactFilter(logging.Filter):
             raise ConfigError(msg, key="keys")
         _require_str(mask, "mask")
         if match not in ("substring", "exact"):
-            msg = describe(None, "'substring' or 'exact'", match)
+            msg = describe(None, "'substring' or 'exact'", match,
+                           "set match to 'substring' or 'exact'")
             raise ConfigError(msg, key="match")
         _require_positive_int(max_depth, "max_depth")
         self.keys = normalised
@@ -428,7 +429,8 @@ def positive_seconds(value: object, key: str) -> float:
         raise ConfigTypeError(msg, key=key)
     seconds = float(value)
     if math.isnan(seconds) or seconds <= 0:
-        msg = describe(None, "a positive number of seconds", value)
+        msg = describe(None, "a positive number of seconds", value,
+                       "use a positive number of seconds, such as 1.0")
         raise ConfigError(msg, key=key)
     return seconds
 
@@ -460,11 +462,13 @@ class RateLimitFilter(logging.Filter):
         super().__init__(name)
         self.every_s = positive_seconds(every_s, "every_s")
         if isinstance(burst, bool) or not isinstance(burst, int) or burst < 1:
-            msg = describe(None, "a whole number of records >= 1", burst)
+            msg = describe(None, "a whole number of records >= 1", burst,
+                           "set burst to a whole number such as 10")
             raise ConfigError(msg, key="burst")
         self.burst = burst
         if key not in ("call_site", "message"):
-            msg = describe(None, "'call_site' or 'message'", key)
+            msg = describe(None, "'call_site' or 'message'", key,
+                           "set key to 'call_site' or 'message'")
             raise ConfigError(msg, key="key")
         self.key = key
         self.uses_caller_info = key == "call_site"

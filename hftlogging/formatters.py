@@ -456,7 +456,8 @@ class JSONFormatter(_JsonFormatter):  # type: ignore[misc,unused-ignore]
             **options,
         )
         if serializer not in ("auto", "orjson", "json"):
-            msg = describe(None, "'auto', 'orjson' or 'json'", serializer)
+            msg = describe(None, "'auto', 'orjson' or 'json'", serializer,
+                           "set serializer to 'auto', 'orjson' or 'json'")
             raise ConfigError(msg, key="serializer")
         if serializer == "orjson" and _orjson_dumps is None:
             msg = describe(None, "orjson importable for serializer 'orjson'",

@@ -117,7 +117,8 @@ def check_settings(settings: Mapping[str, object]) -> dict[str, Any]:
         v = settings.get(key, default)
         if isinstance(v, bool) or not isinstance(v, (int, float)) or not v > 0 \
                 or v == float("inf"):
-            msg = describe(None, "a number of microseconds > 0", v)
+            msg = describe(None, "a number of microseconds > 0", v,
+                           "use a number of microseconds such as 500")
             raise ConfigError(msg, key=key)
         out[key] = float(v)
     out["report_breaches"] = "warning_threshold_us" in settings or "max_latency_us" in settings

@@ -163,8 +163,14 @@ def _params(scope: ast.AST) -> set[str]:
     return {x.arg for x in names}
 
 
+def _says_what_to_do(call: ast.Call) -> bool:
+    """describe() is given its ``fix``: a fourth positional argument or ``fix=``."""
+    return len(call.args) >= 4 or any(k.arg == "fix" for k in call.keywords)
+
+
 def scan() -> list[Offence]:
-    """Every raise of a bare built-in, and every message not built with describe().
+    """Every raise of a bare built-in, every message not built with describe(), and
+    every describe() that does not say what to do (no ``fix``).
 
     Messages are checked wherever one of the package's exceptions is built (``err =
     ConfigError(...)`` then ``raise err`` too), except inside the exception classes.
@@ -196,6 +202,9 @@ def scan() -> list[Offence]:
                                                 f"raises {name}, not an HftLoggingError"))
                 if not isinstance(node, ast.Call):
                     continue
+                if _is_describe(node) and not _says_what_to_do(node):
+                    offences.append(Offence(module, node.lineno,
+                                            "describe() without what to do"))
                 name = _name(node.func)
                 if name is None or name not in exceptions or not _is_ours(name, exceptions):
                     continue
@@ -219,18 +228,21 @@ def test_the_scan_finds_the_package() -> None:
 def test_the_scan_catches_what_it_looks_for(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """A bare built-in, a foreign message and a message built with describe() are told apart."""
+    """A bare built-in, a foreign message, a message built with describe() and a describe()
+    without what to do are told apart."""
     package = tmp_path / "pkg"
     package.mkdir()
     (package / "m.py").write_text(
         "from hftlogging.exceptions import ConfigError, describe\n"
         "def bad():\n    raise ValueError('x')\n"
         "def plain():\n    msg = 'x must be 1'\n    raise ConfigError(msg)\n"
-        "def good():\n    msg = describe('x', '1', 2)\n    raise ConfigError(msg)\n"
-        "def direct():\n    raise ConfigError(describe('x', '1', 2)) from None\n"
+        "def good():\n    msg = describe('x', '1', 2, 'use 1')\n    raise ConfigError(msg)\n"
+        "def direct():\n    raise ConfigError(describe('x', '1', 2, fix='use 1')) from None\n"
         "def reraise(e):\n    raise e\n"
         "def helper(message):\n    raise ConfigError(message)\n"
-        "def built():\n    err = ConfigError(f'x must be {1}')\n    raise err\n",
+        "def built():\n    err = ConfigError(f'x must be {1}')\n    raise err\n"
+        "def nofix():\n    raise ConfigError(describe('x', '1', 2))\n"
+        "def nofix_kw():\n    msg = describe('x', '1', found=2)\n    raise ConfigError(msg)\n",
         encoding="utf-8",
     )
     (package / "exceptions.py").write_text(
@@ -243,7 +255,9 @@ def test_the_scan_catches_what_it_looks_for(
     found = [str(o) for o in scan()]
     assert found == ["m.py:3: raises a bare ValueError",
                      "m.py:6: ConfigError's message is not built with describe()",
-                     "m.py:17: ConfigError's message is not built with describe()"]
+                     "m.py:17: ConfigError's message is not built with describe()",
+                     "m.py:20: describe() without what to do",
+                     "m.py:22: describe() without what to do"]
     exceptions = _package_exceptions()
     assert [n for n in exceptions if not _is_ours(n, exceptions)] == ["Stray"]
 

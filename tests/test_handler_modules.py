@@ -70,7 +70,9 @@ def test_a_file_option_error_says_where_what_and_found(tmp_path: Path) -> None:
     with pytest.raises(ConfigError) as info:
         ComponentRotatingFileHandler(tmp_path, max_bytes=-1)
     assert isinstance(info.value, ValueError) and isinstance(info.value, HftLoggingError)
-    assert str(info.value) == "key max_bytes: expected an integer >= 0, found -1"
+    assert str(info.value) == (
+        "key max_bytes: expected an integer >= 0, found -1; use a whole number of 0 or more"
+    )
 
 
 def test_an_audit_option_error_follows_the_grammar(tmp_path: Path) -> None:
@@ -78,7 +80,8 @@ def test_an_audit_option_error_follows_the_grammar(tmp_path: Path) -> None:
     with pytest.raises(ConfigError) as info:
         JSONAuditHandler(str(tmp_path / "audit.jsonl"), fsync="sometimes")
     assert str(info.value) == (
-        "key fsync: expected one of always, batch, never, found 'sometimes'"
+        "key fsync: expected one of always, batch, never, found 'sometimes'; "
+        "name one of: always, batch, never"
     )
 
 
@@ -87,7 +90,8 @@ def test_a_prometheus_option_error_follows_the_grammar() -> None:
     with pytest.raises(ConfigError) as info:
         PrometheusHandler(namespace="1bad", registry=CollectorRegistry())
     assert str(info.value) == (
-        "key namespace: expected a Prometheus metric name prefix such as 'hft', found '1bad'"
+        "key namespace: expected a Prometheus metric name prefix such as 'hft', found '1bad'; "
+        "use letters, digits and underscores, such as 'hft'"
     )
 
 
@@ -95,7 +99,10 @@ def test_a_syslog_option_error_follows_the_grammar() -> None:
     """The syslog handler's errors use the same grammar."""
     with pytest.raises(ConfigError) as info:
         SyslogHandler(protocol="carrier-pigeon")
-    assert str(info.value) == "key protocol: expected one of tcp, udp, unix, found 'carrier-pigeon'"
+    assert str(info.value) == (
+        "key protocol: expected one of tcp, udp, unix, found 'carrier-pigeon'; "
+        "name one of: tcp, udp, unix"
+    )
 
 
 def test_a_special_file_is_refused_with_an_hftlogging_os_error(tmp_path: Path) -> None:

@@ -54,7 +54,8 @@ class BacktraceHandler(logging.handlers.MemoryHandler):
         level: int | str = logging.NOTSET,
     ) -> None:
         if isinstance(capacity, bool) or not isinstance(capacity, int) or capacity < 1:
-            msg = describe(None, "a whole number of records >= 1", capacity)
+            msg = describe(None, "a whole number of records >= 1", capacity,
+                           "set capacity to a whole number such as 1000")
             raise ConfigError(msg, key="capacity")
         flush = to_level(flush_level, "flush_level")
         # A name is resolved by dictConfig (as for MemoryHandler) before the handler is

@@ -39,7 +39,8 @@ def component_matcher(mapping: object, default: str) -> Callable[[str], str]:
             start as ``*.``.
     """
     if not isinstance(mapping, Mapping) or not mapping:
-        msg = describe(None, "a mapping of logger-name prefixes to components", mapping)
+        msg = describe(None, "a mapping of logger-name prefixes to components", mapping,
+                       "map prefixes to components, such as {'orders': 'oms'}")
         raise ConfigError(msg, key="component_map")
     names: list[tuple[str, str]] = []
     suffixes: list[tuple[str, str]] = []
@@ -83,13 +84,15 @@ def check_components(components: object) -> dict[str, dict[str, Any]]:
     if components is None:
         return {}
     if not isinstance(components, Mapping):
-        msg = describe(None, "a mapping of component name to options", components)
+        msg = describe(None, "a mapping of component name to options", components,
+                       "map each component to its options, such as {'oms': {'backup_count': 5}}")
         raise ConfigError(msg, key="components")
     out: dict[str, dict[str, Any]] = {}
     for name, opts in components.items():
         key = f"components.{name}"
         if not isinstance(opts, Mapping):
-            msg = describe(None, "a mapping of max_bytes/backup_count/when/compress", opts)
+            msg = describe(None, "a mapping of max_bytes/backup_count/when/compress", opts,
+                           "give the component a mapping such as {'backup_count': 5}")
             raise ConfigError(msg, key=key)
         unknown = set(opts) - _OVERRIDE_KEYS
         if unknown:
@@ -126,16 +129,19 @@ def make_selector(
     if component_from is None:
         component_from = "map" if mapping is not None else "logger"
     if component_from not in _SELECTORS:
-        msg = describe(None, f"one of {', '.join(_SELECTORS)}", component_from)
+        msg = describe(None, f"one of {', '.join(_SELECTORS)}", component_from,
+                       f"name one of: {', '.join(_SELECTORS)}")
         raise ConfigError(msg, key="component_from")
     if not isinstance(default, str) or not default:
-        msg = describe(None, "a non-empty string", default)
+        msg = describe(None, "a non-empty string", default,
+                       "name the component used when none matches, such as 'main'")
         raise ConfigError(msg, key="default_component")
     if component_from == "logger":
         return select_logger
     if component_from == "field":
         if not isinstance(field, str) or not field:
-            msg = describe(None, "a context field name", field)
+            msg = describe(None, "a context field name", field,
+                           "name the context field that holds the component, such as 'component'")
             raise ConfigError(msg, key="component_field")
 
         def select_field(record: logging.LogRecord) -> Any:

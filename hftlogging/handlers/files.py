@@ -106,17 +106,20 @@ _UNSAFE = re.compile(r"[^A-Za-z0-9_.@+-]")
 
 def int_option(name: str, value: object, *, minimum: int = 0) -> int:
     if isinstance(value, bool) or not isinstance(value, int):
-        msg = describe(None, f"an integer >= {minimum}", value)
+        msg = describe(None, f"an integer >= {minimum}", value,
+                       f"use a whole number of {minimum} or more")
         raise ConfigError(msg, key=name)
     if value < minimum:
-        msg = describe(None, f"an integer >= {minimum}", value)
+        msg = describe(None, f"an integer >= {minimum}", value,
+                       f"use a whole number of {minimum} or more")
         raise ConfigError(msg, key=name)
     return value
 
 
 def float_option(name: str, value: object) -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
-        msg = describe(None, "a number of seconds >= 0", value)
+        msg = describe(None, "a number of seconds >= 0", value,
+                       "use a number of seconds such as 1.5, or 0")
         raise ConfigError(msg, key=name)
     check_duration(name, value)
     return float(value)
@@ -127,14 +130,16 @@ def mode_option(name: str, value: object) -> int:
         with contextlib.suppress(ValueError):
             value = int(value, 8)
     if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= 0o777:
-        msg = describe(None, "a permission mode such as 0o640 or '0640'", value)
+        msg = describe(None, "a permission mode such as 0o640 or '0640'", value,
+                       "write the mode in octal, such as 0o640 or '0640'")
         raise ConfigError(msg, key=name)
     return value
 
 
 def directory_option(directory: object) -> str:
     if not isinstance(directory, (str, os.PathLike)) or not os.fspath(directory):
-        msg = describe(None, "a directory path such as 'logs/app'", directory)
+        msg = describe(None, "a directory path such as 'logs/app'", directory,
+                       "give a directory such as 'logs/app'")
         raise ConfigError(msg, key="directory")
     return os.path.abspath(os.fspath(directory))
 
@@ -143,7 +148,8 @@ def check_encoding(encoding: Any) -> str:
     try:
         "".encode(encoding)
     except (LookupError, TypeError) as e:
-        msg = describe(None, "a codec name such as 'utf-8'", encoding)
+        msg = describe(None, "a codec name such as 'utf-8'", encoding,
+                       "name a codec Python knows, such as 'utf-8'")
         raise ConfigError(msg, key="encoding") from e
     return encoding  # type: ignore[no-any-return]
 
@@ -179,7 +185,8 @@ def check_template(template: object, key: str = "filename") -> tuple[str, frozen
         ConfigError: a non-string template, a path separator, or an unknown placeholder.
     """
     if not isinstance(template, str) or not template.strip():
-        msg = describe(None, "a non-empty file name template", template)
+        msg = describe(None, "a non-empty file name template", template,
+                       "give a file name such as 'app.log'")
         raise ConfigError(msg, key=key)
     if "/" in template or os.sep in template or template in (".", ".."):
         msg = describe(
@@ -482,7 +489,7 @@ def same_file(path: str, identity: tuple[int, int]) -> bool:
 def when_option(name: str, value: Any) -> str | None:
     if value is None or value in WHEN:
         return value  # type: ignore[no-any-return]
-    msg = describe(None, "'daily', 'hourly' or null", value)
+    msg = describe(None, "'daily', 'hourly' or null", value, "use 'daily', 'hourly' or null")
     raise ConfigError(msg, key=name)
 
 

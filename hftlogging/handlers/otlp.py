@@ -126,16 +126,18 @@ class OTLPHandler(logging.Handler):
                            "opentelemetry-exporter-otlp-proto-http)")
             raise ConfigError(msg, key="class") from e
         if not isinstance(endpoint, str) or not endpoint.startswith(("http://", "https://")):
-            msg = describe(None, "an http(s) URL of the OTLP logs endpoint", endpoint)
+            msg = describe(None, "an http(s) URL of the OTLP logs endpoint", endpoint,
+                           "give the collector's URL, such as 'http://localhost:4318/v1/logs'")
             raise ConfigError(msg, key="endpoint")
         for key, n in (("buffer_size", buffer_size), ("max_batch", max_batch)):
             if isinstance(n, bool) or not isinstance(n, int) or n < 1:
-                msg = describe(None, "a whole number >= 1", n)
+                msg = describe(None, "a whole number >= 1", n, "use a whole number such as 1000")
                 raise ConfigError(msg, key=key)
         for key, s in (("timeout_s", timeout_s), ("retry_initial_s", retry_initial_s),
                        ("retry_max_s", retry_max_s)):
             if isinstance(s, bool) or not isinstance(s, (int, float)) or not 0 < s < 86_400:
-                msg = describe(None, "a number of seconds > 0 and < 86400", s)
+                msg = describe(None, "a number of seconds > 0 and < 86400", s,
+                               "use a number of seconds such as 5")
                 raise ConfigError(msg, key=key)
         self._ApiLogRecord = ApiLogRecord
         self._Severity = SeverityNumber

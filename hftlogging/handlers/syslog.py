@@ -155,11 +155,13 @@ class SyslogHandler(logging.Handler):
     ) -> None:
         super().__init__(level)
         if protocol not in _PROTOCOLS:
-            msg = describe(None, f"one of {', '.join(_PROTOCOLS)}", protocol)
+            msg = describe(None, f"one of {', '.join(_PROTOCOLS)}", protocol,
+                           f"name one of: {', '.join(_PROTOCOLS)}")
             raise ConfigError(msg, key="protocol")
         if protocol == "unix":
             if not isinstance(address, (str, os.PathLike)):
-                msg = describe(None, "a socket path for protocol unix", address)
+                msg = describe(None, "a socket path for protocol unix", address,
+                               "give a socket path such as '/dev/log'")
                 raise ConfigError(msg, key="address")
             self.address: Any = os.fspath(address)
         else:
@@ -170,28 +172,33 @@ class SyslogHandler(logging.Handler):
                 raise ConfigError(msg, key="address")
             host, port = address[0], address[1]
             if isinstance(port, bool) or not isinstance(port, int) or not 0 < port < 65536:
-                msg = describe(None, "a port number 1-65535", port)
+                msg = describe(None, "a port number 1-65535", port,
+                               "give a port in 1..65535, such as 514")
                 raise ConfigError(msg, key="address")
             self.address = (str(host), port)
         if isinstance(facility, str):
             if facility not in FACILITIES:
-                msg = describe(None, f"one of {', '.join(FACILITIES)}", facility)
+                msg = describe(None, f"one of {', '.join(FACILITIES)}", facility,
+                               "name a facility such as 'user' or 'local0'")
                 raise ConfigError(msg, key="facility")
             self.facility = FACILITIES[facility]
         elif isinstance(facility, int) and not isinstance(facility, bool) and 0 <= facility <= 23:
             self.facility = facility
         else:
-            msg = describe(None, "a facility name or a code 0-23", facility)
+            msg = describe(None, "a facility name or a code 0-23", facility,
+                           "give a name such as 'local0', or a code in 0..23")
             raise ConfigError(msg, key="facility")
         for key, value in (("max_message_bytes", max_message_bytes), ("buffer_size", buffer_size)):
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                msg = describe(None, "a whole number >= 1", value)
+                msg = describe(None, "a whole number >= 1", value,
+                               "use a whole number such as 1024")
                 raise ConfigError(msg, key=key)
         for key, fvalue in (("timeout_s", timeout_s), ("reconnect_initial_s", reconnect_initial_s),
                             ("reconnect_max_s", reconnect_max_s)):
             if (isinstance(fvalue, bool) or not isinstance(fvalue, (int, float))
                     or not 0 < fvalue < 86_400):
-                msg = describe(None, "a number of seconds > 0 and < 86400", fvalue)
+                msg = describe(None, "a number of seconds > 0 and < 86400", fvalue,
+                               "use a number of seconds such as 5")
                 raise ConfigError(msg, key=key)
         self.protocol = protocol
         self.app_name = _header_token(

@@ -24,7 +24,8 @@ class WebhookHandler(logging.Handler):
     def __init__(self, url: str, *, timeout_s: float = 2.0,
                  level: int | str = logging.CRITICAL) -> None:
         if not isinstance(url, str) or not url.startswith(("http://", "https://")):
-            msg = describe(None, "an http:// or https:// URL", url)
+            msg = describe(None, "an http:// or https:// URL", url,
+                           "give a URL such as 'https://hooks.example.com/alerts'")
             raise ConfigError(msg, key="url")
         super().__init__(level)
         self.url, self.timeout_s, self.sent = url, timeout_s, 0

@@ -387,7 +387,8 @@ def read_tail(path: str) -> tuple[bytes | None, bytes | None, int]:
 def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     obj = dict(pairs)
     if len(obj) != len(pairs):
-        msg = describe(None, "a JSON object with unique keys", Found("duplicate keys"))
+        msg = describe(None, "a JSON object with unique keys", Found("duplicate keys"),
+                       "the line was altered; restore the file from a copy")
         raise AuditLineError(msg)
     return obj
 
@@ -395,7 +396,8 @@ def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
 def load_object(line: bytes) -> dict[str, Any]:
     obj = json.loads(line.decode("utf-8", "surrogatepass"), object_pairs_hook=_no_duplicates)
     if not isinstance(obj, dict):
-        msg = describe(None, "a JSON object", Found(type(obj).__name__))
+        msg = describe(None, "a JSON object", Found(type(obj).__name__),
+                       "the line was altered; restore the file from a copy")
         raise AuditLineError(msg)
     return obj
 

@@ -61,7 +61,7 @@ _fsync = getattr(os, "fdatasync", os.fsync)
 
 def _check_filename(filename: Any) -> tuple[str, str, frozenset[str]]:
     if not isinstance(filename, (str, os.PathLike)):
-        msg = describe(None, "a file path", filename)
+        msg = describe(None, "a file path", filename, "give a file path such as 'logs/audit.log'")
         raise ConfigError(msg, key="filename")
     path = os.path.abspath(os.fspath(filename))
     template, fields = check_template(os.path.basename(path))
@@ -76,7 +76,8 @@ def _check_filename(filename: Any) -> tuple[str, str, frozenset[str]]:
 
 def _check_fsync(fsync: Any) -> str:
     if fsync not in _FSYNC_POLICIES:
-        msg = describe(None, f"one of {', '.join(_FSYNC_POLICIES)}", fsync)
+        msg = describe(None, f"one of {', '.join(_FSYNC_POLICIES)}", fsync,
+                       f"name one of: {', '.join(_FSYNC_POLICIES)}")
         raise ConfigError(msg, key="fsync")
     return fsync  # type: ignore[no-any-return]
 
@@ -312,7 +313,8 @@ class JSONAuditHandler(logging.Handler):
                 seq = obj["seq"]
                 h = obj.get("hash") if self.hash_chain else GENESIS_HASH
                 if type(seq) is not int or not isinstance(h, str):
-                    raise AuditLineError(describe(None, "seq and hash", obj))
+                    msg = describe(None, "seq and hash", obj, "check the file for edits")
+                    raise AuditLineError(msg)
             except (ValueError, KeyError, TypeError) as e:
                 reset = str(e) or type(e).__name__
             else:

@@ -62,29 +62,33 @@ _GAUGE_MODES = frozenset(
 
 def _number(name: str, value: Any, *, positive: bool = True) -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float)) or math.isnan(value):
-        msg = describe(None, "a number", value)
+        msg = describe(None, "a number", value, "use a number such as 0.5")
         raise ConfigError(msg, key=name)
     if positive and value <= 0:
-        msg = describe(None, "> 0", value)
+        msg = describe(None, "> 0", value, "use a number above 0, such as 0.5")
         raise ConfigError(msg, key=name)
     return float(value)
 
 
 def _bucket_list(key: str, value: Any) -> tuple[float, ...]:
     if isinstance(value, (str, bytes, Mapping)) or not isinstance(value, Iterable):
-        msg = describe(None, "a list of increasing numbers (seconds for durations)", value)
+        msg = describe(None, "a list of increasing numbers (seconds for durations)", value,
+                       "give bounds such as [0.001, 0.01, 0.1, 1]")
         raise ConfigError(msg, key=key)
     out: list[float] = []
     for b in value:
         if isinstance(b, bool) or not isinstance(b, (int, float)) or math.isnan(b):
-            msg = describe(None, "a list holding numbers only", b)
+            msg = describe(None, "a list holding numbers only", b,
+                           "remove what is not a number from the list")
             raise ConfigError(msg, key=key)
         if out and b <= out[-1]:
-            msg = describe(None, f"strictly increasing bounds (after {out[-1]!r})", b)
+            msg = describe(None, f"strictly increasing bounds (after {out[-1]!r})", b,
+                           "list each bound once, smallest first")
             raise ConfigError(msg, key=key)
         out.append(float(b))
     if not out or (len(out) == 1 and out[0] == math.inf):
-        msg = describe(None, "a list holding at least one finite bucket bound", value)
+        msg = describe(None, "a list holding at least one finite bucket bound", value,
+                       "give at least one finite bound, such as [0.01, 0.1, 1]")
         raise ConfigError(msg, key=key)
     return tuple(out)
 
@@ -94,7 +98,7 @@ def _labels_option(key: str, names: Iterable[Any]) -> None:
         if not valid_label(n):
             msg = describe(
                 None, "Prometheus label names (letters, digits and underscores, not starting "
-                "with a digit or '__')", n,
+                "with a digit or '__')", n, "rename the label, such as 'venue'",
             )
             raise ConfigError(msg, key=key)
         if n == "le":
@@ -279,37 +283,43 @@ class PrometheusHandler(logging.Handler):
         *, namespace: Any, port: Any, addr: Any, pushgateway: Any, job: Any
     ) -> None:
         if not isinstance(namespace, str) or (namespace and not METRIC_NAME.match(namespace)):
-            msg = describe(None, "a Prometheus metric name prefix such as 'hft'", namespace)
+            msg = describe(None, "a Prometheus metric name prefix such as 'hft'", namespace,
+                           "use letters, digits and underscores, such as 'hft'")
             raise ConfigError(msg, key="namespace")
         if port is not None and (
             isinstance(port, bool) or not isinstance(port, int) or not 0 <= port <= 65535
         ):
             msg = describe(
-                None, "an integer from 0 (pick a free port) to 65535, or null", port
+                None, "an integer from 0 (pick a free port) to 65535, or null", port,
+                "give a port such as 9100, 0 for any free port, or null"
             )
             raise ConfigError(msg, key="port")
         if not isinstance(addr, str) or not addr:
-            msg = describe(None, "a host address such as '127.0.0.1'", addr)
+            msg = describe(None, "a host address such as '127.0.0.1'", addr,
+                           "give the address to listen on, such as '127.0.0.1'")
             raise ConfigError(msg, key="addr")
         if pushgateway is not None and (not isinstance(pushgateway, str) or not pushgateway):
-            msg = describe(None, "a URL such as 'http://localhost:9091'", pushgateway)
+            msg = describe(None, "a URL such as 'http://localhost:9091'", pushgateway,
+                           "give the Pushgateway URL, or null for none")
             raise ConfigError(msg, key="pushgateway")
         if not isinstance(job, str) or not job:
-            msg = describe(None, "a non-empty string", job)
+            msg = describe(None, "a non-empty string", job, "name the job, such as 'hftlogging'")
             raise ConfigError(msg, key="job")
 
     @staticmethod
     def _check_labels(*, grouping_key: Any, const_labels: Any, context_labels: Any) -> None:
         for key, value in (("grouping_key", grouping_key), ("const_labels", const_labels)):
             if value is not None and not isinstance(value, Mapping):
-                msg = describe(None, "a mapping of label names to values", value)
+                msg = describe(None, "a mapping of label names to values", value,
+                               "map label names to values, such as {'venue': 'xnas'}")
                 raise ConfigError(msg, key=key)
             _labels_option(key, value or ())
         if context_labels is not None and (
             isinstance(context_labels, (str, bytes, Mapping))
             or not isinstance(context_labels, Iterable)
         ):
-            msg = describe(None, "a list of context field names", context_labels)
+            msg = describe(None, "a list of context field names", context_labels,
+                           "list field names, such as ['venue']")
             raise ConfigError(msg, key="context_labels")
         _labels_option("context_labels", context_labels or ())
         both = sorted(set(context_labels or ()) & set(const_labels or ()))
@@ -323,10 +333,12 @@ class PrometheusHandler(logging.Handler):
     @staticmethod
     def _check_limits(*, max_series: Any, gauge_mode: Any) -> None:
         if isinstance(max_series, bool) or not isinstance(max_series, int) or max_series < 1:
-            msg = describe(None, "a positive integer", max_series)
+            msg = describe(None, "a positive integer", max_series,
+                           "use a whole number such as 1000")
             raise ConfigError(msg, key="max_series_per_metric")
         if gauge_mode not in _GAUGE_MODES:
-            msg = describe(None, f"one of {', '.join(sorted(_GAUGE_MODES))}", gauge_mode)
+            msg = describe(None, f"one of {', '.join(sorted(_GAUGE_MODES))}", gauge_mode,
+                           f"name one of: {', '.join(sorted(_GAUGE_MODES))}")
             raise ConfigError(msg, key="multiprocess_gauge_mode")
 
     @staticmethod
@@ -339,7 +351,8 @@ class PrometheusHandler(logging.Handler):
             per = {}
             for name, value in buckets.items():
                 if not isinstance(name, str):
-                    msg = describe(None, "metric names as strings", name)
+                    msg = describe(None, "metric names as strings", name,
+                                   "write each metric name as a string")
                     raise ConfigError(msg, key="buckets")
                 per[name] = _bucket_list(f"buckets.{name}", value)
             return DEFAULT_BUCKETS, per
@@ -352,16 +365,18 @@ class PrometheusHandler(logging.Handler):
         if not isinstance(value, Mapping):
             msg = describe(
                 None, "a mapping of metric-name patterns to counter, gauge or histogram, "
-                "such as {'*_failures': 'counter'}", value,
+                "such as {'*_failures': 'counter'}", value, "give a mapping of patterns to kinds",
             )
             raise ConfigError(msg, key="metric_types")
         out = {}
         for pattern, kind in value.items():
             if not isinstance(pattern, str) or not pattern:
-                msg = describe(None, "patterns as non-empty strings", pattern)
+                msg = describe(None, "patterns as non-empty strings", pattern,
+                               "write each pattern as a non-empty string, such as '*_total'")
                 raise ConfigError(msg, key="metric_types")
             if kind not in KINDS:
-                msg = describe(None, "counter, gauge or histogram", kind)
+                msg = describe(None, "counter, gauge or histogram", kind,
+                               "name one of: counter, gauge, histogram")
                 raise ConfigError(msg, key=f"metric_types.{pattern}")
             out[pattern] = kind
         return out
@@ -410,7 +425,7 @@ class PrometheusHandler(logging.Handler):
             )
             raise ConfigError(msg, key="registry")
         if directory is not None and (not isinstance(directory, str) or not directory):
-            msg = describe(None, "a directory path", directory)
+            msg = describe(None, "a directory path", directory, "give a directory path, or null")
             raise ConfigError(msg, key="multiprocess_dir")
         return shared_endpoint.join(
             addr=self.addr, port=port or None, namespace=self.namespace, directory=directory

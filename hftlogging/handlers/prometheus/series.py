@@ -233,7 +233,7 @@ def resolve_registry(registry: object, namespace: str) -> CollectorRegistry:
         return cast(CollectorRegistry, registry)  # any object with register() and collect()
     msg = describe(
         None, "'own' (default), 'global'/'default' for prometheus_client.REGISTRY, or a "
-        "CollectorRegistry", registry,
+        "CollectorRegistry", registry, "use 'own', 'global' or a CollectorRegistry",
     )
     raise ConfigError(msg, key="registry")
 

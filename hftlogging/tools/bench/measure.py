@@ -437,5 +437,5 @@ def measure_loggers(spec: dict[str, Any]) -> dict[str, Any]:
 
         return {"ns": _per_call(levels, 100, 5)}
     raise ConfigError(describe("bench loggers scenario", "one of create, info_calls, info, get, "
-                               "add_handler, set_level", what))
+                               "add_handler, set_level", what, "name one of those scenarios"))
 

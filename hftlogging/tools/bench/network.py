@@ -198,7 +198,8 @@ def _target(spec: dict[str, Any], directory: str) -> dict[str, Any]:
     if target == "otlp":
         return {"class": "hftlogging.handlers.OTLPHandler", "endpoint": spec["endpoint"],
                 "resource": {"service.name": "bench"}, "buffer_size": n, "timeout_s": 60}
-    raise ConfigError(describe("bench network target", f"one of {', '.join(TARGETS)}", target))
+    raise ConfigError(describe("bench network target", f"one of {', '.join(TARGETS)}", target,
+                               f"name one of: {', '.join(TARGETS)}"))
 
 
 def measure_network(spec: dict[str, Any]) -> dict[str, Any]:

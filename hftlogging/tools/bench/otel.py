@@ -102,7 +102,8 @@ def measure_trace(spec: dict[str, Any]) -> dict[str, Any]:
     """
     mode = spec["mode"]
     if mode not in MODES:
-        raise ConfigError(describe("bench otel mode", f"one of {', '.join(MODES)}", mode))
+        raise ConfigError(describe("bench otel mode", f"one of {', '.join(MODES)}", mode,
+                                   f"name one of: {', '.join(MODES)}"))
     directory = tempfile.mkdtemp(prefix="hftlogging-bench-otel-")
     try:
         setup = (HftSetup if mode == "none" else TracedSetup)(

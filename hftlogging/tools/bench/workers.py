@@ -51,7 +51,8 @@ def run_spec(spec: dict[str, Any]) -> dict[str, Any]:
     if task == "network":
         return measure_network(spec)
     if task not in _SETUP_TASKS:
-        raise ConfigError(describe("bench worker task", f"one of {', '.join(TASKS)}", task))
+        raise ConfigError(describe("bench worker task", f"one of {', '.join(TASKS)}", task,
+                                   f"name one of: {', '.join(TASKS)}"))
     directory = tempfile.mkdtemp(prefix="hftlogging-bench-")
     try:
         setup = SETUPS[spec["setup"]](directory, spec.get("fmt", "text"), spec.get("capacity"),
